@@ -11,3 +11,14 @@ func cloneToken(t *oauth2.Token) *oauth2.Token {
 	c := *t
 	return &c
 }
+
+// sameToken reports whether a and b are the same token as far as storing
+// it goes: both nil, or equal access token, refresh token and expiry.
+func sameToken(a, b *oauth2.Token) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.AccessToken == b.AccessToken &&
+		a.RefreshToken == b.RefreshToken &&
+		a.Expiry.Equal(b.Expiry)
+}

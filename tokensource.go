@@ -2,18 +2,27 @@ package tokensource
 
 import (
 	"context"
-	"errors"
 	"log/slog"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/oauth2"
 )
 
-// A RefreshFunc obtains a new token. current is the token being replaced; it
-// may be expired, and it carries the newest refresh token known.
+// A RefreshFunc obtains a new token.
+//
+// current is a copy of the token being replaced, carrying the newest refresh
+// token known (read from the store under its lock when the store is a
+// Locker); it is nil when nothing was ever stored. A RefreshFunc that cannot
+// work without a refresh token returns an error wrapping ErrReauthRequired.
+//
+// ctx is not any caller's context: it is bounded by Options.RefreshTimeout
+// and ends only then. A response without a refresh token keeps the old one;
+// one with ExpiresIn but no Expiry gets its Expiry from the Source's clock.
 type RefreshFunc func(ctx context.Context, current *oauth2.Token) (*oauth2.Token, error)
 
-// Options tune a Source. The zero value is ready to use.
+// Options tune a Source. A nil *Options means all defaults.
 type Options struct {
 	EarlyExpiry    time.Duration    // a token counts as expired this long before Expiry; 0 means 10s
 	RefreshAhead   time.Duration    // refresh in the background this long before EarlyExpiry; 0 means a default, <0 disables
@@ -22,35 +31,190 @@ type Options struct {
 	Logger         *slog.Logger     // nil means silent; never logs a token value
 }
 
-// ErrReauthRequired means there is nothing to refresh with, or the server said
-// invalid_grant.
-var ErrReauthRequired = errors.New("tokensource: re-authentication required")
+// Defaults for the zero fields of Options.
+const (
+	DefaultEarlyExpiry    = 10 * time.Second
+	DefaultRefreshAhead   = time.Minute
+	DefaultRefreshTimeout = 30 * time.Second
+)
 
-// Stats counts what a Source did.
-type Stats struct {
-	Refreshes, RefreshErrors int64 // calls of the RefreshFunc that succeeded / failed
-	Adopted                  int64 // tokens taken from the store because another process refreshed first
-	Saves, SaveErrors        int64
-	Invalidations            int64 // Invalidate calls that actually dropped the current token
+// options are Options with the defaults filled in.
+type options struct {
+	earlyExpiry    time.Duration
+	refreshAhead   time.Duration
+	refreshTimeout time.Duration
+	now            func() time.Time // nil means time.Now, called directly on the hot path
+	log            *slog.Logger
 }
 
-// Source is a persistent, reuse-aware oauth2.TokenSource.
-type Source struct{}
+func (o *Options) resolve() options {
+	if o == nil {
+		o = &Options{}
+	}
+	r := options{
+		earlyExpiry:    orDefault(o.EarlyExpiry, DefaultEarlyExpiry),
+		refreshAhead:   orDefault(o.RefreshAhead, DefaultRefreshAhead),
+		refreshTimeout: orDefault(o.RefreshTimeout, DefaultRefreshTimeout),
+		now:            o.Now,
+		log:            o.Logger,
+	}
+	if r.log == nil {
+		r.log = slog.New(slog.DiscardHandler)
+	}
+	return r
+}
 
-// New returns a Source.
-func New(refresh RefreshFunc, store Store, opts *Options) *Source { panic("TODO") }
+// orDefault maps 0 to def and a negative duration to 0 (off).
+func orDefault(d, def time.Duration) time.Duration {
+	switch {
+	case d == 0:
+		return def
+	case d < 0:
+		return 0
+	}
+	return d
+}
 
-// Token returns a valid token.
-func (s *Source) Token() (*oauth2.Token, error) { return s.TokenContext(context.Background()) }
+// Source is a persistent, reuse-aware oauth2.TokenSource. It is safe for
+// concurrent use; create it with New or FromConfig.
+//
+// A Source serves its cached token while it is valid, without locks,
+// allocations or I/O. When the token expires, when a server rejects it
+// (Invalidate), or when Refresh is called, it runs one refresh at a time:
+// callers that need a token meanwhile wait for that refresh and all get its
+// result, the new token or its error.
+type Source struct {
+	refresh RefreshFunc
+	store   Store
+	locker  Locker // store as a Locker, or nil
+	opts    options
 
-// TokenContext returns a valid token, waiting no longer than ctx.
-func (s *Source) TokenContext(ctx context.Context) (*oauth2.Token, error) { panic("TODO") }
+	cur atomic.Pointer[cached] // the token served on the hot path
 
-// Invalidate tells the Source that a server rejected this token.
-func (s *Source) Invalidate(rejected *oauth2.Token) { panic("TODO") }
+	mu       sync.Mutex
+	flight   *flight // the running refresh, or nil
+	rejected string  // access token of the last token Invalidate dropped; never adopted again
 
-// Refresh forces one coalesced refresh.
-func (s *Source) Refresh(ctx context.Context) (*oauth2.Token, error) { panic("TODO") }
+	// Owned by the running flight: flights run one at a time, each started
+	// under mu after the previous one ended under mu.
+	stored  *oauth2.Token // what the store held when last loaded or saved
+	unsaved bool          // the current token is newer than the stored one: its save failed
+	fail    failure       // the last refresh failure, for backoff
 
-// Stats returns counters.
-func (s *Source) Stats() Stats { panic("TODO") }
+	stats counters
+}
+
+// New returns a Source that obtains tokens with refresh and keeps them in
+// store. A nil store means a new MemoryStore; refresh must not be nil.
+//
+// New does no I/O: the first call that needs a token loads it from the store,
+// and refreshes it if it is missing or expired.
+func New(refresh RefreshFunc, store Store, opts *Options) *Source {
+	if refresh == nil {
+		panic("tokensource: New with a nil RefreshFunc")
+	}
+	if store == nil {
+		store = NewMemoryStore()
+	}
+	s := &Source{refresh: refresh, store: store, opts: opts.resolve()}
+	s.locker, _ = store.(Locker)
+	return s
+}
+
+// Token returns a valid token. It is TokenContext with context.Background,
+// so that a Source is an oauth2.TokenSource. The returned token is shared:
+// callers must not modify it.
+func (s *Source) Token() (*oauth2.Token, error) {
+	return s.TokenContext(context.Background())
+}
+
+// TokenContext returns a valid token, refreshing it first when it is
+// missing or expired. A caller whose ctx ends stops waiting with ctx.Err();
+// the refresh goes on for the others.
+//
+// Inside the refresh-ahead window it returns the current, still valid token
+// and starts one refresh in the background. During the backoff after a
+// failed refresh, a caller without a valid token gets the last error at once.
+// The returned token is shared: callers must not modify it.
+func (s *Source) TokenContext(ctx context.Context) (*oauth2.Token, error) {
+	if c := s.cur.Load(); c != nil {
+		switch c.state(s.now()) {
+		case fresh:
+			return c.tok, nil
+		case stale:
+			s.refreshAhead(c)
+			return c.tok, nil
+		}
+	}
+	s.mu.Lock()
+	if c := s.cur.Load(); c != nil && c.state(s.now()) != expired {
+		// A refresh ended between the check above and the lock.
+		s.mu.Unlock()
+		return c.tok, nil
+	}
+	f := s.start(false)
+	s.mu.Unlock()
+	return f.wait(ctx)
+}
+
+// Refresh obtains a new token now, even if the current one is valid, and
+// skips the backoff of earlier failures. It is coalesced: when a refresh is
+// already running, Refresh waits for it and returns its token if it
+// succeeded. It does not retry a refresh token the server refused
+// (ErrReauthRequired) until the store holds a different one.
+func (s *Source) Refresh(ctx context.Context) (*oauth2.Token, error) {
+	s.mu.Lock()
+	f := s.flight
+	s.mu.Unlock()
+	if f != nil {
+		if tok, err := f.wait(ctx); err == nil || ctx.Err() != nil {
+			return tok, err
+		}
+	}
+	s.mu.Lock()
+	f = s.start(true)
+	s.mu.Unlock()
+	return f.wait(ctx)
+}
+
+// Invalidate tells the Source that a server rejected this token (say, with
+// a 401). If it is still the current token, the Source drops it, and the next
+// call that needs a token refreshes; a token taken from the store is then
+// never one with this access token. If a newer token is already current,
+// Invalidate does nothing, so that N requests failing with the same token
+// cause one refresh. A nil token is ignored.
+func (s *Source) Invalidate(rejected *oauth2.Token) {
+	if rejected == nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := s.cur.Load()
+	if c == nil || c.dead || c.tok.AccessToken != rejected.AccessToken {
+		return
+	}
+	s.cur.Store(c.rejected())
+	s.rejected = rejected.AccessToken
+	s.stats.invalidations.Add(1)
+	s.opts.log.Info("tokensource: token rejected, will refresh", "expiry", c.tok.Expiry)
+}
+
+// refreshAhead starts the one background refresh of c, unless one was
+// started for it already.
+func (s *Source) refreshAhead(c *cached) {
+	if c.ahead.Load() || !c.ahead.CompareAndSwap(false, true) {
+		return
+	}
+	s.mu.Lock()
+	if s.cur.Load() == c {
+		s.start(false)
+	}
+	s.mu.Unlock()
+}
+
+func (s *Source) now() time.Time {
+	if s.opts.now != nil {
+		return s.opts.now()
+	}
+	return time.Now()
+}

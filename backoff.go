@@ -1,0 +1,81 @@
+package tokensource
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+)
+
+// Backoff after failed refreshes: the wait doubles from backoffMin with
+// each failure in a row, up to backoffMax, and is jittered down by up to a
+// half so that processes that failed together do not retry together. A
+// Retry-After from the token endpoint replaces it, up to retryAfterMax.
+const (
+	backoffMin    = time.Second
+	backoffMax    = time.Minute
+	retryAfterMax = 10 * time.Minute
+)
+
+// failure remembers the last failed refresh, to space out the next ones.
+// The zero value means the last refresh succeeded.
+type failure struct {
+	err     error
+	n       int       // failures in a row
+	retryAt time.Time // no refresh before this, unless forced
+	reauth  bool      // no refresh at all until the store changes
+}
+
+// record notes a failed refresh at now.
+func (f *failure) record(err error, now time.Time) {
+	f.err = err
+	f.n++
+	f.reauth = errors.Is(err, ErrReauthRequired)
+	wait, ok := retryAfter(err, now)
+	if !ok {
+		wait = backoff(f.n)
+	}
+	f.retryAt = now.Add(wait)
+}
+
+// gate returns the error a flight ends with instead of calling the
+// RefreshFunc: ErrReauthRequired until the store changes, and, unless
+// forced, the last error until the backoff has passed.
+func (f *failure) gate(now time.Time, storeChanged, force bool) error {
+	switch {
+	case f.err == nil:
+		return nil
+	case f.reauth:
+		if storeChanged {
+			return nil
+		}
+		return f.err
+	case !force && now.Before(f.retryAt):
+		return &BackoffError{Err: f.err, RetryAt: f.retryAt, wait: f.retryAt.Sub(now)}
+	}
+	return nil
+}
+
+// backoff returns the wait after n failures in a row.
+func backoff(n int) time.Duration {
+	d := backoffMax
+	if n < 32 {
+		d = min(backoffMin<<(n-1), backoffMax)
+	}
+	return d - rand.N(d/2+1)
+}
+
+// BackoffError is returned, at once and without calling the RefreshFunc, to
+// callers that need a new token while the Source waits after a failed
+// refresh. It wraps that refresh's error.
+type BackoffError struct {
+	Err     error     // the last refresh's error
+	RetryAt time.Time // when the next attempt may start; Source.Refresh does not wait for it
+	wait    time.Duration
+}
+
+func (e *BackoffError) Error() string {
+	return fmt.Sprintf("tokensource: refresh failed, next attempt in %v: %v", e.wait.Round(time.Millisecond), e.Err)
+}
+
+func (e *BackoffError) Unwrap() error { return e.Err }
