@@ -26,6 +26,7 @@ func (f *flight) wait(ctx context.Context) (*oauth2.Token, error) {
 		return f.tok, f.err
 	default:
 	}
+	testHookWaiting()
 	select {
 	case <-f.done:
 		return f.tok, f.err
@@ -33,6 +34,10 @@ func (f *flight) wait(ctx context.Context) (*oauth2.Token, error) {
 		return nil, ctx.Err()
 	}
 }
+
+// testHookWaiting is called when a caller starts waiting for a running
+// flight; tests replace it to know that every caller is waiting.
+var testHookWaiting = func() {}
 
 // start returns the running flight, or starts one. s.mu must be held.
 func (s *Source) start(force bool) *flight {
@@ -65,7 +70,7 @@ func (s *Source) obtain(force bool) (*oauth2.Token, error) {
 	if err != nil {
 		return nil, err
 	}
-	if s.adoptable(stored, changed) {
+	if s.adoptable(stored, changed, force) {
 		return s.adopt(stored), nil
 	}
 	if err := s.fail.gate(s.now(), changed, force); err != nil {
@@ -82,7 +87,7 @@ func (s *Source) obtain(force bool) (*oauth2.Token, error) {
 		if err != nil {
 			return nil, err
 		}
-		if s.adoptable(stored, changed) {
+		if s.adoptable(stored, changed, force) {
 			return s.adopt(stored), nil
 		}
 	}
@@ -122,9 +127,11 @@ func (s *Source) load() (stored *oauth2.Token, changed bool, err error) {
 
 // adoptable reports whether the stored token should replace the current one
 // without a refresh: another process saved it, it is still valid, and no
-// server has rejected it here.
-func (s *Source) adoptable(stored *oauth2.Token, changed bool) bool {
-	if stored == nil || !changed {
+// server has rejected it here. On first use the stored token is adopted
+// unless the refresh is forced: then it is the token to replace.
+func (s *Source) adoptable(stored *oauth2.Token, changed, force bool) bool {
+	cur := s.cur.Load()
+	if stored == nil || !changed || (force && cur == nil) {
 		return false
 	}
 	s.mu.Lock()
@@ -133,7 +140,7 @@ func (s *Source) adoptable(stored *oauth2.Token, changed bool) bool {
 	if stored.AccessToken == rejected {
 		return false
 	}
-	if c := s.cur.Load(); c != nil && c.tok.AccessToken == stored.AccessToken {
+	if cur != nil && cur.tok.AccessToken == stored.AccessToken {
 		return false
 	}
 	return newCached(stored, s.now(), &s.opts).state(s.now()) != expired

@@ -1,0 +1,198 @@
+package tokensource
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"golang.org/x/oauth2"
+)
+
+// testClock is a clock the test moves by hand.
+type testClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newTestClock() *testClock {
+	return &testClock{t: time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)}
+}
+
+func (c *testClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *testClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// endpoint is a fake token endpoint: a RefreshFunc that counts its calls,
+// can be held until released, and answers through next.
+type fakeEndpoint struct {
+	calls   atomic.Int64
+	entered chan struct{} // if not nil, receives once per call when it starts
+	release chan struct{} // if not nil, each call waits for it (or its ctx)
+	next    func(n int64, cur *oauth2.Token) (*oauth2.Token, error)
+}
+
+func (e *fakeEndpoint) refresh(ctx context.Context, cur *oauth2.Token) (*oauth2.Token, error) {
+	n := e.calls.Add(1)
+	if e.entered != nil {
+		e.entered <- struct{}{}
+	}
+	if e.release != nil {
+		select {
+		case <-e.release:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	return e.next(n, cur)
+}
+
+// rotating answers call n with access token "a<n>", refresh token "r<n>",
+// living for life on clock.
+func rotating(clock *testClock, life time.Duration) func(int64, *oauth2.Token) (*oauth2.Token, error) {
+	return func(n int64, cur *oauth2.Token) (*oauth2.Token, error) {
+		return &oauth2.Token{
+			AccessToken:  "a" + itoa(n),
+			RefreshToken: "r" + itoa(n),
+			Expiry:       clock.Now().Add(life),
+		}, nil
+	}
+}
+
+func failing(err error) func(int64, *oauth2.Token) (*oauth2.Token, error) {
+	return func(int64, *oauth2.Token) (*oauth2.Token, error) { return nil, err }
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+var errEndpoint = errors.New("endpoint down")
+
+// storeWith returns a MemoryStore holding tok.
+func storeWith(t *testing.T, tok *oauth2.Token) *MemoryStore {
+	t.Helper()
+	st := NewMemoryStore()
+	if err := st.Save(context.Background(), tok); err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+// countingStore counts Load and Save calls and can fail saves.
+type countingStore struct {
+	Store
+	loads, saves atomic.Int64
+	failSaves    atomic.Int64 // the next this many saves fail
+}
+
+func (c *countingStore) Load(ctx context.Context) (*oauth2.Token, error) {
+	c.loads.Add(1)
+	return c.Store.Load(ctx)
+}
+
+func (c *countingStore) Save(ctx context.Context, tok *oauth2.Token) error {
+	c.saves.Add(1)
+	if c.failSaves.Add(-1) >= 0 {
+		return errors.New("disk full")
+	}
+	c.failSaves.Store(0)
+	return c.Store.Save(ctx, tok)
+}
+
+// lockedStore is a Store with an in-process Locker, standing in for a
+// store shared between processes.
+type lockedStore struct {
+	Store
+	sem chan struct{}
+}
+
+func newLockedStore(st Store) *lockedStore {
+	return &lockedStore{Store: st, sem: make(chan struct{}, 1)}
+}
+
+func (l *lockedStore) Lock(ctx context.Context) (func(), error) {
+	select {
+	case l.sem <- struct{}{}:
+		var once sync.Once
+		return func() { once.Do(func() { <-l.sem }) }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// waitDone fails the test if ch is not closed within a generous bound.
+func waitDone(t *testing.T, ch <-chan struct{}, what string) {
+	t.Helper()
+	select {
+	case <-ch:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("timed out waiting for %s", what)
+	}
+}
+
+// waitIdle waits until s runs no flight.
+func (s *Source) waitIdle(t *testing.T) {
+	t.Helper()
+	for {
+		s.mu.Lock()
+		f := s.flight
+		s.mu.Unlock()
+		if f == nil {
+			return
+		}
+		waitDone(t, f.done, "the running refresh")
+	}
+}
+
+// countWaiters makes testHookWaiting count callers that start waiting for
+// a flight, until the test ends.
+func countWaiters(t *testing.T) *atomic.Int64 {
+	var n atomic.Int64
+	testHookWaiting = func() { n.Add(1) }
+	t.Cleanup(func() { testHookWaiting = func() {} })
+	return &n
+}
+
+// awaitCount waits until c reaches want, bounded.
+func awaitCount(t *testing.T, c *atomic.Int64, want int64) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for c.Load() < want {
+		if time.Now().After(deadline) {
+			t.Fatalf("count is %d, waited for %d", c.Load(), want)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// recv receives from ch, bounded.
+func recv[T any](t *testing.T, ch <-chan T) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(10 * time.Second):
+		t.Fatal("timed out waiting on a channel")
+		panic("unreachable")
+	}
+}
+
+// mustToken calls s.Token and checks the access token it returns.
+func mustToken(t *testing.T, s *Source, want string) *oauth2.Token {
+	t.Helper()
+	tok, err := s.Token()
+	if err != nil || tok.AccessToken != want {
+		t.Fatalf("Token() = %v, %v; want access token %q", tok, err, want)
+	}
+	return tok
+}

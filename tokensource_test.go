@@ -1,0 +1,401 @@
+package tokensource
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/oauth2"
+)
+
+// newSource returns a Source on clock whose store holds tok.
+func newSource(t *testing.T, e *fakeEndpoint, clock *testClock, tok *oauth2.Token, opts *Options) (*Source, *countingStore) {
+	t.Helper()
+	st := &countingStore{Store: storeWith(t, tok)}
+	if opts == nil {
+		opts = &Options{}
+	}
+	opts.Now = clock.Now
+	return New(e.refresh, st, opts), st
+}
+
+func TestValidTokenServedWithoutRefreshOrIO(t *testing.T) {
+	clock := newTestClock()
+	e := &fakeEndpoint{next: rotating(clock, time.Hour)}
+	s, st := newSource(t, e, clock, &oauth2.Token{AccessToken: "a0", RefreshToken: "r0", Expiry: clock.Now().Add(time.Hour)}, nil)
+
+	first, err := s.Token()
+	if err != nil || first.AccessToken != "a0" {
+		t.Fatalf("Token() = %v, %v; want a0", first, err)
+	}
+	loads := st.loads.Load()
+	allocs := testing.AllocsPerRun(1000, func() {
+		if tok, _ := s.Token(); tok != first {
+			t.Fatal("hot path returned another token")
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("hot path allocates %v times per call, want 0", allocs)
+	}
+	if got := st.loads.Load(); got != loads {
+		t.Errorf("hot path loaded the store %d times", got-loads)
+	}
+	if e.calls.Load() != 0 || st.saves.Load() != 0 {
+		t.Errorf("refreshes = %d, saves = %d; want 0, 0", e.calls.Load(), st.saves.Load())
+	}
+}
+
+func TestExpiredTokenOneRefreshForAllCallers(t *testing.T) {
+	clock := newTestClock()
+	e := &fakeEndpoint{next: rotating(clock, time.Hour), release: make(chan struct{})}
+	s, st := newSource(t, e, clock, &oauth2.Token{AccessToken: "a0", RefreshToken: "r0", Expiry: clock.Now().Add(-time.Minute)}, nil)
+
+	const callers = 1000
+	waiting := countWaiters(t)
+	var wg sync.WaitGroup
+	got := make([]*oauth2.Token, callers)
+	errs := make([]error, callers)
+	for i := range callers {
+		wg.Go(func() { got[i], errs[i] = s.Token() })
+	}
+	awaitCount(t, waiting, callers) // every caller waits for the one refresh
+	close(e.release)
+	wg.Wait()
+
+	for i := range callers {
+		if errs[i] != nil || got[i].AccessToken != "a1" {
+			t.Fatalf("caller %d got %v, %v; want a1", i, got[i], errs[i])
+		}
+	}
+	if n := e.calls.Load(); n != 1 {
+		t.Errorf("RefreshFunc called %d times, want 1", n)
+	}
+	if n := st.saves.Load(); n != 1 {
+		t.Errorf("Save called %d times, want 1", n)
+	}
+	if s := s.Stats(); s.Refreshes != 1 || s.Saves != 1 {
+		t.Errorf("Stats = %+v; want 1 refresh, 1 save", s)
+	}
+}
+
+func TestFailureSharedThenBackoff(t *testing.T) {
+	clock := newTestClock()
+	e := &fakeEndpoint{next: failing(errEndpoint), release: make(chan struct{})}
+	s, _ := newSource(t, e, clock, &oauth2.Token{AccessToken: "a0", RefreshToken: "r0", Expiry: clock.Now().Add(-time.Minute)}, nil)
+
+	const callers = 100
+	waiting := countWaiters(t)
+	var wg sync.WaitGroup
+	errs := make([]error, callers)
+	for i := range callers {
+		wg.Go(func() { _, errs[i] = s.Token() })
+	}
+	awaitCount(t, waiting, callers)
+	close(e.release)
+	wg.Wait()
+	for i, err := range errs {
+		if !errors.Is(err, errEndpoint) {
+			t.Fatalf("caller %d: err = %v, want the endpoint's error", i, err)
+		}
+	}
+	if n := e.calls.Load(); n != 1 {
+		t.Fatalf("RefreshFunc called %d times by %d callers, want 1", n, callers)
+	}
+
+	// The first backoff is between backoffMin/2 and backoffMin.
+	clock.Advance(backoffMin/2 - time.Millisecond)
+	_, err := s.Token()
+	var be *BackoffError
+	if !errors.As(err, &be) || !errors.Is(err, errEndpoint) {
+		t.Fatalf("during backoff: err = %v, want a BackoffError wrapping the endpoint's error", err)
+	}
+	if n := e.calls.Load(); n != 1 {
+		t.Fatalf("RefreshFunc called during backoff (%d calls)", n)
+	}
+
+	// A forced refresh skips the backoff.
+	if _, err := s.Refresh(context.Background()); !errors.Is(err, errEndpoint) {
+		t.Fatalf("Refresh: err = %v", err)
+	}
+	if n := e.calls.Load(); n != 2 {
+		t.Fatalf("forced Refresh: %d calls, want 2", n)
+	}
+
+	// After two failures the wait is between backoffMin and 2*backoffMin.
+	clock.Advance(backoffMin - time.Millisecond)
+	if _, err := s.Token(); !errors.As(err, &be) {
+		t.Fatalf("second backoff: err = %v, want BackoffError", err)
+	}
+	clock.Advance(backoffMin + time.Millisecond)
+	e.next = rotating(clock, time.Hour)
+	tok, err := s.Token()
+	if err != nil || tok.AccessToken != "a3" {
+		t.Fatalf("after backoff: %v, %v; want a3", tok, err)
+	}
+	if st := s.Stats(); st.Refreshes != 1 || st.RefreshErrors != 2 {
+		t.Errorf("Stats = %+v; want 1 refresh, 2 errors", st)
+	}
+}
+
+func TestBackoffGrowsAndIsCapped(t *testing.T) {
+	for n := 1; n <= 40; n++ {
+		d := min(backoffMin<<min(n-1, 31), backoffMax)
+		for range 20 {
+			if got := backoff(n); got < d/2 || got > d {
+				t.Fatalf("backoff(%d) = %v, want within [%v, %v]", n, got, d/2, d)
+			}
+		}
+	}
+}
+
+func TestCallerContextEndsWaitNotRefresh(t *testing.T) {
+	clock := newTestClock()
+	e := &fakeEndpoint{next: rotating(clock, time.Hour), entered: make(chan struct{}, 1), release: make(chan struct{})}
+	s, _ := newSource(t, e, clock, &oauth2.Token{AccessToken: "a0", RefreshToken: "r0", Expiry: clock.Now().Add(-time.Minute)}, nil)
+
+	patient := make(chan *oauth2.Token)
+	go func() {
+		tok, _ := s.Token()
+		patient <- tok
+	}()
+	recv(t, e.entered)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	impatient := make(chan error)
+	go func() {
+		_, err := s.TokenContext(ctx)
+		impatient <- err
+	}()
+	cancel()
+	select {
+	case err := <-impatient:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("cancelled caller: err = %v, want context.Canceled", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("cancelled caller still waiting")
+	}
+
+	close(e.release)
+	if tok := <-patient; tok == nil || tok.AccessToken != "a1" {
+		t.Fatalf("patient caller got %v, want a1", tok)
+	}
+	if n := e.calls.Load(); n != 1 {
+		t.Errorf("RefreshFunc called %d times, want 1", n)
+	}
+}
+
+func TestRefreshTimeoutCutsOffHungEndpoint(t *testing.T) {
+	clock := newTestClock()
+	e := &fakeEndpoint{next: rotating(clock, time.Hour), release: make(chan struct{})} // never released
+	s, _ := newSource(t, e, clock, &oauth2.Token{AccessToken: "a0", RefreshToken: "r0", Expiry: clock.Now().Add(-time.Minute)},
+		&Options{RefreshTimeout: 20 * time.Millisecond})
+
+	done := make(chan error)
+	go func() {
+		_, err := s.Token()
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("err = %v, want context.DeadlineExceeded", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("RefreshTimeout did not end the refresh")
+	}
+}
+
+func TestShortLivedTokenUsedForMostOfItsLife(t *testing.T) {
+	clock := newTestClock()
+	e := &fakeEndpoint{next: rotating(clock, 4*time.Second)}
+	// 4s of life: the early expiry is capped at 1s, not the default 10s.
+	s, _ := newSource(t, e, clock, &oauth2.Token{AccessToken: "a0", RefreshToken: "r0", Expiry: clock.Now().Add(4 * time.Second)},
+		&Options{RefreshAhead: -1})
+	mustToken(t, s, "a0")
+
+	clock.Advance(3*time.Second - time.Millisecond)
+	if tok, err := s.Token(); err != nil || tok.AccessToken != "a0" {
+		t.Fatalf("at 2.999s: %v, %v; want a0", tok, err)
+	}
+	clock.Advance(2 * time.Millisecond)
+	if tok, err := s.Token(); err != nil || tok.AccessToken != "a1" {
+		t.Fatalf("at 3.001s: %v, %v; want a1", tok, err)
+	}
+	if n := e.calls.Load(); n != 1 {
+		t.Errorf("RefreshFunc called %d times, want 1", n)
+	}
+}
+
+func TestEarlyExpiry(t *testing.T) {
+	clock := newTestClock()
+	e := &fakeEndpoint{next: rotating(clock, time.Hour)}
+	s, _ := newSource(t, e, clock, &oauth2.Token{AccessToken: "a0", RefreshToken: "r0", Expiry: clock.Now().Add(time.Hour)},
+		&Options{RefreshAhead: -1, EarlyExpiry: time.Minute})
+	mustToken(t, s, "a0")
+
+	clock.Advance(59*time.Minute - time.Millisecond)
+	if tok, _ := s.Token(); tok.AccessToken != "a0" {
+		t.Fatalf("before EarlyExpiry: got %s, want a0", tok.AccessToken)
+	}
+	clock.Advance(2 * time.Millisecond)
+	if tok, _ := s.Token(); tok.AccessToken != "a1" {
+		t.Fatalf("after EarlyExpiry: got %s, want a1", tok.AccessToken)
+	}
+}
+
+func TestRefreshAheadNeverBlocksCallers(t *testing.T) {
+	clock := newTestClock()
+	e := &fakeEndpoint{next: rotating(clock, time.Hour), entered: make(chan struct{}, 1), release: make(chan struct{})}
+	s, _ := newSource(t, e, clock, &oauth2.Token{AccessToken: "a0", RefreshToken: "r0", Expiry: clock.Now().Add(time.Hour)}, nil)
+	mustToken(t, s, "a0")
+
+	// Inside the window: 10s early expiry, 1m refresh-ahead.
+	clock.Advance(time.Hour - DefaultEarlyExpiry - DefaultRefreshAhead/2)
+	for range 100 {
+		if tok, err := s.Token(); err != nil || tok.AccessToken != "a0" {
+			t.Fatalf("inside the window: %v, %v; want a0 at once", tok, err)
+		}
+	}
+	recv(t, e.entered) // the background refresh started, while callers kept a0
+	close(e.release)
+
+	// Past a0's expiry, callers get the token the background refresh got,
+	// waiting for it if it has not landed yet.
+	clock.Advance(DefaultRefreshAhead)
+	if tok, err := s.Token(); err != nil || tok.AccessToken != "a1" {
+		t.Fatalf("after the window: %v, %v; want a1", tok, err)
+	}
+	if n := e.calls.Load(); n != 1 {
+		t.Errorf("RefreshFunc called %d times, want 1", n)
+	}
+}
+
+func TestRefreshAheadFailureKeepsValidToken(t *testing.T) {
+	clock := newTestClock()
+	e := &fakeEndpoint{next: failing(errEndpoint), entered: make(chan struct{}, 1)}
+	s, _ := newSource(t, e, clock, &oauth2.Token{AccessToken: "a0", RefreshToken: "r0", Expiry: clock.Now().Add(time.Hour)}, nil)
+	mustToken(t, s, "a0")
+
+	clock.Advance(time.Hour - DefaultEarlyExpiry - DefaultRefreshAhead/2)
+	if tok, err := s.Token(); err != nil || tok.AccessToken != "a0" {
+		t.Fatalf("%v, %v; want a0", tok, err)
+	}
+	recv(t, e.entered)
+	// Once the failed flight has ended, a0 is still served, and no second
+	// refresh ahead starts for it, even after the backoff.
+	s.waitIdle(t)
+	for range 3 {
+		clock.Advance(DefaultRefreshAhead / 8)
+		if tok, err := s.Token(); err != nil || tok.AccessToken != "a0" {
+			t.Fatalf("after a failed refresh ahead: %v, %v; want a0", tok, err)
+		}
+	}
+	if n := e.calls.Load(); n != 1 {
+		t.Errorf("RefreshFunc called %d times, want 1 (one refresh ahead per token)", n)
+	}
+}
+
+func TestRefreshAheadNotBeforeHalfLife(t *testing.T) {
+	clock := newTestClock()
+	e := &fakeEndpoint{next: rotating(clock, time.Minute), entered: make(chan struct{}, 1)}
+	// 60s of life, 1m refresh-ahead: the window would open at once, but
+	// opens only at 30s.
+	s, _ := newSource(t, e, clock, &oauth2.Token{AccessToken: "a0", RefreshToken: "r0", Expiry: clock.Now().Add(time.Minute)}, nil)
+	mustToken(t, s, "a0")
+
+	clock.Advance(30*time.Second - time.Millisecond)
+	s.Token()
+	s.waitIdle(t)
+	if n := e.calls.Load(); n != 0 {
+		t.Fatalf("refreshed ahead before half of the lifetime (%d calls)", n)
+	}
+	clock.Advance(2 * time.Millisecond)
+	if tok, _ := s.Token(); tok.AccessToken != "a0" {
+		t.Fatalf("got %s, want a0 while the refresh runs ahead", tok.AccessToken)
+	}
+	recv(t, e.entered)
+}
+
+func TestInvalidateDropsOnlyTheRejectedToken(t *testing.T) {
+	clock := newTestClock()
+	e := &fakeEndpoint{next: rotating(clock, time.Hour)}
+	s, _ := newSource(t, e, clock, &oauth2.Token{AccessToken: "a0", RefreshToken: "r0", Expiry: clock.Now().Add(time.Hour)}, nil)
+
+	a0, _ := s.Token()
+	s.Invalidate(&oauth2.Token{AccessToken: "other"})
+	s.Invalidate(nil)
+	if tok, _ := s.Token(); tok != a0 || e.calls.Load() != 0 {
+		t.Fatalf("Invalidate of another token dropped the current one")
+	}
+
+	s.Invalidate(a0)
+	a1, err := s.Token()
+	if err != nil || a1.AccessToken != "a1" {
+		t.Fatalf("after Invalidate: %v, %v; want a1", a1, err)
+	}
+	if a1.RefreshToken != "r1" {
+		t.Errorf("refresh token = %q, want r1", a1.RefreshToken)
+	}
+
+	// A late 401 for a0 must not drop a1.
+	s.Invalidate(a0)
+	if tok, _ := s.Token(); tok != a1 {
+		t.Fatalf("a stale Invalidate dropped the newer token")
+	}
+	if st := s.Stats(); st.Invalidations != 1 || st.Refreshes != 1 {
+		t.Errorf("Stats = %+v; want 1 invalidation, 1 refresh", st)
+	}
+}
+
+func TestConcurrentInvalidateOneRefresh(t *testing.T) {
+	clock := newTestClock()
+	e := &fakeEndpoint{next: rotating(clock, time.Hour)}
+	s, _ := newSource(t, e, clock, &oauth2.Token{AccessToken: "a0", RefreshToken: "r0", Expiry: clock.Now().Add(time.Hour)}, nil)
+	a0, _ := s.Token()
+
+	var wg sync.WaitGroup
+	for range 100 {
+		wg.Go(func() {
+			s.Invalidate(a0)
+			if tok, err := s.Token(); err != nil || tok.AccessToken != "a1" {
+				t.Errorf("got %v, %v; want a1", tok, err)
+			}
+		})
+	}
+	wg.Wait()
+	if n := e.calls.Load(); n != 1 {
+		t.Errorf("RefreshFunc called %d times for 100 rejections of one token, want 1", n)
+	}
+}
+
+func TestRefreshForcesAndCoalesces(t *testing.T) {
+	clock := newTestClock()
+	e := &fakeEndpoint{next: rotating(clock, time.Hour), release: make(chan struct{})}
+	s, _ := newSource(t, e, clock, &oauth2.Token{AccessToken: "a0", RefreshToken: "r0", Expiry: clock.Now().Add(time.Hour)}, nil)
+
+	waiting := countWaiters(t)
+	var wg sync.WaitGroup
+	for range 20 {
+		wg.Go(func() {
+			if tok, err := s.Refresh(context.Background()); err != nil || tok.AccessToken != "a1" {
+				t.Errorf("Refresh = %v, %v; want a1", tok, err)
+			}
+		})
+	}
+	awaitCount(t, waiting, 20)
+	close(e.release)
+	wg.Wait()
+	if n := e.calls.Load(); n != 1 {
+		t.Fatalf("RefreshFunc called %d times for 20 concurrent Refresh calls, want 1", n)
+	}
+	if tok, _ := s.Token(); tok.AccessToken != "a1" {
+		t.Errorf("Token after Refresh = %s, want a1", tok.AccessToken)
+	}
+	// A Refresh after that one ended forces another, though a1 is valid.
+	if tok, _ := s.Refresh(context.Background()); tok == nil || tok.AccessToken != "a2" {
+		t.Errorf("second Refresh = %v, want a2", tok)
+	}
+}
