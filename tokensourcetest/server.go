@@ -88,6 +88,7 @@ type Server struct {
 	closeOnce sync.Once
 
 	mu      sync.Mutex // guards everything below
+	scope   string     // required by the resource; "" means none
 	stats   Stats
 	access  map[string]*accessToken
 	refresh map[string]*refreshToken
@@ -123,6 +124,8 @@ func NewServer(opts *Options) *Server {
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("/token", s.serveToken)
+	mux.HandleFunc("/resource", s.serveResource)
+	mux.HandleFunc("/resource/", s.serveResource)
 	s.ts = httptest.NewServer(mux)
 	s.URL = s.ts.URL
 	return s
