@@ -88,7 +88,9 @@ type Server struct {
 	closeOnce sync.Once
 
 	mu      sync.Mutex // guards everything below
-	scope   string     // required by the resource; "" means none
+	latency time.Duration
+	faults  []Fault // queued by FailNext, next first
+	scope   string  // required by the resource; "" means none
 	stats   Stats
 	access  map[string]*accessToken
 	refresh map[string]*refreshToken
@@ -117,6 +119,7 @@ func NewServer(opts *Options) *Server {
 	if s.opts.AuthStyle == oauth2.AuthStyleAutoDetect {
 		s.opts.AuthStyle = oauth2.AuthStyleInHeader
 	}
+	s.latency = s.opts.Latency
 	s.now = s.opts.Now
 	if s.now == nil {
 		s.now = time.Now

@@ -80,6 +80,8 @@ func (r tokenResult) write(w http.ResponseWriter) {
 func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	s.stats.TokenRequests++
+	fault := s.nextFaultLocked() // taken in order of arrival
+	latency := s.latency
 	s.mu.Unlock()
 
 	var parseErr error
@@ -87,7 +89,24 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 		r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
 		parseErr = r.ParseForm()
 	}
-	s.handleToken(r, parseErr).write(w)
+	if !s.wait(r.Context(), latency) {
+		dropConnection(w)
+		return
+	}
+	switch fault {
+	case 0:
+		s.handleToken(r, parseErr).write(w)
+	case FaultLoseResponse:
+		s.handleToken(r, parseErr)
+		dropConnection(w)
+	default:
+		if r.Method == http.MethodPost && r.PostForm.Get("grant_type") == "refresh_token" {
+			s.mu.Lock()
+			s.stats.RefreshFailures++
+			s.mu.Unlock()
+		}
+		s.serveFault(w, r, fault)
+	}
 }
 
 // handleToken decides the answer to a token request whose form was parsed
