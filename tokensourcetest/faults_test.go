@@ -139,6 +139,8 @@ func TestFaultHang(t *testing.T) {
 	if elapsed := time.Since(start); elapsed > bound {
 		t.Errorf("the hung request took %v to give up", elapsed)
 	}
+	// The server stops holding the request once the client is gone.
+	waitFor(t, "the server to let go of the request", func() bool { return srv.inFlight.Load() == 0 })
 	mustRefresh(t, srv, tok.RefreshToken)
 	want := Stats{TokenRequests: 2, Refreshes: 1, RefreshFailures: 1, Issued: 2}
 	if diff := cmp.Diff(want, srv.Stats()); diff != "" {
@@ -320,7 +322,9 @@ func TestLatencyRespectsContext(t *testing.T) {
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("err = %v, want context.DeadlineExceeded", err)
 	}
-	// The abandoned request is not processed, whenever the server notices.
+	// The server stops waiting once the client is gone, and does not
+	// process the request.
+	waitFor(t, "the server to let go of the request", func() bool { return srv.inFlight.Load() == 0 })
 	srv.SetLatency(0)
 	mustRefresh(t, srv, tok.RefreshToken)
 	if got := srv.Stats().ReuseDetected; got != 0 {

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -86,6 +87,7 @@ type Server struct {
 	now       func() time.Time
 	closed    chan struct{} // closed by Close, ends hung requests
 	closeOnce sync.Once
+	inFlight  atomic.Int64 // token requests being served, for tests
 
 	mu      sync.Mutex // guards everything below
 	latency time.Duration

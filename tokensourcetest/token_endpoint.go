@@ -78,6 +78,8 @@ func (r tokenResult) write(w http.ResponseWriter) {
 
 // serveToken is the token endpoint.
 func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
+	s.inFlight.Add(1)
+	defer s.inFlight.Add(-1)
 	s.mu.Lock()
 	s.stats.TokenRequests++
 	fault := s.nextFaultLocked() // taken in order of arrival
