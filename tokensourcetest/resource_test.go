@@ -246,3 +246,16 @@ func TestChallengeQuoting(t *testing.T) {
 		t.Errorf("challengeFor = %s, want %s", got, want)
 	}
 }
+
+func TestNegativeLifetime(t *testing.T) {
+	srv := NewServer(&Options{AccessTokenLifetime: -time.Minute})
+	defer srv.Close()
+
+	tok := srv.Login()
+	wantInvalidToken(t, get(t, srv, tok.AccessToken), "the access token expired")
+	r := mustRefresh(t, srv, tok.RefreshToken)
+	if r.ExpiresIn != -60 {
+		t.Errorf("expires_in = %d, want -60", r.ExpiresIn)
+	}
+	wantInvalidToken(t, get(t, srv, r.AccessToken), "the access token expired")
+}

@@ -32,7 +32,8 @@ type Options struct {
 	// by the server clock. 0 means DefaultAccessTokenLifetime (1 hour).
 	// The token response carries expires_in rounded down to whole seconds,
 	// as real servers do; a lifetime under a second is sent as expires_in 0,
-	// which golang.org/x/oauth2 reads as "never expires".
+	// which golang.org/x/oauth2 reads as "never expires". A negative
+	// lifetime issues tokens that are already expired.
 	AccessTokenLifetime time.Duration
 
 	// NoRotation makes the refresh_token grant return the same refresh token
@@ -137,9 +138,12 @@ func NewServer(opts *Options) *Server {
 }
 
 // Close shuts down the server and blocks until all outstanding requests on
-// it have completed. Requests held by FaultHang or by Latency are answered
-// at once by closing their connections. Close may be called more than once.
-// The server's methods other than its endpoints keep working after Close.
+// it have completed. Requests held by FaultHang or by Latency end at once:
+// their connections are closed without an answer. Like httptest.Server's
+// Close, it also closes the idle connections of http.DefaultTransport, so
+// that no client goroutine outlives the server. Close may be called more
+// than once. The methods that control the server, such as Login and Stats,
+// keep working after Close.
 func (s *Server) Close() {
 	s.closeOnce.Do(func() { close(s.closed) })
 	s.ts.Close()
