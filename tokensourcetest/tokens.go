@@ -10,7 +10,8 @@ import (
 )
 
 // Token prefixes. They make the two kinds of token easy to tell apart in test
-// output; the rest of each token is 128 random bits.
+// output; the rest of each token is crypto/rand.Text: 26 base32 characters,
+// over 128 random bits.
 const (
 	accessPrefix  = "at_"
 	refreshPrefix = "rt_"
