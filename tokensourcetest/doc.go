@@ -1,0 +1,26 @@
+// Package tokensourcetest provides an OAuth 2.0 authorization server and
+// protected resource for tests, in the spirit of net/http/httptest.
+//
+// NewServer starts a server on a loopback address. It issues and checks real
+// tokens the way production servers such as Okta, Auth0, Keycloak or Ory do:
+//
+//   - a token endpoint (RFC 6749) for the refresh_token, client_credentials and
+//     password grants, with client authentication by Basic header or by form
+//     fields, and errors as RFC 6749 §5.2 describes them;
+//   - refresh-token rotation, on by default, with reuse detection: presenting
+//     a refresh token that was already used revokes its whole family
+//     (RFC 9700 §4.14.2);
+//   - a protected resource (RFC 6750) that answers 401 with a Bearer challenge
+//     for a missing, expired, revoked or unknown access token, and 403
+//     insufficient_scope when a scope is required.
+//
+// Tests drive the server directly: Login mints a first token pair without a
+// browser, ExpireAccessToken and RevokeFamily provoke 401s and invalid_grant,
+// FailNext injects faults (5xx, 429, malformed answers, hangs, lost
+// responses), SetLatency slows the token endpoint, and Stats counts what the
+// server saw. A Clock passed as Options.Now makes expiry testable without
+// sleeping.
+//
+// All methods of Server are safe for concurrent use, including while requests
+// are being served.
+package tokensourcetest

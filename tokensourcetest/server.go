@@ -1,0 +1,186 @@
+package tokensourcetest
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/clientcredentials"
+)
+
+// Default values for the zero fields of Options.
+const (
+	DefaultAccessTokenLifetime = time.Hour
+	DefaultClientID            = "test-client"
+	DefaultClientSecret        = "test-secret"
+)
+
+// The resource owner accepted by the password grant, and the subject of the
+// tokens that Login and the password grant issue.
+const (
+	Username = "user"
+	Password = "pass"
+)
+
+// Options configure a Server. A nil *Options, and every zero field, means the
+// default described on the field.
+type Options struct {
+	// AccessTokenLifetime is how long issued access tokens are valid, judged
+	// by the server clock. 0 means DefaultAccessTokenLifetime (1 hour).
+	// The token response carries expires_in rounded down to whole seconds,
+	// as real servers do; a lifetime under a second is sent as expires_in 0,
+	// which golang.org/x/oauth2 reads as "never expires". A negative
+	// lifetime issues tokens that are already expired.
+	AccessTokenLifetime time.Duration
+
+	// NoRotation makes the refresh_token grant return the same refresh token
+	// instead of a new one. Refresh tokens then stay usable until their family
+	// is revoked, and there is no reuse detection.
+	NoRotation bool
+
+	// ReuseGrace is a window, measured with the server clock from a refresh
+	// token's first use, during which presenting that refresh token again is
+	// answered as a normal refresh (a new token pair in the same family)
+	// instead of as reuse. It models two processes racing with the same
+	// refresh token. 0 means no grace: any second use is reuse.
+	ReuseGrace time.Duration
+
+	// Now is the server clock, used for expiry and the reuse grace window.
+	// nil means time.Now. See Clock. Latency is always real time.
+	Now func() time.Time
+
+	// Latency is added to every token-endpoint response. It is real time; a
+	// request whose context ends or whose server closes stops waiting at once.
+	// SetLatency changes it later.
+	Latency time.Duration
+
+	// ClientID and ClientSecret are the only client credentials the token
+	// endpoint accepts. Empty means DefaultClientID and DefaultClientSecret.
+	ClientID, ClientSecret string
+
+	// AuthStyle is the client authentication style that Config and
+	// ClientCredentials return. The server accepts both styles regardless.
+	// 0 (oauth2.AuthStyleAutoDetect) means oauth2.AuthStyleInHeader.
+	AuthStyle oauth2.AuthStyle
+}
+
+// A Server is an OAuth 2.0 authorization server and protected resource
+// listening on a loopback address, for use in tests. Create one with
+// NewServer and Close it when done.
+//
+// Its endpoints are:
+//
+//	URL + "/token"     the token endpoint (POST, form-encoded)
+//	URL + "/resource"  the protected resource (any method, Bearer token)
+//
+// There is no authorization endpoint: Login and the password grant mint
+// first tokens without a browser.
+type Server struct {
+	// URL is the base URL of the server, of the form http://127.0.0.1:port,
+	// with no trailing slash.
+	URL string
+
+	ts        *httptest.Server
+	opts      Options // with defaults filled in
+	now       func() time.Time
+	closed    chan struct{} // closed by Close, ends hung requests
+	closeOnce sync.Once
+	inFlight  atomic.Int64 // token requests being served, for tests
+
+	mu      sync.Mutex // guards everything below
+	latency time.Duration
+	faults  []Fault // queued by FailNext, next first
+	scope   string  // required by the resource; "" means none
+	stats   Stats
+	access  map[string]*accessToken
+	refresh map[string]*refreshToken
+}
+
+// NewServer starts and returns a new Server configured by opts, which may be
+// nil. The caller should call Close when finished, to shut it down.
+func NewServer(opts *Options) *Server {
+	s := &Server{
+		closed:  make(chan struct{}),
+		access:  make(map[string]*accessToken),
+		refresh: make(map[string]*refreshToken),
+	}
+	if opts != nil {
+		s.opts = *opts
+	}
+	if s.opts.AccessTokenLifetime == 0 {
+		s.opts.AccessTokenLifetime = DefaultAccessTokenLifetime
+	}
+	if s.opts.ClientID == "" {
+		s.opts.ClientID = DefaultClientID
+	}
+	if s.opts.ClientSecret == "" {
+		s.opts.ClientSecret = DefaultClientSecret
+	}
+	if s.opts.AuthStyle == oauth2.AuthStyleAutoDetect {
+		s.opts.AuthStyle = oauth2.AuthStyleInHeader
+	}
+	s.latency = s.opts.Latency
+	s.now = s.opts.Now
+	if s.now == nil {
+		s.now = time.Now
+	}
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("/token", s.serveToken)
+	mux.HandleFunc("/resource", s.serveResource)
+	mux.HandleFunc("/resource/", s.serveResource)
+	s.ts = httptest.NewServer(mux)
+	s.URL = s.ts.URL
+	return s
+}
+
+// Close shuts down the server and blocks until all outstanding requests on
+// it have completed. Requests held by FaultHang or by Latency end at once:
+// their connections are closed without an answer. Like httptest.Server's
+// Close, it also closes the idle connections of http.DefaultTransport, so
+// that no client goroutine outlives the server. Close may be called more
+// than once. The methods that control the server, such as Login and Stats,
+// keep working after Close.
+func (s *Server) Close() {
+	s.closeOnce.Do(func() { close(s.closed) })
+	s.ts.Close()
+}
+
+// TokenURL returns the URL of the token endpoint, URL + "/token".
+func (s *Server) TokenURL() string { return s.URL + "/token" }
+
+// ResourceURL returns the URL of the protected resource, URL + "/resource".
+// Paths below it, such as URL + "/resource/a/b", are the same resource.
+func (s *Server) ResourceURL() string { return s.URL + "/resource" }
+
+// Config returns a new *oauth2.Config for the server's client: its client ID
+// and secret, Endpoint.TokenURL set to the token endpoint, Endpoint.AuthURL to
+// URL + "/authorize" (which the server does not serve), the explicit
+// AuthStyle from Options, and no scopes. Each call returns a new Config that
+// the caller may modify.
+func (s *Server) Config() *oauth2.Config {
+	return &oauth2.Config{
+		ClientID:     s.opts.ClientID,
+		ClientSecret: s.opts.ClientSecret,
+		Endpoint: oauth2.Endpoint{
+			AuthURL:   s.URL + "/authorize",
+			TokenURL:  s.TokenURL(),
+			AuthStyle: s.opts.AuthStyle,
+		},
+	}
+}
+
+// ClientCredentials returns a new *clientcredentials.Config for the server's
+// client, with the same credentials, token URL and AuthStyle as Config, and
+// no scopes. The tokens it obtains have no refresh token.
+func (s *Server) ClientCredentials() *clientcredentials.Config {
+	return &clientcredentials.Config{
+		ClientID:     s.opts.ClientID,
+		ClientSecret: s.opts.ClientSecret,
+		TokenURL:     s.TokenURL(),
+		AuthStyle:    s.opts.AuthStyle,
+	}
+}
