@@ -85,3 +85,30 @@ func (f *FileStore) Load(ctx context.Context) (*oauth2.Token, error) {
 	}
 	return tok, nil
 }
+
+// Save writes tok to the file, replacing it atomically: after a crash the
+// file holds either the old token or tok. It creates the folder, with mode
+// 0700, if it does not exist, and leaves the mode of an existing folder
+// alone. The file always ends up with mode 0600, even if the old one had
+// wider permissions. Save refuses, with an error, a nil token and a token
+// with neither an access token nor a refresh token, which Load would call
+// corrupt. On error, the old file is untouched and no temporary file is
+// left behind, except when only the final flush of the folder failed: then
+// tok is in place but might not survive a crash. Errors name the path and
+// hold no token value. It returns ctx's error, without writing, if ctx is
+// already done.
+func (f *FileStore) Save(ctx context.Context, tok *oauth2.Token) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	data, err := encodeToken(tok)
+	if err != nil {
+		return fmt.Errorf("tokensource: cannot save token to %s: %w", f.path, err)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := writeFileAtomic(f.path, data); err != nil {
+		return fmt.Errorf("tokensource: cannot save token to %s: %w", f.path, err)
+	}
+	return nil
+}

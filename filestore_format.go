@@ -26,6 +26,35 @@ type fileToken struct {
 // refresh token: nothing could ever be done with it.
 var errNoCredential = errors.New("it has neither an access_token nor a refresh_token")
 
+// encodeToken returns the file content for tok: indented JSON with a
+// trailing newline, so the file reads well in an editor and diffs cleanly.
+func encodeToken(tok *oauth2.Token) ([]byte, error) {
+	if tok == nil || (tok.AccessToken == "" && tok.RefreshToken == "") {
+		return nil, errNoCredential
+	}
+	ft := fileToken{
+		AccessToken:  tok.AccessToken,
+		TokenType:    tok.TokenType,
+		RefreshToken: tok.RefreshToken,
+		Expiry:       tok.Expiry,
+		ExpiresIn:    tok.ExpiresIn,
+		IDToken:      extraString(tok, "id_token"),
+		Scope:        extraString(tok, "scope"),
+	}
+	data, err := json.MarshalIndent(ft, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	return append(data, '\n'), nil
+}
+
+// extraString returns tok's extra named key when it is a string, and ""
+// otherwise: a non-string id_token or scope has no place in the file format.
+func extraString(tok *oauth2.Token, key string) string {
+	s, _ := tok.Extra(key).(string)
+	return s
+}
+
 // decodeToken parses file content. Its errors never quote the content, so
 // they may be logged even when the file holds a live token.
 func decodeToken(data []byte) (*oauth2.Token, error) {
