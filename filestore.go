@@ -31,16 +31,17 @@ import (
 //	id_token       string, omitted when empty
 //	scope          string, omitted when empty
 //
-// Unknown fields are ignored on Load and not written back by Save. A file that is not such an object, or that has
-// neither an access_token nor a refresh_token, is corrupt: Load reports it
-// and nothing in this package overwrites it except a successful Save.
+// Unknown fields are ignored on Load and not written back by Save. A file
+// that is not such an object, or that has neither an access_token nor a
+// refresh_token, is corrupt: Load reports it, naming the path, and leaves it
+// as it is; only a Save replaces it.
 //
 // Writes are atomic: a crash leaves either the old file or the new one,
-// never a torn one. The file is created with mode 0600, and a missing folder
-// with mode 0700; an existing folder keeps its mode. Lock uses a second file
-// next to the first, the path plus ".lock", which is created on first use
-// and never deleted, since deleting a lock file lets two processes lock two
-// different files.
+// never a torn one. On Unix, the file always has mode 0600 after a Save, and
+// a missing folder is created with mode 0700; an existing folder keeps its
+// mode. Lock uses a second file next to the first, the path plus ".lock",
+// which is created on first use and never deleted, since deleting a lock
+// file lets two processes lock two different files.
 type FileStore struct {
 	path string
 
