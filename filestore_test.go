@@ -475,6 +475,9 @@ func TestFileStoreLockExcludes(t *testing.T) {
 			first := NewFileStore(tempTokenPath(t))
 			second := tc.second(first)
 			unlock := mustLock(t, first)
+			// Frees the waiting goroutine if the test stops early; a
+			// second call of unlock is harmless.
+			defer unlock()
 
 			var released atomic.Bool
 			started, acquired := make(chan struct{}), make(chan error, 1)
