@@ -1,0 +1,115 @@
+package tokensource
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"sync"
+
+	"golang.org/x/oauth2"
+)
+
+// FileStore is a Store and a Locker that keeps the token in a JSON file, for
+// tokens that must outlive the process or be shared by processes on one
+// machine. It is safe for concurrent use.
+//
+// The file holds one JSON object with the fields json.Marshal(*oauth2.Token)
+// writes, so a file written that way by other code can be read, and a file
+// written by a FileStore can be read that way:
+//
+//	access_token   string
+//	token_type     string, omitted when empty
+//	refresh_token  string, omitted when empty
+//	expiry         RFC 3339 time; "0001-01-01T00:00:00Z" means no expiry
+//	expires_in     integer seconds, omitted when zero
+//
+// plus two fields that oauth2.Token keeps only as extras, written when the
+// token has them as strings and restored so that tok.Extra finds them:
+//
+//	id_token       string, omitted when empty
+//	scope          string, omitted when empty
+//
+// Unknown fields are ignored on Load and not written back by Save. A file
+// that is not such an object, or that has neither an access_token nor a
+// refresh_token, is corrupt: Load reports it, naming the path, and leaves it
+// as it is; only a Save replaces it.
+//
+// Writes are atomic: a crash leaves either the old file or the new one,
+// never a torn one. On Unix, the file always has mode 0600 after a Save, and
+// a missing folder is created with mode 0700; an existing folder keeps its
+// mode. Lock uses a second file next to the first, the path plus ".lock",
+// which is created on first use and never deleted, since deleting a lock
+// file lets two processes lock two different files.
+type FileStore struct {
+	path string
+
+	// mu orders this FileStore's Saves and keeps Loads off the file while a
+	// Save replaces it. On Unix the rename alone would do, but on Windows a
+	// file cannot be renamed over while another handle has it open. Across
+	// processes, a Source relies on Lock instead.
+	mu sync.RWMutex
+}
+
+// NewFileStore returns a FileStore for the file at path. It touches nothing
+// on disk: the file and its folder are created by the first Save, and the
+// lock file by the first Lock. A relative path is relative to the working
+// directory at the time of each call.
+func NewFileStore(path string) *FileStore {
+	return &FileStore{path: path}
+}
+
+// Path returns the path the FileStore was created with.
+func (f *FileStore) Path() string { return f.path }
+
+// Load reads the token from the file. It returns an error that wraps
+// ErrNotFound when the file does not exist, and an error naming the path when
+// the file is corrupt or cannot be read; no error holds a token value. It
+// returns ctx's error, without reading, if ctx is already done.
+func (f *FileStore) Load(ctx context.Context) (*oauth2.Token, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	f.mu.RLock()
+	data, err := os.ReadFile(f.path)
+	f.mu.RUnlock()
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%w in %s", ErrNotFound, f.path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("tokensource: cannot read token file %s: %w", f.path, err)
+	}
+	tok, err := decodeToken(data)
+	if err != nil {
+		return nil, fmt.Errorf("tokensource: token file %s is corrupt: %w", f.path, err)
+	}
+	return tok, nil
+}
+
+// Save writes tok to the file, replacing it atomically: after a crash the
+// file holds either the old token or tok. It creates the folder, with mode
+// 0700, if it does not exist, and leaves the mode of an existing folder
+// alone. The file always ends up with mode 0600, even if the old one had
+// wider permissions. Save refuses, with an error, a nil token and a token
+// with neither an access token nor a refresh token, which Load would call
+// corrupt. On error, the old file is untouched and no temporary file is
+// left behind, except when only the final flush of the folder failed: then
+// tok is in place but might not survive a crash. Errors name the path and
+// hold no token value. It returns ctx's error, without writing, if ctx is
+// already done.
+func (f *FileStore) Save(ctx context.Context, tok *oauth2.Token) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	data, err := encodeToken(tok)
+	if err != nil {
+		return fmt.Errorf("tokensource: cannot save token to %s: %w", f.path, err)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := writeFileAtomic(f.path, data); err != nil {
+		return fmt.Errorf("tokensource: cannot save token to %s: %w", f.path, err)
+	}
+	return nil
+}

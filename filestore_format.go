@@ -1,0 +1,107 @@
+package tokensource
+
+import (
+	"encoding/json"
+	"errors"
+	"time"
+
+	"golang.org/x/oauth2"
+)
+
+// fileToken is the JSON form of a token in a FileStore file. Its first five
+// fields carry the names and types oauth2.Token has, so a file is read and
+// written the way json.Marshal(*oauth2.Token) writes it; the last two keep
+// the extras that oauth2.Token holds only in its unexported raw field.
+type fileToken struct {
+	AccessToken  string    `json:"access_token"`
+	TokenType    string    `json:"token_type,omitempty"`
+	RefreshToken string    `json:"refresh_token,omitempty"`
+	Expiry       time.Time `json:"expiry"`
+	ExpiresIn    int64     `json:"expires_in,omitempty"`
+	IDToken      string    `json:"id_token,omitempty"`
+	Scope        string    `json:"scope,omitempty"`
+}
+
+// errNoCredential marks a token that has neither an access token nor a
+// refresh token: nothing could ever be done with it.
+var errNoCredential = errors.New("it has neither an access_token nor a refresh_token")
+
+// encodeToken returns the file content for tok: indented JSON with a
+// trailing newline, so the file reads well in an editor and diffs cleanly.
+func encodeToken(tok *oauth2.Token) ([]byte, error) {
+	if tok == nil || (tok.AccessToken == "" && tok.RefreshToken == "") {
+		return nil, errNoCredential
+	}
+	ft := fileToken{
+		AccessToken:  tok.AccessToken,
+		TokenType:    tok.TokenType,
+		RefreshToken: tok.RefreshToken,
+		Expiry:       tok.Expiry,
+		ExpiresIn:    tok.ExpiresIn,
+		IDToken:      extraString(tok, "id_token"),
+		Scope:        extraString(tok, "scope"),
+	}
+	data, err := json.MarshalIndent(ft, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	return append(data, '\n'), nil
+}
+
+// extraString returns tok's extra named key when it is a string, and ""
+// otherwise: a non-string id_token or scope has no place in the file format.
+func extraString(tok *oauth2.Token, key string) string {
+	s, _ := tok.Extra(key).(string)
+	return s
+}
+
+// decodeToken parses file content. Its errors never quote the content, so
+// they may be logged even when the file holds a live token.
+func decodeToken(data []byte) (*oauth2.Token, error) {
+	var ft fileToken
+	if err := json.Unmarshal(data, &ft); err != nil {
+		return nil, describeDecodeError(err)
+	}
+	if ft.AccessToken == "" && ft.RefreshToken == "" {
+		return nil, errNoCredential
+	}
+	tok := &oauth2.Token{
+		AccessToken:  ft.AccessToken,
+		TokenType:    ft.TokenType,
+		RefreshToken: ft.RefreshToken,
+		Expiry:       ft.Expiry,
+		ExpiresIn:    ft.ExpiresIn,
+	}
+	return withExtras(tok, ft), nil
+}
+
+// withExtras returns tok carrying ft's id_token and scope as extras, so that
+// tok.Extra finds them as it would on a token fresh from the server. A token
+// without them is returned as is, with no extras at all.
+func withExtras(tok *oauth2.Token, ft fileToken) *oauth2.Token {
+	extra := map[string]any{}
+	if ft.IDToken != "" {
+		extra["id_token"] = ft.IDToken
+	}
+	if ft.Scope != "" {
+		extra["scope"] = ft.Scope
+	}
+	if len(extra) == 0 {
+		return tok
+	}
+	return tok.WithExtra(extra)
+}
+
+// describeDecodeError returns an error for a failed json.Unmarshal that
+// holds none of the input. Syntax and type errors name at most a character,
+// a JSON kind and a field, so they are kept. Any other error comes from
+// time.Time's UnmarshalJSON on expiry, and that one quotes the value it
+// could not parse, which might be a misplaced token: it is replaced.
+func describeDecodeError(err error) error {
+	var syntaxErr *json.SyntaxError
+	var typeErr *json.UnmarshalTypeError
+	if errors.As(err, &syntaxErr) || errors.As(err, &typeErr) {
+		return err
+	}
+	return errors.New("expiry is not an RFC 3339 time string")
+}

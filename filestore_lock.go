@@ -1,0 +1,53 @@
+package tokensource
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/gofrs/flock"
+)
+
+// lockRetry is how long Lock sleeps between attempts while another holder
+// has the lock: short next to a refresh, long enough not to spin.
+const lockRetry = 10 * time.Millisecond
+
+// Lock takes an exclusive lock on the file at Path() + ".lock", waiting
+// until it is free or ctx ends; then it returns ctx's error wrapped in one
+// that names the lock file. It creates the folder (mode 0700) and the lock
+// file (mode 0600) when missing, and never deletes the lock file.
+//
+// The lock excludes other processes and, on Linux, macOS, the BSDs and
+// Windows, other Lock calls in this process too, through this FileStore or
+// another on the same path: every call opens the lock file anew, and these
+// locks belong to the open file, not to the process. It is advisory: Load
+// and Save do not take it. The OS releases it when the process dies, so a
+// crash leaves no stale lock.
+//
+// The returned unlock releases the lock and closes the file. Calling it
+// more than once is harmless.
+func (f *FileStore) Lock(ctx context.Context) (unlock func(), err error) {
+	path := f.path + ".lock"
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("tokensource: cannot lock %s: %w", path, err)
+	}
+	fl := flock.New(path, flock.SetPermissions(0o600))
+	ok, err := fl.TryLockContext(ctx, lockRetry)
+	if !ok {
+		// TryLockContext reports failure with an error; the fallback only
+		// keeps a nil unlock from ever being returned without one.
+		err = cmp.Or(err, errors.New("lock not taken"))
+		return nil, fmt.Errorf("tokensource: cannot lock %s: %w", path, err)
+	}
+	var once sync.Once
+	return func() {
+		// An error here leaves the file open and the lock held until the
+		// process exits; unlock has no one to report it to.
+		once.Do(func() { fl.Unlock() })
+	}, nil
+}
