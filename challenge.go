@@ -32,9 +32,10 @@ func (c *challenge) param(name string) string {
 // response; each value is a comma-separated list of challenges.
 //
 // The parser is lenient, because servers are: empty list elements are
-// skipped, a parameter after a bare scheme belongs to it, and when a challenge turns malformed, what was parsed of it is
-// kept and parsing resumes at the next comma outside a quoted string. It
-// never fails; a value that holds no challenge adds none.
+// skipped, a parameter after a bare scheme belongs to it, and when a
+// challenge turns malformed, what was parsed of it is kept and parsing
+// resumes at the next comma outside a quoted string. It never fails; a
+// value that holds no challenge adds none.
 func parseChallenges(values []string) []challenge {
 	var cs []challenge
 	for _, v := range values {

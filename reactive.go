@@ -24,14 +24,17 @@ import (
 // any number of requests rejected together cause one refresh.
 //
 // The 401 itself is returned, its body unread, when the request cannot be
-// sent again: its body is neither nil, http.NoBody, nor one that GetBody can
-// recreate (http.NewRequest sets GetBody for a *bytes.Buffer, *bytes.Reader
-// or *strings.Reader); getting a token fails; GetBody fails; or the token
-// obtained is the one just rejected. The token is invalidated all the same,
-// so the next request gets a fresh one. A request is never sent more than
-// twice, whatever the second response is.
+// sent again: it has a body other than http.NoBody and no GetBody to make
+// a copy (http.NewRequest sets GetBody for a *bytes.Buffer, *bytes.Reader or
+// *strings.Reader; an io.Pipe, say, gets none); getting a token fails,
+// req's context ending included; GetBody fails; or the token obtained is
+// the one just rejected. The token is invalidated all the same, so the next
+// request gets a fresh one. Once the request is sent again, the 401 is
+// discarded, and whatever the second attempt gives, a response or an error,
+// is returned: a request is never sent more than twice.
 //
-// A request that already has an Authorization header is sent as it is. So is
+// A request that already has a non-empty Authorization header is sent as it
+// is, and its 401s are left to the caller. So is
 // a redirect that left the first request's host: the token goes only to that
 // host and its subdomains, the rule net/http applies to an Authorization
 // header set by the caller.
@@ -199,8 +202,9 @@ func closeBody(req *http.Request) {
 // The client is made from the *http.Client in ctx's oauth2.HTTPClient value,
 // or http.DefaultClient if there is none, as oauth2.NewClient does: it keeps
 // that client's CheckRedirect, Jar and Timeout, and its Transport becomes the
-// Base. Only that value of ctx is used; the client does not keep ctx. src must
-// not be nil: every request of a client made with a nil src fails.
+// Base. Only that value of ctx is used, and a nil ctx counts as one without
+// it; the client does not keep ctx. src must not be nil: every request of a
+// client made with a nil src fails.
 //
 // oauth2.NewClient(ctx, src) works with a *Source too, as with any
 // oauth2.TokenSource, and is enough when tokens end only by expiring. But it

@@ -537,6 +537,51 @@ func TestTransportReturnsThe401(t *testing.T) {
 	}
 }
 
+// answers is a base RoundTripper that gives its answers in turn.
+type answers []func(*http.Request) (*http.Response, error)
+
+func (a *answers) RoundTrip(req *http.Request) (*http.Response, error) {
+	next := (*a)[0]
+	*a = (*a)[1:]
+	return next(req)
+}
+
+// TestTransportRetryError checks that once the request is sent again, an
+// error of that attempt is what the caller gets, and the 401 is closed.
+func TestTransportRetryError(t *testing.T) {
+	src := newSource(t, func(context.Context, *oauth2.Token) (*oauth2.Token, error) {
+		return &oauth2.Token{AccessToken: "at-2"}, nil
+	})
+	first := newTrackedBody(rejectBody)
+	errRetry := errors.New("connection reset")
+	base := &answers{
+		func(req *http.Request) (*http.Response, error) {
+			closeBody(req)
+			h := http.Header{"Www-Authenticate": {invalidToken}}
+			return &http.Response{StatusCode: http.StatusUnauthorized, Header: h, Body: first, ContentLength: -1, Request: req}, nil
+		},
+		func(req *http.Request) (*http.Response, error) {
+			if got := req.Header.Get("Authorization"); got != "Bearer at-2" {
+				t.Errorf("retry carried %q", got)
+			}
+			closeBody(req)
+			return nil, errRetry
+		},
+	}
+	req, err := http.NewRequestWithContext(testContext(t), http.MethodGet, "http://api.test/", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := (&Transport{Source: src, Base: base}).RoundTrip(req)
+	if err != errRetry || resp != nil {
+		t.Errorf("got %v, %v; want the retry's error", resp, err)
+	}
+	first.waitClosed(t)
+	if len(*base) != 0 {
+		t.Errorf("%d answers left; want both used", len(*base))
+	}
+}
+
 // connTrace returns a context that records the connections a request got.
 func connTrace(t *testing.T) (context.Context, func() []httptrace.GotConnInfo) {
 	var mu sync.Mutex
@@ -875,9 +920,12 @@ func TestNewClient(t *testing.T) {
 		t.Errorf("client %+v does not keep the ctx client's Jar, Timeout and CheckRedirect", c)
 	}
 
-	c = NewClient(context.Background(), src)
-	if tr := c.Transport.(*Transport); tr.Base != nil || c.Jar != nil || c.Timeout != 0 || c.CheckRedirect != nil {
-		t.Errorf("client %+v over %+v; want http.DefaultClient's settings", c, tr)
+	var noCtx context.Context // documented to count as a ctx without the value
+	for _, ctx := range []context.Context{context.Background(), noCtx} {
+		c = NewClient(ctx, src)
+		if tr := c.Transport.(*Transport); tr.Base != nil || c.Jar != nil || c.Timeout != 0 || c.CheckRedirect != nil {
+			t.Errorf("ctx %v: client %+v over %+v; want http.DefaultClient's settings", ctx, c, tr)
+		}
 	}
 }
 
