@@ -129,9 +129,9 @@ func wantBody(i string) string {
 	return "body-" + i + "-" + strings.Repeat("x", n*53)
 }
 
-// newSource returns a Source whose store holds firstToken, already loaded,
+// newReactiveSource returns a Source whose store holds firstToken, already loaded,
 // and whose RefreshFunc is refresh.
-func newSource(t *testing.T, refresh RefreshFunc) *Source {
+func newReactiveSource(t *testing.T, refresh RefreshFunc) *Source {
 	t.Helper()
 	store := NewMemoryStore()
 	first := &oauth2.Token{AccessToken: firstToken, RefreshToken: firstRefreshTok, Expiry: time.Now().Add(time.Hour)}
@@ -237,7 +237,7 @@ func (b *trackedBody) waitClosed(t *testing.T) {
 
 func TestTransportAddsTokenAndLeavesRequestAlone(t *testing.T) {
 	rs := newResourceServer(t, firstToken)
-	src := newSource(t, issuing(rs))
+	src := newReactiveSource(t, issuing(rs))
 	req, err := http.NewRequestWithContext(testContext(t), http.MethodGet, rs.URL+"/r", nil)
 	if err != nil {
 		t.Fatal(err)
@@ -269,7 +269,7 @@ func TestTransportAddsTokenAndLeavesRequestAlone(t *testing.T) {
 func TestTransportConcurrent401(t *testing.T) {
 	const n = 100
 	rs := newResourceServer(t, firstToken)
-	src := newSource(t, issuing(rs))
+	src := newReactiveSource(t, issuing(rs))
 	rs.revoke(firstToken)
 
 	// Hold every 401 until all n requests were rejected, so that all of
@@ -335,7 +335,7 @@ func TestTransportConcurrent401(t *testing.T) {
 func TestTransportRetriesOnlyOnce(t *testing.T) {
 	rs := newResourceServer(t) // accepts no token at all
 	var n atomic.Int64
-	src := newSource(t, func(context.Context, *oauth2.Token) (*oauth2.Token, error) {
+	src := newReactiveSource(t, func(context.Context, *oauth2.Token) (*oauth2.Token, error) {
 		return &oauth2.Token{AccessToken: "at-" + strconv.FormatInt(n.Add(1)+1, 10)}, nil
 	})
 	c := client(rs, src)
@@ -354,7 +354,7 @@ func TestTransportRetriesOnlyOnce(t *testing.T) {
 
 func TestTransportUnreplayableBody(t *testing.T) {
 	rs := newResourceServer(t, firstToken)
-	src := newSource(t, issuing(rs))
+	src := newReactiveSource(t, issuing(rs))
 	rs.revoke(firstToken)
 	c := client(rs, src)
 
@@ -389,7 +389,7 @@ func TestTransportUnreplayableBody(t *testing.T) {
 func TestTransportReplaysEmptyBodies(t *testing.T) {
 	for _, body := range []io.Reader{nil, http.NoBody} {
 		rs := newResourceServer(t, firstToken)
-		src := newSource(t, issuing(rs))
+		src := newReactiveSource(t, issuing(rs))
 		rs.revoke(firstToken)
 		req, err := http.NewRequestWithContext(testContext(t), http.MethodPost, rs.URL, body)
 		if err != nil {
@@ -427,7 +427,7 @@ func TestTransportChallenges(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			rs := newResourceServer(t, firstToken)
 			rs.set(func(rs *resourceServer) { rs.reject = tt.values })
-			src := newSource(t, issuing(rs))
+			src := newReactiveSource(t, issuing(rs))
 			rs.revoke(firstToken)
 			resp, body := get(t, client(rs, src), rs.URL)
 			requests, refreshes, status := 1, int64(0), http.StatusUnauthorized
@@ -463,7 +463,7 @@ func TestTransportOtherStatuses(t *testing.T) {
 			w.WriteHeader(tt.status)
 			fmt.Fprint(w, "as is")
 		}))
-		src := newSource(t, func(context.Context, *oauth2.Token) (*oauth2.Token, error) {
+		src := newReactiveSource(t, func(context.Context, *oauth2.Token) (*oauth2.Token, error) {
 			t.Error("refreshed")
 			return nil, errors.New("no refresh expected")
 		})
@@ -514,7 +514,7 @@ func TestTransportReturnsThe401(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			rs := newResourceServer(t)
-			src := newSource(t, tt.refresh)
+			src := newReactiveSource(t, tt.refresh)
 			req, err := http.NewRequestWithContext(testContext(t), http.MethodPost, rs.URL, strings.NewReader("payload"))
 			if err != nil {
 				t.Fatal(err)
@@ -549,7 +549,7 @@ func (a *answers) RoundTrip(req *http.Request) (*http.Response, error) {
 // TestTransportRetryError checks that once the request is sent again, an
 // error of that attempt is what the caller gets, and the 401 is closed.
 func TestTransportRetryError(t *testing.T) {
-	src := newSource(t, func(context.Context, *oauth2.Token) (*oauth2.Token, error) {
+	src := newReactiveSource(t, func(context.Context, *oauth2.Token) (*oauth2.Token, error) {
 		return &oauth2.Token{AccessToken: "at-2"}, nil
 	})
 	first := newTrackedBody(rejectBody)
@@ -603,7 +603,7 @@ func connTrace(t *testing.T) (context.Context, func() []httptrace.GotConnInfo) {
 // that the retry waits for the first one instead of racing a new dial.
 func TestTransportReusesConnection(t *testing.T) {
 	rs := newResourceServer(t, firstToken)
-	src := newSource(t, issuing(rs))
+	src := newReactiveSource(t, issuing(rs))
 	rs.revoke(firstToken)
 	base := &http.Transport{MaxConnsPerHost: 1}
 	defer base.CloseIdleConnections()
@@ -644,7 +644,7 @@ func TestTransportLong401Body(t *testing.T) {
 			w.WriteHeader(http.StatusUnauthorized)
 			fmt.Fprint(w, long)
 		}))
-		src := newSource(t, func(context.Context, *oauth2.Token) (*oauth2.Token, error) {
+		src := newReactiveSource(t, func(context.Context, *oauth2.Token) (*oauth2.Token, error) {
 			return &oauth2.Token{AccessToken: "at-2"}, nil
 		})
 		base := &http.Transport{MaxConnsPerHost: 1}
@@ -713,7 +713,7 @@ func TestTransportRedirects(t *testing.T) {
 		mu.Lock()
 		seen = nil
 		mu.Unlock()
-		src := newSource(t, func(context.Context, *oauth2.Token) (*oauth2.Token, error) {
+		src := newReactiveSource(t, func(context.Context, *oauth2.Token) (*oauth2.Token, error) {
 			t.Error("refreshed")
 			return nil, errors.New("no refresh expected")
 		})
@@ -851,7 +851,7 @@ func TestTransportCancelWhileWaitingForToken(t *testing.T) {
 func TestTransportCancelWhileWaitingForRetryToken(t *testing.T) {
 	rs := newResourceServer(t)
 	refresh, started := hangingRefresh(t)
-	src := newSource(t, refresh)
+	src := newReactiveSource(t, refresh)
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rs.URL, nil)
