@@ -18,7 +18,8 @@ import (
 // When a response is a 401 with a Bearer challenge whose error is
 // "invalid_token" or that has no error code (RFC 6750 §3), Transport calls
 // Source.Invalidate with the token the request carried, gets a token, and
-// sends the request once more. A 401 whose challenges include no Bearer one,
+// sends the request once more; so does a 401 without any WWW-Authenticate
+// header, which many APIs send. A 401 whose challenges include no Bearer one,
 // a 403 (insufficient_scope), a 400 and every other status are returned as
 // they are. Because Invalidate does nothing once a newer token is current,
 // any number of requests rejected together cause one refresh.
@@ -146,13 +147,19 @@ func withToken(req *http.Request, tok *oauth2.Token, body io.ReadCloser) *http.R
 // rejectsToken reports whether resp says that the access token is invalid:
 // a 401 with a Bearer challenge whose error is "invalid_token", or that has
 // no error code, which RFC 6750 §3.1 prescribes when the request's
-// credentials were missing or unusable. A 401 without any Bearer challenge
-// concerns some other authentication, which a new token does not fix.
+// credentials were missing or unusable. A 401 with no challenge at all is
+// taken the same way: many APIs omit WWW-Authenticate, and the request's
+// only credential was the token. A 401 whose challenges include no Bearer
+// one concerns some other authentication, which a new token does not fix.
 func rejectsToken(resp *http.Response) bool {
 	if resp.StatusCode != http.StatusUnauthorized {
 		return false
 	}
-	for _, c := range parseChallenges(resp.Header.Values("Www-Authenticate")) {
+	values := resp.Header.Values("Www-Authenticate")
+	if len(values) == 0 {
+		return true
+	}
+	for _, c := range parseChallenges(values) {
 		if !strings.EqualFold(c.scheme, "Bearer") {
 			continue
 		}

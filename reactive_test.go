@@ -416,7 +416,7 @@ func TestTransportChallenges(t *testing.T) {
 		{"scheme in lower case, token value", []string{"bearer error=invalid_token"}, true},
 		{"after other schemes", []string{`Basic realm="x", DPoP algs="ES256", Bearer error="invalid_token"`}, true},
 		{"in a second header", []string{`Basic realm="x"`, `Bearer error="invalid_token"`}, true},
-		{"no challenge", nil, false},
+		{"no WWW-Authenticate at all", nil, true},
 		{"Basic only", []string{`Basic realm="x"`}, false},
 		{"DPoP only", []string{`DPoP error="invalid_token"`}, false},
 		{"insufficient_scope", []string{`Bearer error="insufficient_scope", scope="admin"`}, false},
