@@ -106,7 +106,8 @@ func (s *Source) obtain(force bool) (*oauth2.Token, error) {
 }
 
 // load reads the store. changed reports whether it holds something other
-// than what this Source last loaded or saved: another process wrote it.
+// than the token this Source last adopted, refreshed from, or saved: then
+// another process wrote it, and it is newer than anything this Source has.
 func (s *Source) load() (stored *oauth2.Token, changed bool, err error) {
 	ctx, cancel := s.stepContext()
 	defer cancel()
@@ -118,11 +119,7 @@ func (s *Source) load() (stored *oauth2.Token, changed bool, err error) {
 		s.opts.log.Error("tokensource: cannot load the stored token", "error", err)
 		return nil, false, fmt.Errorf("tokensource: loading the stored token: %w", err)
 	}
-	changed = !sameToken(stored, s.stored)
-	if changed {
-		s.stored = stored
-	}
-	return stored, changed, nil
+	return stored, !sameToken(stored, s.stored), nil
 }
 
 // adoptable reports whether the stored token should replace the current one
@@ -152,7 +149,7 @@ func (s *Source) adopt(stored *oauth2.Token) *oauth2.Token {
 		s.stats.adopted.Add(1)
 		s.opts.log.Info("tokensource: adopted a token saved by another process", "expiry", stored.Expiry)
 	}
-	s.unsaved = false
+	s.stored, s.unsaved = stored, false
 	s.fail = failure{}
 	return stored
 }
@@ -164,6 +161,7 @@ func (s *Source) base(stored *oauth2.Token, changed bool) *oauth2.Token {
 	if c := s.cur.Load(); c != nil && !changed {
 		return c.tok
 	}
+	s.stored = stored
 	return stored
 }
 

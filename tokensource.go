@@ -97,7 +97,7 @@ type Source struct {
 
 	// Owned by the running flight: flights run one at a time, each started
 	// under mu after the previous one ended under mu.
-	stored  *oauth2.Token // what the store held when last loaded or saved
+	stored  *oauth2.Token // the stored token this Source last adopted, refreshed from, or saved
 	unsaved bool          // the current token is newer than the stored one: its save failed
 	fail    failure       // the last refresh failure, for backoff
 
