@@ -57,8 +57,6 @@ func TestEveryNewTokenSavedOnce(t *testing.T) {
 	}
 }
 
-
-
 func TestSaveFailureKeepsTokenAndRetries(t *testing.T) {
 	clock := newTestClock()
 	var bases []string
@@ -144,7 +142,7 @@ func TestLoadErrorNamesStoreAndSavesNothing(t *testing.T) {
 type failingLoadStore struct{ err error }
 
 func (f failingLoadStore) Load(context.Context) (*oauth2.Token, error) { return nil, f.err }
-func (f failingLoadStore) Save(context.Context, *oauth2.Token) error  { return nil }
+func (f failingLoadStore) Save(context.Context, *oauth2.Token) error   { return nil }
 
 func TestLockerAdoptsTokenRefreshedByAnother(t *testing.T) {
 	clock := newTestClock()
