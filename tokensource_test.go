@@ -3,6 +3,7 @@ package tokensource
 import (
 	"context"
 	"errors"
+	"net/http"
 	"sync"
 	"testing"
 	"time"
@@ -397,5 +398,50 @@ func TestRefreshForcesAndCoalesces(t *testing.T) {
 	// A Refresh after that one ended forces another, though a1 is valid.
 	if tok, _ := s.Refresh(context.Background()); tok == nil || tok.AccessToken != "a2" {
 		t.Errorf("second Refresh = %v, want a2", tok)
+	}
+}
+
+func TestRetryAfterSetsBackoff(t *testing.T) {
+	clock := newTestClock()
+	limited := &oauth2.RetrieveError{Response: &http.Response{StatusCode: 429, Status: "429 Too Many Requests", Header: http.Header{"Retry-After": {"120"}}}}
+	e := &fakeEndpoint{next: failing(limited)}
+	s, _ := newSource(t, e, clock, &oauth2.Token{AccessToken: "a0", RefreshToken: "r0", Expiry: clock.Now().Add(-time.Minute)}, nil)
+
+	if _, err := s.Token(); !errors.Is(err, limited) {
+		t.Fatalf("err = %v", err)
+	}
+	clock.Advance(119 * time.Second)
+	var be *BackoffError
+	if _, err := s.Token(); !errors.As(err, &be) || !be.RetryAt.Equal(clock.Now().Add(time.Second)) {
+		t.Fatalf("at 119s: err = %v, want a BackoffError until 120s", err)
+	}
+	clock.Advance(time.Second)
+	e.next = rotating(clock, time.Hour)
+	mustToken(t, s, "a2")
+}
+
+func TestRetryAfterForms(t *testing.T) {
+	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	tests := []struct {
+		header string
+		want   time.Duration
+		ok     bool
+	}{
+		{"5", 5 * time.Second, true},
+		{now.Add(time.Minute).Format(http.TimeFormat), time.Minute, true},
+		{"86400", retryAfterMax, true},
+		{"-3", 0, true},
+		{"soon", 0, false},
+		{"", 0, false},
+	}
+	for _, tt := range tests {
+		err := &oauth2.RetrieveError{Response: &http.Response{Header: http.Header{"Retry-After": {tt.header}}}}
+		got, ok := retryAfter(err, now)
+		if got != tt.want || ok != tt.ok {
+			t.Errorf("Retry-After %q: %v, %v; want %v, %v", tt.header, got, ok, tt.want, tt.ok)
+		}
+	}
+	if _, ok := retryAfter(errEndpoint, now); ok {
+		t.Error("a plain error has a Retry-After")
 	}
 }
