@@ -66,12 +66,9 @@ func (s *Source) run(f *flight) {
 // obtain returns the token to use next: one another process saved, or a new
 // one from the RefreshFunc, saved before it is returned.
 func (s *Source) obtain(force bool) (*oauth2.Token, error) {
-	stored, changed, err := s.load()
-	if err != nil {
-		return nil, err
-	}
-	if s.adoptable(stored, changed, force) {
-		return s.adopt(stored), nil
+	adopted, stored, changed, err := s.check(force)
+	if adopted != nil || err != nil {
+		return adopted, err
 	}
 	if err := s.fail.gate(s.now(), changed, force); err != nil {
 		return nil, err
@@ -83,12 +80,9 @@ func (s *Source) obtain(force bool) (*oauth2.Token, error) {
 		}
 		defer unlock()
 		// Another process may have refreshed while we waited for the lock.
-		stored, changed, err = s.load()
-		if err != nil {
-			return nil, err
-		}
-		if s.adoptable(stored, changed, force) {
-			return s.adopt(stored), nil
+		adopted, stored, changed, err = s.check(force)
+		if adopted != nil || err != nil {
+			return adopted, err
 		}
 	}
 	base := s.base(stored, changed)
@@ -103,6 +97,16 @@ func (s *Source) obtain(force bool) (*oauth2.Token, error) {
 	}
 	s.save(tok)
 	return tok, nil
+}
+
+// check loads the store and adopts its token if it should replace the
+// current one; otherwise adopted is nil and stored is what the store holds.
+func (s *Source) check(force bool) (adopted, stored *oauth2.Token, changed bool, err error) {
+	stored, changed, err = s.load()
+	if err != nil || !s.adoptable(stored, changed, force) {
+		return nil, stored, changed, err
+	}
+	return s.adopt(stored), stored, changed, nil
 }
 
 // load reads the store. changed reports whether it holds something other
