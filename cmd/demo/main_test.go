@@ -86,6 +86,12 @@ func checkSuccess(t *testing.T, code int, out string) {
 	if tok := tokenValue.FindString(out); tok != "" {
 		t.Errorf("output shows a token value:\n%s", out)
 	}
+	// While both processes work, one of them refreshes and the other takes
+	// the token it saved.
+	m := regexp.MustCompile(`(?m)^  adopted         (\d+) times`).FindStringSubmatch(out)
+	if m == nil || m[1] == "0" {
+		t.Errorf("no Source adopted a token the other process saved:\n%s", out)
+	}
 }
 
 // tokenFile returns the token file path the demo printed.
