@@ -226,8 +226,22 @@ func ExampleNew_clientCredentials() {
 	}
 	wg.Wait()
 	fmt.Printf("%d requests ok, token requests: %d\n", ok.Load(), srv.Stats().TokenRequests)
+
+	// The server revokes the token: the next request gets a new one.
+	tok, err := src.Token()
+	if err != nil {
+		log.Fatal(err)
+	}
+	srv.RevokeAccessToken(tok.AccessToken)
+	resp, err := client.Get(srv.ResourceURL())
+	if err != nil {
+		log.Fatal(err)
+	}
+	resp.Body.Close()
+	fmt.Printf("after a revocation: %s, token requests: %d\n", resp.Status, srv.Stats().TokenRequests)
 	// Output:
 	// 10 requests ok, token requests: 1
+	// after a revocation: 200 OK, token requests: 2
 }
 
 // A MemoryStore keeps the token for the life of the process: enough when a
@@ -430,6 +444,31 @@ func Example_reauth() {
 	// please log in
 	// token requests while logged out: 0
 	// 200 OK
+}
+
+// A token endpoint's error answer is an *EndpointError, which errors.As also
+// finds as an *oauth2.RetrieveError. Its message gives the status, the error
+// code and the description, and never quotes the response body.
+func ExampleEndpointError() {
+	srv := tokensourcetest.NewServer(nil)
+	defer srv.Close()
+	ctx := context.Background()
+	store := tokensource.NewMemoryStore()
+	if err := store.Save(ctx, &oauth2.Token{RefreshToken: srv.Login().RefreshToken}); err != nil {
+		log.Fatal(err)
+	}
+	src := tokensource.FromConfig(ctx, srv.Config(), store, nil)
+
+	srv.FailNext(1, tokensourcetest.FaultServerError)
+	_, err := src.Token()
+	fmt.Println(err)
+	var re *oauth2.RetrieveError
+	if errors.As(err, &re) {
+		fmt.Println("error code:", re.ErrorCode)
+	}
+	// Output:
+	// tokensource: token endpoint answered 500 Internal Server Error: server_error: injected fault: server error
+	// error code: server_error
 }
 
 // fullDisk is a Store whose Save fails while full is set.
