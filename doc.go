@@ -53,10 +53,8 @@
 //   - Processes that share a Store which is also a Locker, such as a
 //     FileStore, refresh one at a time. Under the lock, a Source reloads the
 //     Store: if another process saved a valid token meanwhile, it adopts
-//     that token instead of refreshing; otherwise it refreshes with the
-//     refresh token it just read, saves, and unlocks. So, as long as the
-//     token endpoint's answers arrive, each refresh token is presented once,
-//     whatever the number of processes.
+//     that token instead of refreshing; otherwise it refreshes, saves, and
+//     unlocks.
 //
 // # Token states
 //
