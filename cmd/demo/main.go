@@ -1,0 +1,394 @@
+// Command demo shows tokensource keeping HTTP clients authenticated against
+// a strict OAuth 2.0 server, and checks that it did.
+//
+// It starts a tokensourcetest server in the process: access tokens live two
+// seconds, every refresh rotates the refresh token, and a refresh token
+// presented twice revokes its whole family (RFC 9700 §4.14.2). The user logs
+// in once; the token goes to a FileStore. Then goroutines call the server's
+// protected resource through tokensource.NewClient, through three events:
+// the server revokes the access token in use; the program restarts (a new
+// Source on the same file, no new login); and a second process, this
+// program run again, shares the token file while both work and while the
+// server revokes their token once more. The demo ends with a report, and
+// exits with status 1 if a request failed, a refresh token was presented
+// twice, a second login was needed, or the second process failed.
+//
+// Usage:
+//
+//	go run ./cmd/demo [-dir folder] [-duration 3s] [-workers 32] [-lifetime 2s] [-v]
+//
+// The token file goes to a temporary folder, removed at exit, unless -dir
+// names one. -v logs what the Sources do; no token value is ever printed.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/oauthkit/tokensource"
+	"github.com/oauthkit/tokensource/tokensourcetest"
+)
+
+func main() {
+	if env, ok := os.LookupEnv(childEnv); ok {
+		os.Exit(runChild(env, os.Stdout, os.Stderr))
+	}
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+type config struct {
+	dir      string
+	duration time.Duration
+	workers  int
+	lifetime time.Duration
+	verbose  bool
+}
+
+func parseFlags(args []string, stderr io.Writer) (config, error) {
+	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var c config
+	fs.StringVar(&c.dir, "dir", "", "keep the token file in this `folder` (default: a temporary folder, removed at exit)")
+	fs.DurationVar(&c.duration, "duration", 3*time.Second, "length of each of the two workload phases")
+	fs.IntVar(&c.workers, "workers", 32, "goroutines calling the API in each process")
+	fs.DurationVar(&c.lifetime, "lifetime", 2*time.Second, "lifetime of the access tokens the server issues, at least 1s")
+	fs.BoolVar(&c.verbose, "v", false, "log what the token sources do (never a token value)")
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	switch {
+	case fs.NArg() > 0:
+		return c, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	case c.duration <= 0:
+		return c, errors.New("-duration must be positive")
+	case c.workers <= 0:
+		return c, errors.New("-workers must be positive")
+	case c.lifetime < time.Second:
+		// The token response rounds expires_in down to whole seconds, and
+		// 0 would mean a token that never expires.
+		return c, errors.New("-lifetime must be at least 1s")
+	}
+	return c, nil
+}
+
+// run is the demo; it returns the exit status.
+func run(args []string, stdout, stderr io.Writer) int {
+	cfg, err := parseFlags(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "demo:", err)
+		return 2
+	}
+	d := &demo{cfg: cfg, out: &printer{w: stdout, start: time.Now()}, stderr: stderr}
+	defer d.close()
+	if err := d.setUp(); err != nil {
+		fmt.Fprintln(stderr, "demo:", err)
+		return 1
+	}
+	d.run()
+	if !d.report() {
+		return 1
+	}
+	return 0
+}
+
+// demo is one run of the demo, and what it observed.
+type demo struct {
+	cfg    config
+	out    *printer
+	stderr io.Writer
+
+	srv     *tokensourcetest.Server
+	dir     string
+	tempDir bool // dir is ours, to remove at exit
+	path    string
+	clients *clients
+
+	first, restarted *tokensource.Source
+	firstRun, later  tally
+	fromFile         bool // the restarted Source's first token was the saved one, no refresh
+	other            childResult
+	problems         []string
+}
+
+func (d *demo) problem(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	d.problems = append(d.problems, msg)
+	d.out.event("  problem: %s", msg)
+}
+
+func (d *demo) setUp() error {
+	d.dir = d.cfg.dir
+	if d.dir == "" {
+		dir, err := os.MkdirTemp("", "tokensource-demo-")
+		if err != nil {
+			return err
+		}
+		d.dir, d.tempDir = dir, true
+	}
+	abs, err := filepath.Abs(filepath.Join(d.dir, "token.json"))
+	if err != nil {
+		return err
+	}
+	d.path = abs
+	d.srv = tokensourcetest.NewServer(&tokensourcetest.Options{AccessTokenLifetime: d.cfg.lifetime})
+	d.clients = newClients(d.cfg.workers)
+	return nil
+}
+
+func (d *demo) close() {
+	if d.srv != nil {
+		d.srv.Close()
+	}
+	if d.clients != nil {
+		d.clients.close()
+	}
+	if d.tempDir {
+		os.RemoveAll(d.dir)
+	}
+}
+
+// newSource returns a Source on the token file, as a program would make it
+// at start-up.
+func (d *demo) newSource(name string) *tokensource.Source {
+	opts := &tokensource.Options{Logger: newLogger(d.cfg.verbose, d.stderr, name)}
+	return tokensource.FromConfig(d.clients.tokenCtx, d.srv.Config(), tokensource.NewFileStore(d.path), opts)
+}
+
+func (d *demo) run() {
+	d.out.line("tokensource demo")
+	d.out.line("  server      tokensourcetest on %s, in this process: access tokens live %v,", d.srv.URL, d.cfg.lifetime)
+	d.out.line("              every refresh rotates the refresh token, and one used twice revokes them all")
+	d.out.line("  token file  %s", d.path)
+	d.out.line("")
+
+	// The user logs in once, say through a browser; the program saves
+	// the token where its Sources will find it.
+	if err := tokensource.NewFileStore(d.path).Save(d.clients.tokenCtx, d.srv.Login()); err != nil {
+		d.problem("saving the login: %v", err)
+		return
+	}
+	d.out.event("the user logs in once; the token is saved to the file")
+
+	d.phase1()
+	d.restart()
+	d.phase3()
+}
+
+// phase1 is the first run of the program: many goroutines, and the server
+// revokes the access token they use half way.
+func (d *demo) phase1() {
+	d.first = d.newSource("first run")
+	client := tokensource.NewClient(d.clients.apiCtx, d.first)
+	d.out.event("phase 1: %d goroutines call the API through tokensource.NewClient for %v", d.cfg.workers, d.cfg.duration)
+	d.workload(client, &d.firstRun, func() { d.revoke(d.first, "in use") })
+	d.out.event("  done: %d ok, %d failed; %d recovered from a 401; Source: %s",
+		d.firstRun.ok.Load(), d.firstRun.failed.Load(), d.firstRun.recovered.Load(), statsLine(d.first.Stats()))
+}
+
+// restart is the program starting again: a new Source on the same file.
+func (d *demo) restart() {
+	d.out.event("phase 2: restart: a new Source on the same file, no login")
+	saved, err := tokensource.NewFileStore(d.path).Load(d.clients.tokenCtx)
+	if err != nil {
+		d.problem("reading the token file: %v", err)
+		return
+	}
+	d.restarted = d.newSource("after restart")
+	tok, err := d.restarted.Token()
+	if err != nil {
+		d.problem("the restarted Source has no token: %v", err)
+		return
+	}
+	d.fromFile = tok.AccessToken == saved.AccessToken && d.restarted.Stats().Refreshes == 0
+	if d.fromFile {
+		d.out.event("  it serves the token the first run saved, still valid: no refresh, no login")
+	} else {
+		d.out.event("  the saved token had expired; it refreshed with the saved refresh token, no login")
+	}
+	call(tokensource.NewClient(d.clients.apiCtx, d.restarted), d.srv.ResourceURL(), false, &d.later)
+}
+
+// phase3 runs the restarted program and a second process on the same file,
+// and revokes the access token half way.
+func (d *demo) phase3() {
+	if d.restarted == nil {
+		return
+	}
+	d.out.event("phase 3: a second process (this program, run again) shares the token file; %d goroutines each for %v",
+		d.cfg.workers, d.cfg.duration)
+	ch, err := startChild(childConfig{
+		Server:   d.srv.URL,
+		File:     d.path,
+		Duration: d.cfg.duration,
+		Workers:  d.cfg.workers,
+		Verbose:  d.cfg.verbose,
+	}, d.stderr)
+	if err != nil {
+		d.problem("%v", err)
+		return
+	}
+	d.out.event("  process %d is working too", ch.cmd.Process.Pid)
+	client := tokensource.NewClient(d.clients.apiCtx, d.restarted)
+	d.workload(client, &d.later, func() { d.revoke(d.restarted, "both processes use") })
+	d.out.event("  this process: %d ok, %d failed; %d recovered from a 401; Source: %s",
+		d.later.ok.Load(), d.later.failed.Load(), d.later.recovered.Load(), statsLine(d.restarted.Stats()))
+
+	res, err := ch.result(d.cfg.duration + 15*time.Second)
+	if err != nil {
+		d.problem("%v", err)
+		return
+	}
+	d.other = res
+	d.out.event("  other process: %d ok, %d failed; %d recovered from a 401; Source: %s",
+		res.OK, res.Failed, res.Recovered, statsLine(res.Stats))
+}
+
+// workload runs the workers for the configured duration, prints a line a
+// second, and calls midway half way through.
+func (d *demo) workload(client *http.Client, t *tally, midway func()) {
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		work(client, d.srv.ResourceURL(), d.cfg.workers, stop, t)
+		close(done)
+	}()
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	half := time.After(d.cfg.duration / 2)
+	end := time.After(d.cfg.duration)
+	for {
+		select {
+		case <-tick.C:
+			d.out.event("  %6d ok, %d failed; refreshes at the server so far: %d", t.ok.Load(), t.failed.Load(), d.srv.Stats().Refreshes)
+		case <-half:
+			midway()
+		case <-end:
+			close(stop)
+			<-done
+			return
+		}
+	}
+}
+
+// revoke makes the server revoke the access token src serves now: the
+// next requests that carry it get a 401.
+func (d *demo) revoke(src *tokensource.Source, whose string) {
+	tok, err := src.Token()
+	if err != nil {
+		d.problem("no token to revoke: %v", err)
+		return
+	}
+	d.srv.RevokeAccessToken(tok.AccessToken)
+	d.out.event("  the server revokes the access token %s", whose)
+}
+
+func statsLine(s tokensource.Stats) string {
+	return fmt.Sprintf("refreshes %d, adopted %d, saves %d, invalidations %d",
+		s.Refreshes, s.Adopted, s.Saves, s.Invalidations)
+}
+
+// report prints the summary and reports whether everything went right.
+func (d *demo) report() bool {
+	st := d.srv.Stats()
+	var first, restarted tokensource.Stats
+	if d.first != nil {
+		first = d.first.Stats()
+	}
+	if d.restarted != nil {
+		restarted = d.restarted.Stats()
+	}
+	ok := d.firstRun.ok.Load() + d.later.ok.Load() + d.other.OK
+	failed := d.firstRun.failed.Load() + d.later.failed.Load() + d.other.Failed
+	recovered := d.firstRun.recovered.Load() + d.later.recovered.Load() + d.other.Recovered
+	logins := st.Issued - st.Refreshes // Login, and refresh grants, are all that issue tokens here
+
+	if failed > 0 {
+		d.problems = append(d.problems, fmt.Sprintf("%d requests failed", failed))
+	}
+	if d.firstRun.ok.Load() == 0 || d.later.ok.Load() == 0 || d.other.OK == 0 {
+		d.problems = append(d.problems, "a process or a phase made no successful request")
+	}
+	if st.ReuseDetected > 0 {
+		d.problems = append(d.problems, fmt.Sprintf("the server saw %d refresh tokens presented twice", st.ReuseDetected))
+	}
+	if logins != 1 {
+		d.problems = append(d.problems, fmt.Sprintf("%d logins, want 1", logins))
+	}
+
+	d.out.line("")
+	d.out.line("report")
+	d.out.line("  requests        %d ok, %d failed (first run %d, after restart %d, other process %d)",
+		ok, failed, d.firstRun.ok.Load(), d.later.ok.Load(), d.other.OK)
+	d.out.line("  401s recovered  %d requests got a 401, then a 200 with a new token", recovered)
+	d.out.line("  refreshes       %d at the server; %d by the Sources (first run %d, after restart %d, other process %d)",
+		st.Refreshes, first.Refreshes+restarted.Refreshes+d.other.Stats.Refreshes,
+		first.Refreshes, restarted.Refreshes, d.other.Stats.Refreshes)
+	d.out.line("  adopted         %d times a Source took the token the other process had just saved, instead of refreshing",
+		first.Adopted+restarted.Adopted+d.other.Stats.Adopted)
+	d.out.line("  logins          %d; the restart and the second process used the token file", logins)
+	d.out.line("  reuse detected  %d refresh tokens presented twice", st.ReuseDetected)
+	d.out.line("  token file      %s", d.fileLine())
+
+	for _, s := range [][]string{d.firstRun.reasons(), d.later.reasons(), d.other.Failures} {
+		for _, r := range s {
+			d.out.line("  failure         %s", r)
+		}
+	}
+	d.out.line("")
+	if len(d.problems) > 0 {
+		for _, p := range d.problems {
+			d.out.line("FAIL: %s", p)
+		}
+		return false
+	}
+	d.out.line("ok: every request succeeded, and no refresh token was used twice")
+	return true
+}
+
+// fileLine describes the token file, and checks its mode.
+func (d *demo) fileLine() string {
+	fi, err := os.Stat(d.path)
+	if err != nil {
+		d.problems = append(d.problems, fmt.Sprintf("token file: %v", err))
+		return d.path
+	}
+	mode := fi.Mode().Perm()
+	if runtime.GOOS != "windows" && mode != 0o600 {
+		d.problems = append(d.problems, fmt.Sprintf("token file mode %#o, want 0600", mode))
+	}
+	keep := "kept (-dir)"
+	if d.tempDir {
+		keep = "removed at exit; -dir keeps it"
+	}
+	return fmt.Sprintf("%s, mode %#o (%v), %s", d.path, mode, mode, keep)
+}
+
+// printer writes the demo's lines; event lines carry the time since start.
+type printer struct {
+	mu    sync.Mutex
+	w     io.Writer
+	start time.Time
+}
+
+func (p *printer) event(format string, args ...any) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	fmt.Fprintf(p.w, "[%4.1fs] %s\n", time.Since(p.start).Seconds(), fmt.Sprintf(format, args...))
+}
+
+func (p *printer) line(format string, args ...any) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	fmt.Fprintf(p.w, format+"\n", args...)
+}

@@ -1,0 +1,525 @@
+package tokensource_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/oauthkit/tokensource"
+	"github.com/oauthkit/tokensource/tokensourcetest"
+	"golang.org/x/oauth2"
+)
+
+// The quick start: the user's token lives in a file, and an HTTP client
+// refreshes it when it expires and when the API rejects it.
+func Example() {
+	// The provider: a tokensourcetest server here, yours in production.
+	srv := tokensourcetest.NewServer(nil)
+	defer srv.Close()
+	dir, err := os.MkdirTemp("", "tokensource-example-")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+
+	ctx := context.Background()
+	conf := srv.Config() // your *oauth2.Config
+	store := tokensource.NewFileStore(filepath.Join(dir, "token.json"))
+
+	// Once, when the user logs in (conf.Exchange after the redirect, a
+	// device flow...): save the token where the Source will find it.
+	if err := store.Save(ctx, srv.Login()); err != nil {
+		log.Fatal(err)
+	}
+
+	src := tokensource.FromConfig(ctx, conf, store, nil)
+	client := tokensource.NewClient(ctx, src)
+
+	resp, err := client.Get(srv.ResourceURL())
+	if err != nil {
+		log.Fatal(err)
+	}
+	resp.Body.Close()
+	fmt.Println(resp.Status)
+
+	// The server rejects the token before its expiry: the client refreshes
+	// it and sends the request once more.
+	tok, err := src.Token()
+	if err != nil {
+		log.Fatal(err)
+	}
+	srv.RevokeAccessToken(tok.AccessToken)
+	resp, err = client.Get(srv.ResourceURL())
+	if err != nil {
+		log.Fatal(err)
+	}
+	resp.Body.Close()
+	fmt.Println(resp.Status, "after 1 refresh:", src.Stats().Refreshes == 1)
+	// Output:
+	// 200 OK
+	// 200 OK after 1 refresh: true
+}
+
+// A rotated refresh token survives a restart: the first run refreshes and
+// saves the new pair; the next run starts from the file, without a login,
+// and its refresh presents the refresh token the server expects.
+func ExampleFromConfig() {
+	clock := tokensourcetest.NewClock(time.Date(2030, 1, 1, 12, 0, 0, 0, time.UTC))
+	// One-hour access tokens, a new refresh token at every refresh, and a
+	// refresh token presented twice revokes them all.
+	srv := tokensourcetest.NewServer(&tokensourcetest.Options{Now: clock.Now})
+	defer srv.Close()
+	dir, err := os.MkdirTemp("", "tokensource-example-")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	path := filepath.Join(dir, "token.json")
+	ctx := context.Background()
+	opts := &tokensource.Options{Now: clock.Now}
+
+	if err := tokensource.NewFileStore(path).Save(ctx, srv.Login()); err != nil {
+		log.Fatal(err)
+	}
+
+	// The first run works for an hour, and refreshes.
+	first := tokensource.FromConfig(ctx, srv.Config(), tokensource.NewFileStore(path), opts)
+	if _, err := first.Token(); err != nil {
+		log.Fatal(err)
+	}
+	clock.Advance(time.Hour)
+	tok, err := first.Token()
+	if err != nil {
+		log.Fatal(err)
+	}
+	st := first.Stats()
+	fmt.Printf("first run: refreshes %d, saves %d\n", st.Refreshes, st.Saves)
+
+	// The program restarts.
+	second := tokensource.FromConfig(ctx, srv.Config(), tokensource.NewFileStore(path), opts)
+	again, err := second.Token()
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("second run: refreshes %d, same token %t\n", second.Stats().Refreshes, again.AccessToken == tok.AccessToken)
+
+	clock.Advance(time.Hour)
+	if _, err := second.Token(); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("server: refreshes %d, reuse detected %d\n", srv.Stats().Refreshes, srv.Stats().ReuseDetected)
+	// Output:
+	// first run: refreshes 1, saves 1
+	// second run: refreshes 0, same token true
+	// server: refreshes 2, reuse detected 0
+}
+
+// A refresh sends one token request, even with AuthStyleAutoDetect, so a
+// response lost on the way is not followed at once by a second request with
+// the same refresh token, which a server with reuse detection would treat
+// as a replay. The next attempt comes after the backoff, and can only
+// present the same refresh token: a server with a reuse grace period, like
+// this one, accepts it; a strict one answers invalid_grant, and the Source
+// returns ErrReauthRequired.
+func ExampleFromConfig_lostResponse() {
+	clock := tokensourcetest.NewClock(time.Date(2030, 1, 1, 12, 0, 0, 0, time.UTC))
+	srv := tokensourcetest.NewServer(&tokensourcetest.Options{Now: clock.Now, ReuseGrace: 30 * time.Second})
+	defer srv.Close()
+	ctx := context.Background()
+	conf := srv.Config()
+	conf.Endpoint.AuthStyle = oauth2.AuthStyleAutoDetect
+
+	store := tokensource.NewMemoryStore()
+	// Only a refresh token: the Source must refresh before the first use.
+	if err := store.Save(ctx, &oauth2.Token{RefreshToken: srv.Login().RefreshToken}); err != nil {
+		log.Fatal(err)
+	}
+	src := tokensource.FromConfig(ctx, conf, store, &tokensource.Options{Now: clock.Now})
+
+	srv.FailNext(1, tokensourcetest.FaultLoseResponse)
+	_, err := src.Token()
+	fmt.Printf("first refresh failed: %t, token requests: %d\n", err != nil, srv.Stats().TokenRequests)
+
+	clock.Advance(2 * time.Second) // past the backoff
+	_, err = src.Token()
+	st := srv.Stats()
+	fmt.Printf("next attempt failed: %t, token requests: %d, reuse detected: %d\n", err != nil, st.TokenRequests, st.ReuseDetected)
+	// Output:
+	// first refresh failed: true, token requests: 1
+	// next attempt failed: false, token requests: 2, reuse detected: 0
+}
+
+// A Source is an oauth2.TokenSource, so it goes wherever one does:
+// oauth2.NewClient, cloud SDKs, code that calls Token. But oauth2.NewClient
+// keeps its own copy of the token and does not react to a 401: a token the
+// server rejects before its expiry is sent until it expires.
+// tokensource.NewClient recovers.
+func Example_oauth2NewClient() {
+	srv := tokensourcetest.NewServer(nil)
+	defer srv.Close()
+	ctx := context.Background()
+	store := tokensource.NewMemoryStore()
+	if err := store.Save(ctx, srv.Login()); err != nil {
+		log.Fatal(err)
+	}
+	src := tokensource.FromConfig(ctx, srv.Config(), store, nil)
+
+	get := func(name string, c *http.Client) {
+		resp, err := c.Get(srv.ResourceURL())
+		if err != nil {
+			log.Fatal(err)
+		}
+		resp.Body.Close()
+		fmt.Println(name, resp.Status)
+	}
+	client := oauth2.NewClient(ctx, src)
+	get("oauth2.NewClient:", client)
+
+	tok, err := src.Token()
+	if err != nil {
+		log.Fatal(err)
+	}
+	srv.RevokeAccessToken(tok.AccessToken)
+	get("after the revocation, oauth2.NewClient:", client)
+	get("after the revocation, tokensource.NewClient:", tokensource.NewClient(ctx, src))
+	// Output:
+	// oauth2.NewClient: 200 OK
+	// after the revocation, oauth2.NewClient: 401 Unauthorized
+	// after the revocation, tokensource.NewClient: 200 OK
+}
+
+// Client credentials have no user and no refresh token: the RefreshFunc
+// fetches a new token each time, and ignores current (nil when nothing was
+// stored). The Source still fetches one token at a time for all callers,
+// and a new one when the API rejects the current one.
+func ExampleNew_clientCredentials() {
+	srv := tokensourcetest.NewServer(nil)
+	defer srv.Close()
+	cc := srv.ClientCredentials() // a *clientcredentials.Config
+
+	src := tokensource.New(func(ctx context.Context, _ *oauth2.Token) (*oauth2.Token, error) {
+		return cc.Token(ctx)
+	}, nil, nil) // a nil Store is a MemoryStore
+	client := tokensource.NewClient(context.Background(), src)
+
+	var wg sync.WaitGroup
+	var ok atomic.Int64
+	for range 10 {
+		wg.Go(func() {
+			resp, err := client.Get(srv.ResourceURL())
+			if err != nil {
+				log.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				ok.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	fmt.Printf("%d requests ok, token requests: %d\n", ok.Load(), srv.Stats().TokenRequests)
+
+	// The server revokes the token: the next request gets a new one.
+	tok, err := src.Token()
+	if err != nil {
+		log.Fatal(err)
+	}
+	srv.RevokeAccessToken(tok.AccessToken)
+	resp, err := client.Get(srv.ResourceURL())
+	if err != nil {
+		log.Fatal(err)
+	}
+	resp.Body.Close()
+	fmt.Printf("after a revocation: %s, token requests: %d\n", resp.Status, srv.Stats().TokenRequests)
+	// Output:
+	// 10 requests ok, token requests: 1
+	// after a revocation: 200 OK, token requests: 2
+}
+
+// A MemoryStore keeps the token for the life of the process: enough when a
+// new process can get a token without the user, and in tests. Refresh
+// forces a refresh; the new token is in the store when it returns.
+func ExampleNewMemoryStore() {
+	srv := tokensourcetest.NewServer(nil)
+	defer srv.Close()
+	ctx := context.Background()
+
+	store := tokensource.NewMemoryStore()
+	_, err := store.Load(ctx)
+	fmt.Println("empty:", errors.Is(err, tokensource.ErrNotFound))
+
+	if err := store.Save(ctx, srv.Login()); err != nil {
+		log.Fatal(err)
+	}
+	src := tokensource.FromConfig(ctx, srv.Config(), store, nil)
+	tok, err := src.Refresh(ctx)
+	if err != nil {
+		log.Fatal(err)
+	}
+	saved, err := store.Load(ctx)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("the store holds the new token:", saved.AccessToken == tok.AccessToken)
+	// Output:
+	// empty: true
+	// the store holds the new token: true
+}
+
+// secretStore is a Store on a secret manager, or a database row: anything
+// that can keep a blob under a name. Here a map stands in for it.
+type secretStore struct {
+	mu      sync.Mutex
+	secrets map[string][]byte
+	name    string
+}
+
+func (s *secretStore) Load(ctx context.Context) (*oauth2.Token, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	data, ok := s.secrets[s.name]
+	if !ok {
+		return nil, tokensource.ErrNotFound
+	}
+	tok := new(oauth2.Token)
+	if err := json.Unmarshal(data, tok); err != nil {
+		return nil, fmt.Errorf("secret %s: %w", s.name, err) // never quote data: it holds a token
+	}
+	return tok, nil
+}
+
+func (s *secretStore) Save(ctx context.Context, tok *oauth2.Token) error {
+	data, err := json.Marshal(tok)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.secrets[s.name] = data
+	return nil
+}
+
+// A Store of your own needs Load and Save. If several processes share it,
+// give it a Lock method too (a Locker: a row lock, a lease), so that they
+// refresh one at a time.
+func Example_customStore() {
+	srv := tokensourcetest.NewServer(nil)
+	defer srv.Close()
+	ctx := context.Background()
+
+	store := &secretStore{secrets: map[string][]byte{}, name: "billing-api/token"}
+	if err := store.Save(ctx, srv.Login()); err != nil {
+		log.Fatal(err)
+	}
+	src := tokensource.FromConfig(ctx, srv.Config(), store, nil)
+	if _, err := src.Refresh(ctx); err != nil {
+		log.Fatal(err)
+	}
+	resp, err := tokensource.NewClient(ctx, src).Get(srv.ResourceURL())
+	if err != nil {
+		log.Fatal(err)
+	}
+	resp.Body.Close()
+	fmt.Println(resp.Status, "saves:", src.Stats().Saves)
+	// Output:
+	// 200 OK saves: 1
+}
+
+// Code that uses tokens outside NewClient (a gRPC stream, a websocket, a
+// message queue) reports a rejected token with Invalidate; the next Token
+// refreshes. Reporting the same rejection again does nothing, so any number
+// of failed calls cause one refresh.
+func ExampleSource_Invalidate() {
+	srv := tokensourcetest.NewServer(nil)
+	defer srv.Close()
+	ctx := context.Background()
+	store := tokensource.NewMemoryStore()
+	if err := store.Save(ctx, srv.Login()); err != nil {
+		log.Fatal(err)
+	}
+	src := tokensource.FromConfig(ctx, srv.Config(), store, nil)
+
+	call := func(tok *oauth2.Token) int {
+		req, err := http.NewRequest(http.MethodGet, srv.ResourceURL(), nil)
+		if err != nil {
+			log.Fatal(err)
+		}
+		tok.SetAuthHeader(req)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			log.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+
+	tok, err := src.Token()
+	if err != nil {
+		log.Fatal(err)
+	}
+	srv.RevokeAccessToken(tok.AccessToken)
+	fmt.Println("with the revoked token:", call(tok))
+
+	src.Invalidate(tok)
+	src.Invalidate(tok)
+	tok, err = src.Token()
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("after Invalidate:", call(tok))
+	st := src.Stats()
+	fmt.Printf("invalidations %d, refreshes %d\n", st.Invalidations, st.Refreshes)
+	// Output:
+	// with the revoked token: 401
+	// after Invalidate: 200
+	// invalidations 1, refreshes 1
+}
+
+// When nothing is stored, or the server refuses the refresh token
+// (invalid_grant: the session was revoked, or expired), only the user can
+// help: the error wraps ErrReauthRequired. Ask them to log in again and
+// save the token they get; the Source makes no token request until the
+// store changes, then takes the new token from it.
+func Example_reauth() {
+	srv := tokensourcetest.NewServer(nil)
+	defer srv.Close()
+	ctx := context.Background()
+	conf := srv.Config()
+	store := tokensource.NewMemoryStore()
+	src := tokensource.FromConfig(ctx, conf, store, nil)
+	client := tokensource.NewClient(ctx, src)
+
+	logIn := func() {
+		// A browser or device flow in a real program.
+		tok, err := conf.PasswordCredentialsToken(ctx, tokensourcetest.Username, tokensourcetest.Password)
+		if err != nil {
+			log.Fatal(err)
+		}
+		if err := store.Save(ctx, tok); err != nil {
+			log.Fatal(err)
+		}
+	}
+	get := func() {
+		resp, err := client.Get(srv.ResourceURL())
+		switch {
+		case errors.Is(err, tokensource.ErrReauthRequired):
+			fmt.Println("please log in")
+			logIn()
+		case err != nil:
+			log.Fatal(err)
+		default:
+			resp.Body.Close()
+			fmt.Println(resp.Status)
+		}
+	}
+
+	get() // nothing stored yet
+	get()
+
+	// An administrator revokes the session: the access token is rejected,
+	// and so is the refresh token. The 401 comes back as it is, since no
+	// new token could be had; the next request says why.
+	tok, err := src.Token()
+	if err != nil {
+		log.Fatal(err)
+	}
+	srv.RevokeFamily(tok.RefreshToken)
+	get()
+	before := srv.Stats().TokenRequests
+	get()
+	fmt.Println("token requests while logged out:", srv.Stats().TokenRequests-before-1) // minus the login
+	get()
+	// Output:
+	// please log in
+	// 200 OK
+	// 401 Unauthorized
+	// please log in
+	// token requests while logged out: 0
+	// 200 OK
+}
+
+// A token endpoint's error answer is an *EndpointError, which errors.As also
+// finds as an *oauth2.RetrieveError. Its message gives the status, the error
+// code and the description, and never quotes the response body.
+func ExampleEndpointError() {
+	srv := tokensourcetest.NewServer(nil)
+	defer srv.Close()
+	ctx := context.Background()
+	store := tokensource.NewMemoryStore()
+	if err := store.Save(ctx, &oauth2.Token{RefreshToken: srv.Login().RefreshToken}); err != nil {
+		log.Fatal(err)
+	}
+	src := tokensource.FromConfig(ctx, srv.Config(), store, nil)
+
+	srv.FailNext(1, tokensourcetest.FaultServerError)
+	_, err := src.Token()
+	fmt.Println(err)
+	var re *oauth2.RetrieveError
+	if errors.As(err, &re) {
+		fmt.Println("error code:", re.ErrorCode)
+	}
+	// Output:
+	// tokensource: token endpoint answered 500 Internal Server Error: server_error: injected fault: server error
+	// error code: server_error
+}
+
+// fullDisk is a Store whose Save fails while full is set.
+type fullDisk struct {
+	tokensource.Store
+	full atomic.Bool
+}
+
+func (d *fullDisk) Save(ctx context.Context, tok *oauth2.Token) error {
+	if d.full.Load() {
+		return errors.New("no space left on device")
+	}
+	return d.Store.Save(ctx, tok)
+}
+
+// When a Save fails, the new token is still returned and used: the Source
+// keeps it in memory, logs and counts the failure, and saves it again
+// before its next refresh, so the refresh token the server expects reaches
+// the store.
+func Example_diskFull() {
+	clock := tokensourcetest.NewClock(time.Date(2030, 1, 1, 12, 0, 0, 0, time.UTC))
+	srv := tokensourcetest.NewServer(&tokensourcetest.Options{Now: clock.Now})
+	defer srv.Close()
+	ctx := context.Background()
+	disk := &fullDisk{Store: tokensource.NewMemoryStore()}
+	if err := disk.Save(ctx, srv.Login()); err != nil {
+		log.Fatal(err)
+	}
+	src := tokensource.FromConfig(ctx, srv.Config(), disk, &tokensource.Options{Now: clock.Now})
+	if _, err := src.Token(); err != nil {
+		log.Fatal(err)
+	}
+
+	disk.full.Store(true)
+	clock.Advance(time.Hour)
+	_, err := src.Token()
+	fmt.Printf("refreshed: %t, save errors: %d\n", err == nil, src.Stats().SaveErrors)
+
+	disk.full.Store(false)
+	clock.Advance(time.Hour)
+	tok, err := src.Token()
+	if err != nil {
+		log.Fatal(err)
+	}
+	saved, err := disk.Load(ctx)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("refreshed again; store up to date: %t, saves: %d, reuse detected: %d\n",
+		saved.AccessToken == tok.AccessToken, src.Stats().Saves, srv.Stats().ReuseDetected)
+	// Output:
+	// refreshed: true, save errors: 1
+	// refreshed again; store up to date: true, saves: 2, reuse detected: 0
+}
