@@ -42,7 +42,10 @@
 //     failure is not retried by each waiter in turn. The next attempt waits
 //     between half a second and a second, a wait that doubles with each
 //     failure in a row up to a minute; meanwhile, callers without a valid
-//     token get the last error at once. Refresh skips the wait.
+//     token get the last error at once. A Retry-After from the token
+//     endpoint sets the wait instead. Refresh skips the wait. An answer of
+//     invalid_grant, or nothing to refresh with, is ErrReauthRequired: no
+//     token request is made until the Store holds a different token.
 //   - A caller's context bounds only that caller's wait. The refresh runs
 //     detached from every caller, bounded by Options.RefreshTimeout, and
 //     completes for the others.
@@ -53,8 +56,10 @@
 //   - Processes that share a Store which is also a Locker, such as a
 //     FileStore, refresh one at a time. Under the lock, a Source reloads the
 //     Store: if another process saved a valid token meanwhile, it adopts
-//     that token instead of refreshing; otherwise it refreshes, saves, and
-//     unlocks.
+//     that token instead of refreshing; otherwise it refreshes with the
+//     refresh token it read under the lock, which may be newer than the one
+//     in memory, saves, and unlocks. A rotated refresh token is presented
+//     once.
 //
 // # Token states
 //
