@@ -59,7 +59,7 @@
 //     that token instead of refreshing; otherwise it refreshes with the
 //     refresh token it read under the lock, which may be newer than the one
 //     in memory, saves, and unlocks. A rotated refresh token is presented
-//     once.
+//     once, unless the answer to its refresh was lost (see FromConfig).
 //
 // # Token states
 //
