@@ -10,6 +10,9 @@ package tokensource
 
 import (
 	"context"
+	"errors"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -112,3 +115,64 @@ func BenchmarkTokenParallel(b *testing.B) {
 		})
 	}
 }
+
+// The failure storm: stormCallers callers need a token at the same moment,
+// the cached one has expired, and the token endpoint fails after
+// stormLatency.
+const (
+	stormCallers = 100
+	stormLatency = 50 * time.Millisecond
+)
+
+// BenchmarkFailureStorm measures one failure storm per op. It reports the
+// endpoint calls per storm (calls/op) and the longest any caller waited for
+// its error in any storm (max-wait-ms). Goal: 1 call, and a wait of about
+// one endpoint latency. ReuseTokenSource holds its mutex over the call and
+// does not share errors, so each caller retries in turn. Each op of the
+// x-oauth2 side takes stormCallers*stormLatency (5s): run with -benchtime=3x.
+func BenchmarkFailureStorm(b *testing.B) {
+	sources := map[string]func(b *testing.B, refresh RefreshFunc) oauth2.TokenSource{
+		"tokensource": func(b *testing.B, refresh RefreshFunc) oauth2.TokenSource {
+			return benchSource(b, refresh, benchToken(-time.Minute), nil)
+		},
+		"x-oauth2": func(b *testing.B, refresh RefreshFunc) oauth2.TokenSource {
+			return oauth2.ReuseTokenSource(benchToken(-time.Minute), refreshSource(refresh))
+		},
+	}
+	for _, side := range benchSides {
+		b.Run(side, func(b *testing.B) {
+			var calls int64
+			var maxWait time.Duration
+			for b.Loop() {
+				e := &fakeEndpoint{next: func(int64, *oauth2.Token) (*oauth2.Token, error) {
+					time.Sleep(stormLatency) // the endpoint's latency: the workload
+					return nil, errEndpoint
+				}}
+				ts := sources[side](b, e.refresh)
+				waits := make([]time.Duration, stormCallers)
+				start := make(chan struct{})
+				var wg sync.WaitGroup
+				for i := range stormCallers {
+					wg.Go(func() {
+						<-start
+						t0 := time.Now()
+						_, err := ts.Token()
+						waits[i] = time.Since(t0)
+						if !errors.Is(err, errEndpoint) {
+							b.Errorf("caller %d: got %v, want the endpoint's error", i, err)
+						}
+					})
+				}
+				close(start)
+				wg.Wait()
+				calls += e.calls.Load()
+				maxWait = max(maxWait, slices.Max(waits))
+			}
+			b.ReportMetric(float64(calls)/float64(b.N), "calls/op")
+			b.ReportMetric(ms(maxWait), "max-wait-ms")
+		})
+	}
+}
+
+// ms returns d in milliseconds.
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
