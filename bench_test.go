@@ -174,5 +174,104 @@ func BenchmarkFailureStorm(b *testing.B) {
 	}
 }
 
+// The expiry edge: edgeCallers callers each call Token, spend edgePause on
+// the request it authorizes, and call again, for edgeSpan, while tokens
+// that live edgeLife come from an endpoint that takes edgeLatency.
+//
+// With the default Options, tokensource expires a token EarlyExpiry (10s)
+// before its Expiry, capped at a quarter of its lifetime: 250ms, so at 0.75s
+// of a 1s life. Its refresh-ahead window opens RefreshAhead (1m) before
+// that, but never before half of the lifetime: at 0.5s. The first call
+// after 0.5s starts the background refresh, which lands at about 0.6s, well
+// before 0.75s: no caller waits. ReuseTokenSourceWithExpiry gets the same
+// early expiry, edgeLife/4, so both use a token for the same 0.75s at most.
+// (Plain ReuseTokenSource expires tokens 10s early: a 1s token would never
+// be valid, and every call would go to the endpoint.)
+const (
+	edgeCallers = 32
+	edgeLife    = time.Second
+	edgeLatency = 100 * time.Millisecond
+	edgePause   = 10 * time.Millisecond
+	edgeSpan    = 3 * time.Second
+)
+
+// BenchmarkExpiryEdge measures edgeSpan of calls by edgeCallers callers
+// per op, across several token expiries. It reports the longest wait of
+// any Token call (max-wait-ms), the 99th percentile of all calls' waits
+// (p99-wait-ms), and endpoint calls per op (calls/op). Goal: no caller
+// waits more than a few ms. ReuseTokenSource holds its mutex over the
+// refresh, so at each expiry every caller waits up to edgeLatency.
+//
+// The percentile is over calls: each caller makes about one call per
+// edgePause, so at each expiry one call in 70 or so waits. Run with
+// -benchtime=3x: each op takes edgeSpan.
+func BenchmarkExpiryEdge(b *testing.B) {
+	sources := map[string]func(b *testing.B, refresh RefreshFunc) (ts oauth2.TokenSource, idle func()){
+		"tokensource": func(b *testing.B, refresh RefreshFunc) (oauth2.TokenSource, func()) {
+			s := primedSource(b, refresh, benchToken(edgeLife), nil)
+			return s, s.awaitIdle
+		},
+		"x-oauth2": func(b *testing.B, refresh RefreshFunc) (oauth2.TokenSource, func()) {
+			return oauth2.ReuseTokenSourceWithExpiry(benchToken(edgeLife), refreshSource(refresh), edgeLife/4), func() {}
+		},
+	}
+	for _, side := range benchSides {
+		b.Run(side, func(b *testing.B) {
+			var calls int64
+			var waits []time.Duration
+			for b.Loop() {
+				e := &fakeEndpoint{next: func(n int64, _ *oauth2.Token) (*oauth2.Token, error) {
+					time.Sleep(edgeLatency) // the endpoint's latency: the workload
+					return &oauth2.Token{AccessToken: "a" + itoa(n), RefreshToken: "r" + itoa(n), Expiry: time.Now().Add(edgeLife)}, nil
+				}}
+				ts, idle := sources[side](b, e.refresh)
+				perCaller := make([][]time.Duration, edgeCallers)
+				end := time.Now().Add(edgeSpan)
+				var wg sync.WaitGroup
+				for i := range edgeCallers {
+					wg.Go(func() {
+						w := make([]time.Duration, 0, int(edgeSpan/edgePause)+1)
+						defer func() { perCaller[i] = w }()
+						for time.Now().Before(end) {
+							t0 := time.Now()
+							tok, err := ts.Token()
+							t1 := time.Now()
+							w = append(w, t1.Sub(t0))
+							if err != nil || !t1.Before(tok.Expiry) {
+								b.Errorf("caller %d: got %v, %v; want a token that has not expired", i, tok, err)
+								return
+							}
+							time.Sleep(edgePause) // the request the token authorizes
+						}
+					})
+				}
+				wg.Wait()
+				idle() // a refresh ahead may still run: let it end within the op
+				calls += e.calls.Load()
+				for _, w := range perCaller {
+					waits = append(waits, w...)
+				}
+			}
+			slices.Sort(waits)
+			b.ReportMetric(float64(calls)/float64(b.N), "calls/op")
+			b.ReportMetric(ms(waits[len(waits)-1]), "max-wait-ms")
+			b.ReportMetric(ms(waits[(len(waits)*99-1)/100]), "p99-wait-ms")
+		})
+	}
+}
+
+// awaitIdle waits until s runs no refresh.
+func (s *Source) awaitIdle() {
+	for {
+		s.mu.Lock()
+		f := s.flight
+		s.mu.Unlock()
+		if f == nil {
+			return
+		}
+		<-f.done
+	}
+}
+
 // ms returns d in milliseconds.
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
