@@ -1,0 +1,277 @@
+package tokensource
+
+// Benchmarks against golang.org/x/oauth2, side by side in one run: each
+// benchmark has one sub-benchmark per implementation, named tokensource and
+// x-oauth2, so that their lines compare one to one. scripts/bench runs them
+// and writes the figures into BENCHMARKS.md.
+//
+// Both sides are called through the oauth2.TokenSource interface, the way
+// oauth2.NewClient and the cloud SDKs call them.
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/oauth2"
+)
+
+// benchToken returns a token that expires life from now.
+func benchToken(life time.Duration) *oauth2.Token {
+	return &oauth2.Token{AccessToken: "a0", RefreshToken: "r0", Expiry: time.Now().Add(life)}
+}
+
+// benchSource returns a Source whose MemoryStore holds tok.
+func benchSource(b *testing.B, refresh RefreshFunc, tok *oauth2.Token, opts *Options) *Source {
+	b.Helper()
+	st := NewMemoryStore()
+	if err := st.Save(context.Background(), tok); err != nil {
+		b.Fatal(err)
+	}
+	return New(refresh, st, opts)
+}
+
+// primedSource returns a Source holding tok that has already served it once,
+// so that the token is loaded from the store and cached.
+func primedSource(b *testing.B, refresh RefreshFunc, tok *oauth2.Token, opts *Options) *Source {
+	b.Helper()
+	s := benchSource(b, refresh, tok, opts)
+	if got, err := s.Token(); err != nil || got.AccessToken != tok.AccessToken {
+		b.Fatalf("priming Token() = %v, %v; want %s", got, err, tok.AccessToken)
+	}
+	return s
+}
+
+// refreshSource is a RefreshFunc as an oauth2.TokenSource, the source that
+// ReuseTokenSource calls when its token is invalid. It passes no current
+// token: x/oauth2's own refresher keeps the refresh token to itself.
+type refreshSource RefreshFunc
+
+func (r refreshSource) Token() (*oauth2.Token, error) {
+	return r(context.Background(), nil)
+}
+
+// tokenSides returns the two sides of the valid-token benchmarks, each
+// holding a token valid for an hour, and a func that fails b if either
+// called its endpoint.
+func tokenSides(b *testing.B) (sides map[string]oauth2.TokenSource, check func()) {
+	e := &fakeEndpoint{next: failing(errEndpoint)}
+	s := primedSource(b, e.refresh, benchToken(time.Hour), nil)
+	sides = map[string]oauth2.TokenSource{
+		"tokensource": s,
+		"x-oauth2":    oauth2.ReuseTokenSource(benchToken(time.Hour), refreshSource(e.refresh)),
+	}
+	return sides, func() {
+		if n := e.calls.Load(); n != 0 {
+			b.Errorf("endpoint called %d times on a valid token", n)
+		}
+	}
+}
+
+var benchSides = []string{"tokensource", "x-oauth2"}
+
+// BenchmarkToken measures Token on a valid cached token, from one
+// goroutine. Goal: no allocation.
+func BenchmarkToken(b *testing.B) {
+	for _, side := range benchSides {
+		b.Run(side, func(b *testing.B) {
+			sides, check := tokenSides(b)
+			ts := sides[side]
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := ts.Token(); err != nil {
+					b.Fatal(err)
+				}
+			}
+			check()
+		})
+	}
+}
+
+// BenchmarkTokenParallel measures Token on a valid cached token from
+// GOMAXPROCS goroutines at once; run it with -cpu 1,2 (or more). Goal: no
+// allocation, and at least 2.5 times the throughput of ReuseTokenSource,
+// whose every call takes a mutex.
+func BenchmarkTokenParallel(b *testing.B) {
+	for _, side := range benchSides {
+		b.Run(side, func(b *testing.B) {
+			sides, check := tokenSides(b)
+			ts := sides[side]
+			b.ReportAllocs()
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if _, err := ts.Token(); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+			b.StopTimer()
+			check()
+		})
+	}
+}
+
+// The failure storm: stormCallers callers need a token at the same moment,
+// the cached one has expired, and the token endpoint fails after
+// stormLatency.
+const (
+	stormCallers = 100
+	stormLatency = 50 * time.Millisecond
+)
+
+// BenchmarkFailureStorm measures one failure storm per op. It reports the
+// endpoint calls per storm (calls/op) and the longest any caller waited for
+// its error in any storm (max-wait-ms). Goal: 1 call, and a wait of about
+// one endpoint latency. ReuseTokenSource holds its mutex over the call and
+// does not share errors, so each caller retries in turn. Each op of the
+// x-oauth2 side takes stormCallers*stormLatency (5s): run with -benchtime=3x.
+func BenchmarkFailureStorm(b *testing.B) {
+	sources := map[string]func(b *testing.B, refresh RefreshFunc) oauth2.TokenSource{
+		"tokensource": func(b *testing.B, refresh RefreshFunc) oauth2.TokenSource {
+			return benchSource(b, refresh, benchToken(-time.Minute), nil)
+		},
+		"x-oauth2": func(b *testing.B, refresh RefreshFunc) oauth2.TokenSource {
+			return oauth2.ReuseTokenSource(benchToken(-time.Minute), refreshSource(refresh))
+		},
+	}
+	for _, side := range benchSides {
+		b.Run(side, func(b *testing.B) {
+			var calls int64
+			var maxWait time.Duration
+			for b.Loop() {
+				e := &fakeEndpoint{next: func(int64, *oauth2.Token) (*oauth2.Token, error) {
+					time.Sleep(stormLatency) // the endpoint's latency: the workload
+					return nil, errEndpoint
+				}}
+				ts := sources[side](b, e.refresh)
+				waits := make([]time.Duration, stormCallers)
+				start := make(chan struct{})
+				var wg sync.WaitGroup
+				for i := range stormCallers {
+					wg.Go(func() {
+						<-start
+						t0 := time.Now()
+						_, err := ts.Token()
+						waits[i] = time.Since(t0)
+						if !errors.Is(err, errEndpoint) {
+							b.Errorf("caller %d: got %v, want the endpoint's error", i, err)
+						}
+					})
+				}
+				close(start)
+				wg.Wait()
+				calls += e.calls.Load()
+				maxWait = max(maxWait, slices.Max(waits))
+			}
+			b.ReportMetric(float64(calls)/float64(b.N), "calls/op")
+			b.ReportMetric(ms(maxWait), "max-wait-ms")
+		})
+	}
+}
+
+// The expiry edge: edgeCallers callers each call Token, spend edgePause on
+// the request it authorizes, and call again, for edgeSpan, while tokens
+// that live edgeLife come from an endpoint that takes edgeLatency.
+//
+// With the default Options, tokensource expires a token EarlyExpiry (10s)
+// before its Expiry, capped at a quarter of its lifetime: 250ms, so at 0.75s
+// of a 1s life. Its refresh-ahead window opens RefreshAhead (1m) before
+// that, but never before half of the lifetime: at 0.5s. The first call
+// after 0.5s starts the background refresh, which lands at about 0.6s, well
+// before 0.75s: no caller waits. ReuseTokenSourceWithExpiry gets the same
+// early expiry, edgeLife/4, so both use a token for the same 0.75s at most.
+// (Plain ReuseTokenSource expires tokens 10s early: a 1s token would never
+// be valid, and every call would go to the endpoint.)
+const (
+	edgeCallers = 32
+	edgeLife    = time.Second
+	edgeLatency = 100 * time.Millisecond
+	edgePause   = 10 * time.Millisecond
+	edgeSpan    = 3 * time.Second
+)
+
+// BenchmarkExpiryEdge measures edgeSpan of calls by edgeCallers callers
+// per op, across several token expiries. It reports the longest wait of
+// any Token call (max-wait-ms), the 99th percentile of all calls' waits
+// (p99-wait-ms), and endpoint calls per op (calls/op). Goal: no caller
+// waits more than a few ms. ReuseTokenSource holds its mutex over the
+// refresh, so at each expiry every caller waits up to edgeLatency.
+//
+// The percentile is over calls: each caller makes about one call per
+// edgePause, so at each expiry one call in 70 or so waits. Run with
+// -benchtime=3x: each op takes edgeSpan.
+func BenchmarkExpiryEdge(b *testing.B) {
+	sources := map[string]func(b *testing.B, refresh RefreshFunc) (ts oauth2.TokenSource, idle func()){
+		"tokensource": func(b *testing.B, refresh RefreshFunc) (oauth2.TokenSource, func()) {
+			s := primedSource(b, refresh, benchToken(edgeLife), nil)
+			return s, s.awaitIdle
+		},
+		"x-oauth2": func(b *testing.B, refresh RefreshFunc) (oauth2.TokenSource, func()) {
+			return oauth2.ReuseTokenSourceWithExpiry(benchToken(edgeLife), refreshSource(refresh), edgeLife/4), func() {}
+		},
+	}
+	for _, side := range benchSides {
+		b.Run(side, func(b *testing.B) {
+			var calls int64
+			var waits []time.Duration
+			for b.Loop() {
+				e := &fakeEndpoint{next: func(n int64, _ *oauth2.Token) (*oauth2.Token, error) {
+					time.Sleep(edgeLatency) // the endpoint's latency: the workload
+					return &oauth2.Token{AccessToken: "a" + itoa(n), RefreshToken: "r" + itoa(n), Expiry: time.Now().Add(edgeLife)}, nil
+				}}
+				ts, idle := sources[side](b, e.refresh)
+				perCaller := make([][]time.Duration, edgeCallers)
+				end := time.Now().Add(edgeSpan)
+				var wg sync.WaitGroup
+				for i := range edgeCallers {
+					wg.Go(func() {
+						w := make([]time.Duration, 0, int(edgeSpan/edgePause)+1)
+						defer func() { perCaller[i] = w }()
+						for time.Now().Before(end) {
+							t0 := time.Now()
+							tok, err := ts.Token()
+							t1 := time.Now()
+							w = append(w, t1.Sub(t0))
+							if err != nil || !t1.Before(tok.Expiry) {
+								b.Errorf("caller %d: got %v, %v; want a token that has not expired", i, tok, err)
+								return
+							}
+							time.Sleep(edgePause) // the request the token authorizes
+						}
+					})
+				}
+				wg.Wait()
+				idle() // a refresh ahead may still run: let it end within the op
+				calls += e.calls.Load()
+				for _, w := range perCaller {
+					waits = append(waits, w...)
+				}
+			}
+			slices.Sort(waits)
+			b.ReportMetric(float64(calls)/float64(b.N), "calls/op")
+			b.ReportMetric(ms(waits[len(waits)-1]), "max-wait-ms")
+			b.ReportMetric(ms(waits[(len(waits)*99-1)/100]), "p99-wait-ms")
+		})
+	}
+}
+
+// awaitIdle waits until s runs no refresh.
+func (s *Source) awaitIdle() {
+	for {
+		s.mu.Lock()
+		f := s.flight
+		s.mu.Unlock()
+		if f == nil {
+			return
+		}
+		<-f.done
+	}
+}
+
+// ms returns d in milliseconds.
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
