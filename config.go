@@ -121,9 +121,10 @@ func parseTokenResponse(resp *http.Response, body []byte) (*oauth2.Token, error)
 	fields, err := decodeFields(resp.Header.Get("Content-Type"), body)
 	failed := resp.StatusCode < 200 || resp.StatusCode > 299
 	if failed || fields.str("error") != "" {
+		// The body is not kept: an error answer may still carry tokens,
+		// and RetrieveError.Error prints its body.
 		return nil, &EndpointError{RetrieveError: oauth2.RetrieveError{
 			Response:         resp,
-			Body:             body,
 			ErrorCode:        fields.str("error"),
 			ErrorDescription: fields.str("error_description"),
 			ErrorURI:         fields.str("error_uri"),
@@ -195,8 +196,10 @@ func cloneValues(v url.Values) url.Values {
 }
 
 // EndpointError is a token endpoint's error answer. It is an
-// oauth2.RetrieveError (errors.As finds both), but its message shows only
-// the status, error code and description, never the response body.
+// oauth2.RetrieveError (errors.As finds both), whose Response is the answer
+// (its body already read and closed) and whose Body is left empty: an error
+// answer may carry tokens, and no message shows more than the status, error
+// code and description.
 type EndpointError struct {
 	oauth2.RetrieveError
 }

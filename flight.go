@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -190,7 +191,9 @@ func (s *Source) callRefresh(base *oauth2.Token) (*oauth2.Token, error) {
 		tok.RefreshToken = base.RefreshToken // RFC 6749 §6: the old one stays valid
 	}
 	if tok.Expiry.IsZero() && tok.ExpiresIn > 0 {
-		tok.Expiry = s.now().Add(time.Duration(tok.ExpiresIn) * time.Second)
+		// Capped so that an absurd expires_in cannot overflow into the past.
+		secs := min(tok.ExpiresIn, int64(math.MaxInt64/time.Second))
+		tok.Expiry = s.now().Add(time.Duration(secs) * time.Second)
 	}
 	s.stats.refreshes.Add(1)
 	s.fail = failure{}
