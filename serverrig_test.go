@@ -19,7 +19,8 @@ type serverRig struct {
 	clock *tokensourcetest.Clock
 	path  string // the token file
 	store *FileStore
-	opts  Options // the Source's, with Now on the rig clock
+	opts  Options         // the Source's, with Now on the rig clock
+	ctx   context.Context // whose oauth2.HTTPClient the Source uses
 	src   *Source
 }
 
@@ -41,6 +42,7 @@ func newServerRig(t *testing.T, opts *Options) *serverRig {
 		srv:   srv,
 		clock: clock,
 		path:  filepath.Join(t.TempDir(), "token.json"),
+		ctx:   context.Background(),
 	}
 	r.store = NewFileStore(r.path)
 	mustSave(t, r.store, srv.Login())
@@ -53,10 +55,15 @@ func newServerRig(t *testing.T, opts *Options) *serverRig {
 }
 
 // newSource returns another Source for the rig's token file, with the
-// rig's options, refreshing with conf.
+// rig's options and HTTP client, refreshing with conf.
 func (r *serverRig) newSource(conf *oauth2.Config) *Source {
+	return r.newSourceWith(conf, r.store)
+}
+
+// newSourceWith is newSource with another store.
+func (r *serverRig) newSourceWith(conf *oauth2.Config, store Store) *Source {
 	o := r.opts
-	return FromConfig(context.Background(), conf, r.store, &o)
+	return FromConfig(r.ctx, conf, store, &o)
 }
 
 // requests returns the number of requests the token endpoint received.
