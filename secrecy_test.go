@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -111,19 +112,26 @@ func (h *spellingHandler) WithGroup(string) slog.Handler { return h }
 
 // errorChain returns the message of err and of every error it wraps.
 func errorChain(err error) []string {
+	var msgs []string
+	eachError(err, func(e error) { msgs = append(msgs, e.Error()) })
+	return msgs
+}
+
+// eachError calls fn with err and with every error it wraps, through
+// Unwrap() error and Unwrap() []error alike.
+func eachError(err error, fn func(error)) {
 	if err == nil {
-		return nil
+		return
 	}
-	msgs := []string{err.Error()}
+	fn(err)
 	switch u := err.(type) {
 	case interface{ Unwrap() error }:
-		msgs = append(msgs, errorChain(u.Unwrap())...)
+		eachError(u.Unwrap(), fn)
 	case interface{ Unwrap() []error }:
 		for _, e := range u.Unwrap() {
-			msgs = append(msgs, errorChain(e)...)
+			eachError(e, fn)
 		}
 	}
-	return msgs
 }
 
 // client returns an HTTP client that notes the refresh token of every
@@ -301,7 +309,9 @@ func TestNoTokenInLogsOrErrors(t *testing.T) {
 			t.Fatal("no refresh after expiry")
 		}
 		w.addFile(r.path)
-		checkMode(t, r.path, 0o600)
+		if runtime.GOOS != "windows" {
+			checkMode(t, r.path, 0o600)
+		}
 		w.wantLogged("tokensource: refreshed")
 	})
 
