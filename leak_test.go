@@ -51,6 +51,20 @@ func boundedToken(t *testing.T, s *Source) error {
 	return err
 }
 
+// gatedStore holds every Load until gate is closed, so that callers can all
+// be waiting for a refresh before the first of its steps that
+// RefreshTimeout bounds begins: the wait at the gate does not count against
+// the Load's bound.
+type gatedStore struct {
+	Store
+	gate chan struct{}
+}
+
+func (g *gatedStore) Load(ctx context.Context) (*oauth2.Token, error) {
+	<-g.gate
+	return g.Store.Load(context.WithoutCancel(ctx))
+}
+
 // checkNoGoroutinesLeft waits, bounded, until s runs no refresh, and then
 // fails t if a goroutine started since before is still running.
 func checkNoGoroutinesLeft(t *testing.T, s *Source, before goleak.Option) {
@@ -86,8 +100,10 @@ func TestAbandonedWaitersLeaveNoGoroutines(t *testing.T) {
 		before := goleak.IgnoreCurrent()
 		clock := newTestClock()
 		e := &fakeEndpoint{next: rotating(clock, time.Hour), release: make(chan struct{})} // never released
-		s, _ := newSource(t, e, clock, expired(clock), &Options{RefreshTimeout: leakTimeout})
+		st := &gatedStore{Store: storeWith(t, expired(clock)), gate: make(chan struct{})}
+		s := New(e.refresh, st, &Options{Now: clock.Now, RefreshTimeout: leakTimeout})
 		abandon(t, s, 20)
+		close(st.gate)
 		checkNoGoroutinesLeft(t, s, before)
 		if n := e.calls.Load(); n != 1 {
 			t.Errorf("RefreshFunc called %d times, want 1", n)
@@ -98,10 +114,12 @@ func TestAbandonedWaitersLeaveNoGoroutines(t *testing.T) {
 		before := goleak.IgnoreCurrent()
 		clock := newTestClock()
 		e := &fakeEndpoint{next: rotating(clock, time.Hour)}
-		st := newLockedStore(storeWith(t, expired(clock)))
+		gated := &gatedStore{Store: storeWith(t, expired(clock)), gate: make(chan struct{})}
+		st := newLockedStore(gated)
 		st.sem <- struct{}{} // another process holds the lock and never lets go
 		s := New(e.refresh, st, &Options{Now: clock.Now, RefreshTimeout: leakTimeout})
 		abandon(t, s, 20)
+		close(gated.gate)
 		checkNoGoroutinesLeft(t, s, before)
 
 		// The next caller waits for the lock no longer than RefreshTimeout.
@@ -152,16 +170,19 @@ func TestRefreshAheadLeavesNoGoroutines(t *testing.T) {
 // client has a goroutine left for it, while the server is still running.
 func TestHungTokenRequestLeavesNoGoroutines(t *testing.T) {
 	r := newServerRig(t, &Options{RefreshTimeout: leakTimeout})
+	st := &gatedStore{Store: r.store, gate: make(chan struct{})}
+	src := r.newSourceWith(r.srv.Config(), st)
 	before := goleak.IgnoreCurrent()
 	r.expire()
 	r.srv.FailNext(1, tokensourcetest.FaultHang)
-	abandon(t, r.src, 20)
+	abandon(t, src, 20)
+	close(st.gate)
 	// A caller that stays gets the timeout, whether it still finds the
 	// refresh running or comes after it, in the backoff.
-	if err := boundedToken(t, r.src); !errors.Is(err, context.DeadlineExceeded) {
+	if err := boundedToken(t, src); !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("patient caller: err = %v, want context.DeadlineExceeded", err)
 	}
-	checkNoGoroutinesLeft(t, r.src, before)
+	checkNoGoroutinesLeft(t, src, before)
 	if n := r.requests(); n != 1 {
 		t.Errorf("%d token requests, want 1", n)
 	}
