@@ -10,7 +10,8 @@ import (
 // Backoff after failed refreshes: the wait doubles from backoffMin with
 // each failure in a row, up to backoffMax, and is jittered down by up to a
 // half so that processes that failed together do not retry together. A
-// Retry-After from the token endpoint replaces it, up to retryAfterMax.
+// longer Retry-After from the token endpoint, up to retryAfterMax, replaces
+// it.
 const (
 	backoffMin    = time.Second
 	backoffMax    = time.Minute
@@ -31,11 +32,10 @@ func (f *failure) record(err error, now time.Time) {
 	f.err = err
 	f.n++
 	f.reauth = errors.Is(err, ErrReauthRequired)
-	wait, ok := retryAfter(err, now)
-	if !ok {
-		wait = backoff(f.n)
-	}
-	f.retryAt = now.Add(wait)
+	// A Retry-After may lengthen the backoff, never shorten it: a server
+	// that says "retry now" is not to be hammered.
+	wait, _ := retryAfter(err, now)
+	f.retryAt = now.Add(max(wait, backoff(f.n)))
 }
 
 // gate returns the error a flight ends with instead of calling the

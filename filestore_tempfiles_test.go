@@ -13,7 +13,6 @@ import (
 // own them, and leaves a recent one, which may belong to a Save running in
 // another process, alone.
 func TestFileStoreSaveRemovesStaleTempFiles(t *testing.T) {
-	t.Skip("FileStore.Save does not remove the temporary files of Saves killed before their rename; each such kill leaves one behind for good, holding a token")
 	dir := t.TempDir()
 	path := filepath.Join(dir, "token.json")
 	store := NewFileStore(path)

@@ -4,6 +4,8 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
+	"time"
 )
 
 // writeFileAtomic replaces the file at path with data so that a crash at
@@ -37,7 +39,41 @@ func writeFileAtomic(path string, data []byte) (err error) {
 	if err := os.Rename(tmp.Name(), path); err != nil {
 		return err
 	}
+	removeStaleTemps(path)
 	return syncDir(dir)
+}
+
+// staleTempAge is how old a temporary file must be before a Save removes
+// it: far longer than any live Save takes, so that a Save running in
+// another process never loses its file.
+const staleTempAge = time.Minute
+
+// removeStaleTemps removes the temporary files of Saves that died before
+// their rename (a crash, a kill), so that they do not pile up, each holding
+// a token. Failures are ignored: the next Save tries again.
+func removeStaleTemps(path string) {
+	temps, _ := filepath.Glob(filepath.Join(filepath.Dir(path), "."+globEscape(filepath.Base(path))+".tmp*"))
+	for _, name := range temps {
+		if fi, err := os.Lstat(name); err == nil && fi.Mode().IsRegular() && time.Since(fi.ModTime()) > staleTempAge {
+			os.Remove(name)
+		}
+	}
+}
+
+// globEscape quotes the characters filepath.Match gives a meaning to.
+func globEscape(s string) string {
+	if runtime.GOOS == "windows" {
+		// No escape character there; such names simply find nothing.
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		if strings.ContainsRune(`*?[\`, r) {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }
 
 // writeAndClose writes data to f, flushes it to disk and closes f. CreateTemp

@@ -137,14 +137,14 @@ func eachError(err error, fn func(error)) {
 // client returns an HTTP client that notes the refresh token of every
 // token request and the tokens of every answer.
 func (w *secrecyWatch) client() *http.Client {
-	return &http.Client{Transport: recordingTransport{w}}
+	return &http.Client{Transport: watchingTransport{w}}
 }
 
-// recordingTransport is http.DefaultTransport, whose idle connections the
+// watchingTransport is http.DefaultTransport, whose idle connections the
 // server's Close closes, with an eye on the tokens going through it.
-type recordingTransport struct{ w *secrecyWatch }
+type watchingTransport struct{ w *secrecyWatch }
 
-func (rt recordingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+func (rt watchingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if req.GetBody != nil {
 		if body, err := req.GetBody(); err == nil {
 			data, _ := io.ReadAll(body)
