@@ -136,16 +136,20 @@ func (s *Source) adoptable(stored *oauth2.Token, changed, force bool) bool {
 	if stored == nil || !changed || (force && cur == nil) {
 		return false
 	}
-	s.mu.Lock()
-	rejected := s.rejected
-	s.mu.Unlock()
-	if stored.AccessToken == rejected {
+	if stored.AccessToken == s.rejectedToken() {
 		return false
 	}
 	if cur != nil && cur.tok.AccessToken == stored.AccessToken {
 		return false
 	}
 	return newCached(stored, s.now(), &s.opts).state(s.now()) != expired
+}
+
+// rejectedToken returns the access token Invalidate last dropped.
+func (s *Source) rejectedToken() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.rejected
 }
 
 func (s *Source) adopt(stored *oauth2.Token) *oauth2.Token {
@@ -176,8 +180,15 @@ func (s *Source) callRefresh(base *oauth2.Token) (*oauth2.Token, error) {
 	ctx, cancel := s.stepContext()
 	defer cancel()
 	tok, err := s.refresh(ctx, cloneToken(base))
-	if err == nil && (tok == nil || tok.AccessToken == "") {
+	switch {
+	case err != nil:
+	case tok == nil || tok.AccessToken == "":
 		err = errors.New("tokensource: refresh returned no access token")
+	case tok.AccessToken == s.rejectedToken():
+		// Some servers answer a refresh with the access token they still
+		// consider valid. Taking it would have every request fail and
+		// refresh again; as a failure, it backs off.
+		err = errors.New("tokensource: refresh returned the access token a server just rejected")
 	}
 	if err != nil {
 		err = classify(err)

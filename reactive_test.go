@@ -500,7 +500,7 @@ func TestTransportReturnsThe401(t *testing.T) {
 			refresh: func(context.Context, *oauth2.Token) (*oauth2.Token, error) {
 				return &oauth2.Token{AccessToken: firstToken, Expiry: time.Now().Add(time.Hour)}, nil
 			},
-			refreshes: 1, invalidations: 1,
+			refreshErrors: 1, invalidations: 1,
 		},
 		{
 			name: "GetBody fails",

@@ -445,3 +445,26 @@ func TestRetryAfterForms(t *testing.T) {
 		t.Error("a plain error has a Retry-After")
 	}
 }
+
+func TestRefreshReturningTheRejectedTokenFails(t *testing.T) {
+	clock := newTestClock()
+	same := &oauth2.Token{AccessToken: "a0", RefreshToken: "r0", Expiry: clock.Now().Add(time.Hour)}
+	e := &fakeEndpoint{next: func(int64, *oauth2.Token) (*oauth2.Token, error) { return cloneToken(same), nil }}
+	s, _ := newSource(t, e, clock, same, nil)
+	a0 := mustToken(t, s, "a0")
+
+	s.Invalidate(a0)
+	if _, err := s.Token(); err == nil {
+		t.Fatal("the rejected token was served again")
+	}
+	// It counts as a failure: the next calls back off instead of refreshing.
+	for range 10 {
+		var be *BackoffError
+		if _, err := s.Token(); !errors.As(err, &be) {
+			t.Fatalf("err = %v, want BackoffError", err)
+		}
+	}
+	if n := e.calls.Load(); n != 1 {
+		t.Errorf("RefreshFunc called %d times, want 1", n)
+	}
+}
