@@ -209,7 +209,7 @@ func BenchmarkExpiryEdge(b *testing.B) {
 	sources := map[string]func(b *testing.B, refresh RefreshFunc) (ts oauth2.TokenSource, idle func()){
 		"tokensource": func(b *testing.B, refresh RefreshFunc) (oauth2.TokenSource, func()) {
 			s := primedSource(b, refresh, benchToken(edgeLife), nil)
-			return s, s.awaitIdle
+			return s, func() { s.waitIdle(b) }
 		},
 		"x-oauth2": func(b *testing.B, refresh RefreshFunc) (oauth2.TokenSource, func()) {
 			return oauth2.ReuseTokenSourceWithExpiry(benchToken(edgeLife), refreshSource(refresh), edgeLife/4), func() {}
@@ -257,19 +257,6 @@ func BenchmarkExpiryEdge(b *testing.B) {
 			b.ReportMetric(ms(waits[len(waits)-1]), "max-wait-ms")
 			b.ReportMetric(ms(waits[(len(waits)*99-1)/100]), "p99-wait-ms")
 		})
-	}
-}
-
-// awaitIdle waits until s runs no refresh.
-func (s *Source) awaitIdle() {
-	for {
-		s.mu.Lock()
-		f := s.flight
-		s.mu.Unlock()
-		if f == nil {
-			return
-		}
-		<-f.done
 	}
 }
 

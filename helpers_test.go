@@ -131,7 +131,7 @@ func (l *lockedStore) Lock(ctx context.Context) (func(), error) {
 }
 
 // waitDone fails the test if ch is not closed within a generous bound.
-func waitDone(t *testing.T, ch <-chan struct{}, what string) {
+func waitDone(t testing.TB, ch <-chan struct{}, what string) {
 	t.Helper()
 	select {
 	case <-ch:
@@ -141,7 +141,7 @@ func waitDone(t *testing.T, ch <-chan struct{}, what string) {
 }
 
 // waitIdle waits until s runs no flight.
-func (s *Source) waitIdle(t *testing.T) {
+func (s *Source) waitIdle(t testing.TB) {
 	t.Helper()
 	for {
 		s.mu.Lock()
