@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"time"
+
+	"golang.org/x/oauth2"
 )
 
 // Backoff after failed refreshes: the wait doubles from backoffMin with
@@ -21,17 +23,19 @@ const (
 // failure remembers the last failed refresh, to space out the next ones.
 // The zero value means the last refresh succeeded.
 type failure struct {
-	err     error
-	n       int       // failures in a row
-	retryAt time.Time // no refresh before this, unless forced
-	reauth  bool      // no refresh at all until the store changes
+	err      error
+	n        int       // failures in a row
+	retryAt  time.Time // no refresh before this, unless forced
+	reauth   bool      // no refresh with reauthRT again
+	reauthRT string    // the refresh token the server refused, or "" for none
 }
 
-// record notes a failed refresh at now.
-func (f *failure) record(err error, now time.Time) {
+// record notes a failed refresh from base at now.
+func (f *failure) record(err error, now time.Time, base *oauth2.Token) {
 	f.err = err
 	f.n++
 	f.reauth = errors.Is(err, ErrReauthRequired)
+	f.reauthRT = refreshToken(base)
 	// A Retry-After may lengthen the backoff, never shorten it: a server
 	// that says "retry now" is not to be hammered.
 	wait, _ := retryAfter(err, now)
@@ -39,14 +43,15 @@ func (f *failure) record(err error, now time.Time) {
 }
 
 // gate returns the error a flight ends with instead of calling the
-// RefreshFunc: ErrReauthRequired until the store changes, and, unless
-// forced, the last error until the backoff has passed.
-func (f *failure) gate(now time.Time, storeChanged, force bool) error {
+// RefreshFunc with latest: ErrReauthRequired while latest carries the
+// refresh token that was refused (until someone saves another one), and,
+// unless forced, the last error until the backoff has passed.
+func (f *failure) gate(now time.Time, latest *oauth2.Token, force bool) error {
 	switch {
 	case f.err == nil:
 		return nil
 	case f.reauth:
-		if storeChanged {
+		if refreshToken(latest) != f.reauthRT {
 			return nil
 		}
 		return f.err

@@ -3,6 +3,7 @@ package tokensource
 import (
 	"context"
 	"errors"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -238,6 +239,9 @@ func TestParseTokenResponse(t *testing.T) {
 		{"json", "application/json", `{"access_token":"at","token_type":"Bearer","expires_in":60}`, 200, "at", 60, ""},
 		{"expires_in as a string", "application/json", `{"access_token":"at","expires_in":"60"}`, 200, "at", 60, ""},
 		{"form encoded", "application/x-www-form-urlencoded", `access_token=at&expires_in=60`, 200, "at", 60, ""},
+		{"negative expires_in", "application/json", `{"access_token":"at","expires_in":-5}`, 200, "at", 0, ""},
+		{"huge expires_in", "application/json", `{"access_token":"at","expires_in":1e30}`, 200, "at", math.MaxInt64, ""},
+		{"huge expires_in as a string", "application/json", `{"access_token":"at","expires_in":"99999999999999999999"}`, 200, "at", math.MaxInt64, ""},
 		{"error with 200", "application/json", `{"error":"invalid_grant","error_description":"gone"}`, 200, "", 0, "invalid_grant: gone"},
 		{"error status", "application/json", `{"error":"invalid_client"}`, 401, "", 0, "401 Unauthorized: invalid_client"},
 		{"error status without JSON", "text/html", `<h1>secret-at</h1>`, 502, "", 0, "502 Bad Gateway"},

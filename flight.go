@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"runtime/debug"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -51,7 +52,7 @@ func (s *Source) start(force bool) *flight {
 
 // run carries out f, detached from every caller, and publishes its result.
 func (s *Source) run(f *flight) {
-	tok, err := s.obtain(f.force)
+	tok, err := s.obtainRecovered(f.force)
 
 	s.mu.Lock()
 	if err == nil {
@@ -64,58 +65,74 @@ func (s *Source) run(f *flight) {
 	close(f.done)
 }
 
+// obtainRecovered is obtain, with a panic of the RefreshFunc or the Store
+// turned into an error for every waiter. A flight runs in a goroutine of
+// its own, where no caller could recover the panic: it would end the
+// program.
+func (s *Source) obtainRecovered(force bool) (tok *oauth2.Token, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("tokensource: refresh panicked: %v", r)
+			s.opts.log.Error("tokensource: refresh panicked", "panic", r, "stack", string(debug.Stack()))
+		}
+	}()
+	return s.obtain(force)
+}
+
 // obtain returns the token to use next: one another process saved, or a new
-// one from the RefreshFunc, saved before it is returned.
+// one from the RefreshFunc, saved before it is returned. Loading, waiting
+// for the lock and the refresh share one deadline, RefreshTimeout; each save
+// has a deadline of its own, so that a slow refresh cannot cost its token.
 func (s *Source) obtain(force bool) (*oauth2.Token, error) {
-	adopted, stored, changed, err := s.check(force)
-	if adopted != nil || err != nil {
-		return adopted, err
+	ctx, cancel := context.WithTimeout(context.Background(), s.opts.refreshTimeout)
+	defer cancel()
+	if tok, err := s.check(ctx, force); tok != nil || err != nil {
+		return tok, err
 	}
-	if err := s.fail.gate(s.now(), changed, force); err != nil {
+	if err := s.fail.gate(s.now(), s.latest, force); err != nil {
 		return nil, err
 	}
 	if s.locker != nil {
-		unlock, err := s.lock()
+		unlock, err := s.lock(ctx)
 		if err != nil {
 			return nil, err
 		}
 		defer unlock()
 		// Another process may have refreshed while we waited for the lock.
-		adopted, stored, changed, err = s.check(force)
-		if adopted != nil || err != nil {
-			return adopted, err
+		if tok, err := s.check(ctx, force); tok != nil || err != nil {
+			return tok, err
 		}
 	}
-	base := s.base(stored, changed)
-	if s.unsaved && !changed {
-		// The last save failed: save before the refresh, so the newest
-		// refresh token is on disk even if the refresh fails.
-		s.save(base)
+	if s.latest != nil && !sameToken(s.latest, s.stored) {
+		// The last save failed: save now, so that the newest refresh token
+		// is in the store even if this refresh fails.
+		s.save(s.latest)
 	}
-	tok, err := s.callRefresh(base)
-	if err != nil {
+	return s.refreshLatest(ctx)
+}
+
+// check loads the store and returns its token if it should replace the
+// current one without a refresh.
+func (s *Source) check(ctx context.Context, force bool) (*oauth2.Token, error) {
+	stored, changed, err := s.load(ctx)
+	if err != nil || !changed || !s.adoptable(stored, force) {
 		return nil, err
 	}
-	s.save(tok)
-	return tok, nil
-}
-
-// check loads the store and adopts its token if it should replace the
-// current one; otherwise adopted is nil and stored is what the store holds.
-func (s *Source) check(force bool) (adopted, stored *oauth2.Token, changed bool, err error) {
-	stored, changed, err = s.load()
-	if err != nil || !s.adoptable(stored, changed, force) {
-		return nil, stored, changed, err
+	if s.cur.Load() != nil {
+		// Not the first load: another process, or a new login, saved it.
+		s.stats.adopted.Add(1)
+		s.opts.log.Info("tokensource: adopted a token saved by someone else", "expiry", stored.Expiry)
 	}
-	return s.adopt(stored), stored, changed, nil
+	s.fail = failure{}
+	return stored, nil
 }
 
-// load reads the store. changed reports whether it holds something other
-// than the token this Source last adopted, refreshed from, or saved: then
-// another process wrote it, and it is newer than anything this Source has.
-func (s *Source) load() (stored *oauth2.Token, changed bool, err error) {
-	ctx, cancel := s.stepContext()
-	defer cancel()
+// load reads the store. When it holds something other than what this
+// Source last loaded or saved, someone else (another process, a new login)
+// wrote it: it is newer than anything this Source has, and its refresh
+// token is the one to use from now on, whether or not it is adopted. An
+// emptied store (a deleted token file) leaves nothing to refresh with.
+func (s *Source) load(ctx context.Context) (stored *oauth2.Token, changed bool, err error) {
 	stored, err = s.store.Load(ctx)
 	if errors.Is(err, ErrNotFound) {
 		stored, err = nil, nil
@@ -124,22 +141,22 @@ func (s *Source) load() (stored *oauth2.Token, changed bool, err error) {
 		s.opts.log.Error("tokensource: cannot load the stored token", "error", err)
 		return nil, false, fmt.Errorf("tokensource: loading the stored token: %w", err)
 	}
-	return stored, !sameToken(stored, s.stored), nil
+	if sameToken(stored, s.stored) {
+		return stored, false, nil
+	}
+	s.stored, s.latest = stored, stored
+	return stored, true, nil
 }
 
-// adoptable reports whether the stored token should replace the current one
-// without a refresh: another process saved it, it is still valid, and no
-// server has rejected it here. On first use the stored token is adopted
-// unless the refresh is forced: then it is the token to replace.
-func (s *Source) adoptable(stored *oauth2.Token, changed, force bool) bool {
-	cur := s.cur.Load()
-	if stored == nil || !changed || (force && cur == nil) {
+// adoptable reports whether a token someone else saved should replace the
+// current one without a refresh: it is still valid, and no server has
+// rejected it here. On first use the stored token is adopted unless the
+// refresh is forced: then it is the token to replace.
+func (s *Source) adoptable(stored *oauth2.Token, force bool) bool {
+	if stored == nil || (force && s.cur.Load() == nil) {
 		return false
 	}
 	if stored.AccessToken == s.rejectedToken() {
-		return false
-	}
-	if cur != nil && cur.tok.AccessToken == stored.AccessToken {
 		return false
 	}
 	return newCached(stored, s.now(), &s.opts).state(s.now()) != expired
@@ -152,59 +169,26 @@ func (s *Source) rejectedToken() string {
 	return s.rejected
 }
 
-func (s *Source) adopt(stored *oauth2.Token) *oauth2.Token {
-	if s.cur.Load() != nil {
-		// Not the first load: another process refreshed first.
-		s.stats.adopted.Add(1)
-		s.opts.log.Info("tokensource: adopted a token saved by another process", "expiry", stored.Expiry)
-	}
-	s.stored, s.unsaved = stored, false
-	s.fail = failure{}
-	return stored
-}
-
-// base returns the token whose refresh token the refresh uses: the stored
-// one if another process wrote it (it is newer), otherwise the current one
-// (which may be newer than the stored one if its save failed).
-func (s *Source) base(stored *oauth2.Token, changed bool) *oauth2.Token {
-	if c := s.cur.Load(); c != nil && !changed {
-		return c.tok
-	}
-	s.stored = stored
-	return stored
-}
-
-// callRefresh calls the RefreshFunc, counts and classifies the outcome, and
-// completes the new token.
-func (s *Source) callRefresh(base *oauth2.Token) (*oauth2.Token, error) {
-	ctx, cancel := s.stepContext()
-	defer cancel()
+// refreshLatest calls the RefreshFunc with the newest token known, and
+// saves the token it returns before returning it.
+func (s *Source) refreshLatest(ctx context.Context) (*oauth2.Token, error) {
+	base := s.latest
 	tok, err := s.refresh(ctx, cloneToken(base))
-	switch {
-	case err != nil:
-	case tok == nil || tok.AccessToken == "":
+	if err == nil && (tok == nil || tok.AccessToken == "") {
 		err = errors.New("tokensource: refresh returned no access token")
-	case tok.AccessToken == s.rejectedToken():
-		// Some servers answer a refresh with the access token they still
-		// consider valid. Taking it would have every request fail and
-		// refresh again; as a failure, it backs off.
-		err = errors.New("tokensource: refresh returned the access token a server just rejected")
 	}
 	if err != nil {
-		err = classify(err)
-		s.stats.refreshErrors.Add(1)
-		s.fail.record(err, s.now())
-		s.opts.log.Warn("tokensource: refresh failed", "error", err, "failures", s.fail.n, "retry_at", s.fail.retryAt)
-		return nil, err
+		return nil, s.failed(classify(err), base)
 	}
-	tok = cloneToken(tok)
-	if tok.RefreshToken == "" && base != nil {
-		tok.RefreshToken = base.RefreshToken // RFC 6749 §6: the old one stays valid
-	}
-	if tok.Expiry.IsZero() && tok.ExpiresIn > 0 {
-		// Capped so that an absurd expires_in cannot overflow into the past.
-		secs := min(tok.ExpiresIn, int64(math.MaxInt64/time.Second))
-		tok.Expiry = s.now().Add(time.Duration(secs) * time.Second)
+	tok = complete(tok, base, s.now())
+	s.latest = tok
+	s.save(tok)
+	if tok.AccessToken == s.rejectedToken() {
+		// Some servers answer a refresh with the access token they still
+		// consider valid. It is of no use, but its refresh token is kept
+		// (saved above), and the failure backs off instead of having every
+		// request fail and refresh again.
+		return nil, s.failed(errors.New("tokensource: refresh returned the access token a server just rejected"), base)
 	}
 	s.stats.refreshes.Add(1)
 	s.fail = failure{}
@@ -212,40 +196,55 @@ func (s *Source) callRefresh(base *oauth2.Token) (*oauth2.Token, error) {
 	return tok, nil
 }
 
-// save stores tok unless the store holds it already. A failure is logged and
-// counted, and leaves tok marked unsaved, to be saved at the next refresh;
-// the caller still uses tok.
+// failed counts and logs a failed refresh from base, and notes it for the
+// backoff.
+func (s *Source) failed(err error, base *oauth2.Token) error {
+	s.stats.refreshErrors.Add(1)
+	s.fail.record(err, s.now(), base)
+	s.opts.log.Warn("tokensource: refresh failed", "error", err, "failures", s.fail.n, "retry_at", s.fail.retryAt)
+	return err
+}
+
+// complete returns a copy of tok, the answer to a refresh from base, with
+// base's refresh token when it has none (RFC 6749 §6: the old one stays
+// valid), and an Expiry from ExpiresIn when it has none.
+func complete(tok, base *oauth2.Token, now time.Time) *oauth2.Token {
+	tok = cloneToken(tok)
+	if tok.RefreshToken == "" && base != nil {
+		tok.RefreshToken = base.RefreshToken
+	}
+	if tok.Expiry.IsZero() && tok.ExpiresIn > 0 {
+		// Capped so that an absurd expires_in cannot overflow into the past.
+		secs := min(tok.ExpiresIn, int64(math.MaxInt64/time.Second))
+		tok.Expiry = now.Add(time.Duration(secs) * time.Second)
+	}
+	return tok
+}
+
+// save stores tok unless the store holds it already. A failure is logged
+// and counted; tok stays the newest token, to be saved again at the next
+// refresh, and the caller still uses it.
 func (s *Source) save(tok *oauth2.Token) {
 	if sameToken(tok, s.stored) {
-		s.unsaved = false
 		return
 	}
-	ctx, cancel := s.stepContext()
+	ctx, cancel := context.WithTimeout(context.Background(), s.opts.refreshTimeout)
 	defer cancel()
 	if err := s.store.Save(ctx, tok); err != nil {
-		s.unsaved = true
 		s.stats.saveErrors.Add(1)
 		s.opts.log.Error("tokensource: cannot save the token; keeping it in memory", "error", err)
 		return
 	}
-	s.stored, s.unsaved = tok, false
+	s.stored = tok
 	s.stats.saves.Add(1)
 }
 
-// lock takes the store's cross-process lock, waiting at most RefreshTimeout.
-func (s *Source) lock() (unlock func(), err error) {
-	ctx, cancel := s.stepContext()
-	defer cancel()
+// lock takes the store's cross-process lock, waiting no longer than ctx.
+func (s *Source) lock(ctx context.Context) (unlock func(), err error) {
 	unlock, err = s.locker.Lock(ctx)
 	if err != nil {
 		s.opts.log.Error("tokensource: cannot lock the store", "error", err)
 		return nil, fmt.Errorf("tokensource: locking the store: %w", err)
 	}
 	return unlock, nil
-}
-
-// stepContext bounds one step of a flight (a load, the lock wait, the
-// refresh, a save) by RefreshTimeout, independent of any caller.
-func (s *Source) stepContext() (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.Background(), s.opts.refreshTimeout)
 }

@@ -3,6 +3,7 @@ package tokensource
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -255,5 +256,119 @@ func TestStoreChangeSeenDuringBackoffStillUsedAfter(t *testing.T) {
 	mustToken(t, s, "a2")
 	if diff := cmp.Diff([]string{"r0", "rx"}, used); diff != "" {
 		t.Errorf("refresh tokens used (-want +got):\n%s", diff)
+	}
+}
+
+func TestRetryAfterFailedRefreshKeepsStoredRefreshToken(t *testing.T) {
+	// Another process rotated r0 away and saved x/rx, already expired. The
+	// refresh with rx fails for a passing reason: the retry must use rx
+	// again, not the r0 this Source still holds.
+	clock := newTestClock()
+	var used []string
+	e := &fakeEndpoint{next: func(n int64, cur *oauth2.Token) (*oauth2.Token, error) {
+		used = append(used, cur.RefreshToken)
+		if n == 1 {
+			return nil, errEndpoint
+		}
+		return rotating(clock, time.Hour)(n, cur)
+	}}
+	st := newLockedStore(storeWith(t, &oauth2.Token{AccessToken: "a0", RefreshToken: "r0", Expiry: clock.Now().Add(time.Hour)}))
+	s := New(e.refresh, st, &Options{Now: clock.Now, RefreshAhead: -1})
+	mustToken(t, s, "a0")
+	st.Save(context.Background(), &oauth2.Token{AccessToken: "x", RefreshToken: "rx", Expiry: clock.Now().Add(time.Minute)})
+	clock.Advance(2 * time.Hour)
+	if _, err := s.Token(); !errors.Is(err, errEndpoint) {
+		t.Fatalf("err = %v, want the endpoint's error", err)
+	}
+	clock.Advance(backoffMax)
+	mustToken(t, s, "a2")
+	if diff := cmp.Diff([]string{"rx", "rx"}, used); diff != "" {
+		t.Errorf("refresh tokens used (-want +got):\n%s", diff)
+	}
+}
+
+func TestUnsavedTokenNeverOverwritesNewerStoredOne(t *testing.T) {
+	// a1's save fails; then the user logs in again elsewhere (y/ry). a1 is
+	// older than y: it must never be saved over it, nor r1 used.
+	clock := newTestClock()
+	var used []string
+	e := &fakeEndpoint{next: func(n int64, cur *oauth2.Token) (*oauth2.Token, error) {
+		used = append(used, cur.RefreshToken)
+		if n == 2 {
+			return nil, errEndpoint
+		}
+		return rotating(clock, time.Hour)(n, cur)
+	}}
+	mem := storeWith(t, &oauth2.Token{AccessToken: "a0", RefreshToken: "r0", Expiry: clock.Now().Add(time.Hour)})
+	st := &recordingStore{Store: mem}
+	s := New(e.refresh, st, &Options{Now: clock.Now, RefreshAhead: -1})
+	mustToken(t, s, "a0")
+	clock.Advance(2 * time.Hour)
+	st.fail = 1
+	mustToken(t, s, "a1")
+
+	mem.Save(context.Background(), &oauth2.Token{AccessToken: "y", RefreshToken: "ry", Expiry: clock.Now().Add(-time.Second)})
+	clock.Advance(2 * time.Hour)
+	if _, err := s.Token(); !errors.Is(err, errEndpoint) {
+		t.Fatalf("err = %v, want the endpoint's error", err)
+	}
+	clock.Advance(backoffMax)
+	mustToken(t, s, "a3")
+	if diff := cmp.Diff([]string{"r0", "ry", "ry"}, used); diff != "" {
+		t.Errorf("refresh tokens used (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"a3"}, st.savedTokens()); diff != "" {
+		t.Errorf("saved tokens (-want +got):\n%s", diff)
+	}
+}
+
+func TestRejectedAccessTokenKeepsRotatedRefreshToken(t *testing.T) {
+	// The server answers the refresh after a 401 with the same access token
+	// but a rotated refresh token: the refresh fails, but r1 is kept and
+	// saved, and the next refresh uses it.
+	clock := newTestClock()
+	var used []string
+	e := &fakeEndpoint{next: func(n int64, cur *oauth2.Token) (*oauth2.Token, error) {
+		used = append(used, cur.RefreshToken)
+		at := "a0"
+		if n > 1 {
+			at = "a" + itoa(n)
+		}
+		return &oauth2.Token{AccessToken: at, RefreshToken: "r" + itoa(n), Expiry: clock.Now().Add(time.Hour)}, nil
+	}}
+	st := storeWith(t, &oauth2.Token{AccessToken: "a0", RefreshToken: "r0", Expiry: clock.Now().Add(time.Hour)})
+	s := New(e.refresh, st, &Options{Now: clock.Now, RefreshAhead: -1})
+	s.Invalidate(mustToken(t, s, "a0"))
+	if _, err := s.Token(); err == nil {
+		t.Fatal("the rejected access token was served again")
+	}
+	if stored, _ := st.Load(context.Background()); stored.RefreshToken != "r1" {
+		t.Errorf("stored refresh token = %q, want the rotated r1", stored.RefreshToken)
+	}
+	clock.Advance(backoffMax)
+	mustToken(t, s, "a2")
+	if diff := cmp.Diff([]string{"r0", "r1"}, used); diff != "" {
+		t.Errorf("refresh tokens used (-want +got):\n%s", diff)
+	}
+}
+
+func TestDeletedStoreMeansLogOut(t *testing.T) {
+	clock := newTestClock()
+	e := &fakeEndpoint{next: func(n int64, cur *oauth2.Token) (*oauth2.Token, error) {
+		if cur == nil {
+			return nil, fmt.Errorf("%w: no refresh token", ErrReauthRequired)
+		}
+		return rotating(clock, time.Hour)(n, cur)
+	}}
+	st := storeWith(t, &oauth2.Token{AccessToken: "a0", RefreshToken: "r0", Expiry: clock.Now().Add(time.Hour)})
+	s := New(e.refresh, st, &Options{Now: clock.Now, RefreshAhead: -1})
+	mustToken(t, s, "a0")
+	st.Save(context.Background(), nil) // the token file is deleted
+	clock.Advance(2 * time.Hour)
+	if _, err := s.Token(); !errors.Is(err, ErrReauthRequired) {
+		t.Fatalf("err = %v, want ErrReauthRequired", err)
+	}
+	if stored, err := st.Load(context.Background()); !errors.Is(err, ErrNotFound) {
+		t.Errorf("the store holds %v again after a log-out", stored)
 	}
 }

@@ -5,7 +5,7 @@ import "sync/atomic"
 // Stats counts what a Source did since New.
 type Stats struct {
 	Refreshes, RefreshErrors int64 // calls of the RefreshFunc that succeeded / failed
-	Adopted                  int64 // tokens taken from the store because another process refreshed first
+	Adopted                  int64 // tokens taken from the store, instead of refreshing, that someone else saved (another process, a new login)
 	Saves, SaveErrors        int64 // Store.Save calls that succeeded / failed
 	Invalidations            int64 // Invalidate calls that actually dropped the current token
 }

@@ -22,3 +22,11 @@ func sameToken(a, b *oauth2.Token) bool {
 		a.RefreshToken == b.RefreshToken &&
 		a.Expiry.Equal(b.Expiry)
 }
+
+// refreshToken returns t's refresh token, or "" when t is nil.
+func refreshToken(t *oauth2.Token) string {
+	if t == nil {
+		return ""
+	}
+	return t.RefreshToken
+}

@@ -2,11 +2,14 @@ package tokensource
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"math"
 	"mime"
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 
 	"golang.org/x/oauth2"
 )
@@ -72,14 +75,21 @@ func (f fields) str(key string) string {
 }
 
 // int returns a whole-number parameter sent as a JSON number or a string
-// (some servers quote expires_in), or 0.
+// (some servers quote expires_in), or 0 when it is absent, not a number, or
+// negative. A number too large for an int64 gives math.MaxInt64.
 func (f fields) int(key string) int64 {
 	switch v := f[key].(type) {
 	case float64:
-		return int64(v)
+		if v >= math.MaxInt64 {
+			return math.MaxInt64
+		}
+		return max(int64(v), 0)
 	case string:
-		n, _ := strconv.ParseInt(v, 10, 64)
-		return n
+		n, err := strconv.ParseInt(v, 10, 64)
+		if errors.Is(err, strconv.ErrRange) && !strings.HasPrefix(v, "-") {
+			return math.MaxInt64
+		}
+		return max(n, 0)
 	}
 	return 0
 }

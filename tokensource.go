@@ -1,6 +1,7 @@
 package tokensource
 
 import (
+	"cmp"
 	"context"
 	"log/slog"
 	"sync"
@@ -12,21 +13,33 @@ import (
 
 // A RefreshFunc obtains a new token.
 //
-// current is a copy of the token being replaced, carrying the newest refresh
-// token known (read from the store under its lock when the store is a
-// Locker); it is nil when nothing was ever stored. A RefreshFunc that cannot
-// work without a refresh token returns an error wrapping ErrReauthRequired.
+// current is a copy of the newest token known, whose refresh token is the
+// one to use: read from the store under its lock when the store is a
+// Locker, and newer than the stored one when a save failed. It is nil when
+// the store holds nothing (nothing was saved yet, or the token file was
+// deleted, which acts as a log-out). A RefreshFunc that cannot work without
+// a refresh token returns an error wrapping ErrReauthRequired.
 //
-// ctx is not any caller's context: it is bounded by Options.RefreshTimeout
-// and ends only then. A response without a refresh token keeps the old one;
-// one with ExpiresIn but no Expiry gets its Expiry from the Source's clock.
+// ctx is not any caller's context: it ends with Options.RefreshTimeout. A
+// response without a refresh token keeps the old one; one with ExpiresIn
+// but no Expiry gets its Expiry from the Source's clock. A panic is turned
+// into an error for the callers waiting for the refresh.
 type RefreshFunc func(ctx context.Context, current *oauth2.Token) (*oauth2.Token, error)
 
 // Options tune a Source. A nil *Options means all defaults.
+//
+// EarlyExpiry is capped at a quarter of the lifetime a token has when the
+// Source gets it, so that a short-lived token is used for most of its life.
+// RefreshAhead starts one background refresh per token, never before half
+// of its lifetime; if that refresh fails, the token is served until it
+// expires, and the next refresh waits out the backoff. RefreshTimeout bounds
+// loading the store, waiting for its lock and the token request together;
+// each save has a bound of its own, so that a slow refresh cannot cost the
+// token it got.
 type Options struct {
-	EarlyExpiry    time.Duration    // a token counts as expired this long before Expiry; 0 means 10s
-	RefreshAhead   time.Duration    // refresh in the background this long before EarlyExpiry; 0 means a default, <0 disables
-	RefreshTimeout time.Duration    // bound on one refresh, independent of any caller's context; 0 means 30s
+	EarlyExpiry    time.Duration    // a token counts as expired this long before Expiry; 0 means DefaultEarlyExpiry, <0 none
+	RefreshAhead   time.Duration    // refresh in the background this long before EarlyExpiry; 0 means DefaultRefreshAhead, <0 disables
+	RefreshTimeout time.Duration    // bound on one refresh, independent of any caller's context; 0 or <0 means DefaultRefreshTimeout
 	Now            func() time.Time // clock, for tests; nil means time.Now
 	Logger         *slog.Logger     // nil means silent; never logs a token value
 }
@@ -54,7 +67,7 @@ func (o *Options) resolve() options {
 	r := options{
 		earlyExpiry:    orDefault(o.EarlyExpiry, DefaultEarlyExpiry),
 		refreshAhead:   orDefault(o.RefreshAhead, DefaultRefreshAhead),
-		refreshTimeout: orDefault(o.RefreshTimeout, DefaultRefreshTimeout),
+		refreshTimeout: cmp.Or(max(o.RefreshTimeout, 0), DefaultRefreshTimeout),
 		now:            o.Now,
 		log:            o.Logger,
 	}
@@ -97,15 +110,17 @@ type Source struct {
 
 	// Owned by the running flight: flights run one at a time, each started
 	// under mu after the previous one ended under mu.
-	stored  *oauth2.Token // the stored token this Source last adopted, refreshed from, or saved
-	unsaved bool          // the current token is newer than the stored one: its save failed
-	fail    failure       // the last refresh failure, for backoff
+	stored *oauth2.Token // what the store held when last loaded or saved
+	latest *oauth2.Token // the newest token known: its refresh token is the one to use; newer than stored when a save failed
+	fail   failure       // the last refresh failure, for backoff
 
 	stats counters
 }
 
 // New returns a Source that obtains tokens with refresh and keeps them in
-// store. A nil store means a new MemoryStore; refresh must not be nil.
+// store. refresh must not be nil. A nil store means a new MemoryStore of
+// the Source's own: pass a store of your own if a new login may have to be
+// saved into it after ErrReauthRequired.
 //
 // New does no I/O: the first call that needs a token loads it from the store,
 // and refreshes it if it is missing or expired.
@@ -163,18 +178,16 @@ func (s *Source) TokenContext(ctx context.Context) (*oauth2.Token, error) {
 // succeeded. It does not retry a refresh token the server refused
 // (ErrReauthRequired) until the store holds a different one.
 func (s *Source) Refresh(ctx context.Context) (*oauth2.Token, error) {
-	s.mu.Lock()
-	f := s.flight
-	s.mu.Unlock()
-	if f != nil {
-		if tok, err := f.wait(ctx); err == nil || ctx.Err() != nil {
+	for {
+		s.mu.Lock()
+		f := s.start(true)
+		s.mu.Unlock()
+		// A flight that was not forced may have stopped at the backoff:
+		// only its success counts, and then the next flight is forced.
+		if tok, err := f.wait(ctx); err == nil || f.force || ctx.Err() != nil {
 			return tok, err
 		}
 	}
-	s.mu.Lock()
-	f = s.start(true)
-	s.mu.Unlock()
-	return f.wait(ctx)
 }
 
 // Invalidate tells the Source that a server rejected this token (say, with

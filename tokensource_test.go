@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -466,5 +467,81 @@ func TestRefreshReturningTheRejectedTokenFails(t *testing.T) {
 	}
 	if n := e.calls.Load(); n != 1 {
 		t.Errorf("RefreshFunc called %d times, want 1", n)
+	}
+}
+
+func TestRefreshSkipsBackoffUnderTraffic(t *testing.T) {
+	clock := newTestClock()
+	e := &fakeEndpoint{next: failing(errEndpoint)}
+	s, _ := newSource(t, e, clock, &oauth2.Token{AccessToken: "a0", RefreshToken: "r0", Expiry: clock.Now().Add(-time.Hour)}, nil)
+	s.Token() // fails: the backoff starts
+
+	// Callers without a valid token keep starting flights that stop at the
+	// backoff; a forced Refresh must not settle for their BackoffError.
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+					s.Token()
+				}
+			}
+		})
+	}
+	for i := range 100 {
+		_, err := s.Refresh(context.Background())
+		var be *BackoffError
+		if errors.As(err, &be) || !errors.Is(err, errEndpoint) {
+			t.Errorf("Refresh %d: err = %v, want the endpoint's own error", i, err)
+			break
+		}
+	}
+	close(stop)
+	wg.Wait()
+}
+
+func TestPanickingRefreshFuncFailsTheWaiters(t *testing.T) {
+	clock := newTestClock()
+	e := &fakeEndpoint{next: func(int64, *oauth2.Token) (*oauth2.Token, error) { panic("broken") }}
+	s, _ := newSource(t, e, clock, &oauth2.Token{AccessToken: "a0", RefreshToken: "r0", Expiry: clock.Now().Add(-time.Hour)}, nil)
+	_, err := s.Token()
+	if err == nil || !strings.Contains(err.Error(), "panicked: broken") {
+		t.Fatalf("err = %v, want the panic as an error", err)
+	}
+	// The Source still works.
+	clock.Advance(backoffMax)
+	e.next = rotating(clock, time.Hour)
+	mustToken(t, s, "a2")
+}
+
+// deadlineStore records the deadline of the context each Lock gets.
+type deadlineStore struct {
+	*lockedStore
+	lockDeadline time.Time
+}
+
+func (d *deadlineStore) Lock(ctx context.Context) (func(), error) {
+	d.lockDeadline, _ = ctx.Deadline()
+	return d.lockedStore.Lock(ctx)
+}
+
+func TestRefreshTimeoutBoundsTheWholeRefresh(t *testing.T) {
+	// The lock wait and the token request share one deadline: a caller
+	// waits about one RefreshTimeout, not one per step.
+	clock := newTestClock()
+	st := &deadlineStore{lockedStore: newLockedStore(storeWith(t, &oauth2.Token{AccessToken: "a0", RefreshToken: "r0", Expiry: clock.Now().Add(-time.Hour)}))}
+	var refreshDeadline time.Time
+	refresh := func(ctx context.Context, cur *oauth2.Token) (*oauth2.Token, error) {
+		refreshDeadline, _ = ctx.Deadline()
+		return rotating(clock, time.Hour)(1, cur)
+	}
+	s := New(refresh, st, &Options{Now: clock.Now, RefreshTimeout: time.Minute})
+	mustToken(t, s, "a1")
+	if st.lockDeadline.IsZero() || !refreshDeadline.Equal(st.lockDeadline) {
+		t.Errorf("lock deadline %v, refresh deadline %v; want one deadline", st.lockDeadline, refreshDeadline)
 	}
 }
