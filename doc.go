@@ -42,8 +42,9 @@
 //     failure is not retried by each waiter in turn. The next attempt waits
 //     between half a second and a second, a wait that doubles with each
 //     failure in a row up to a minute; meanwhile, callers without a valid
-//     token get the last error at once. A Retry-After from the token
-//     endpoint sets the wait instead. Refresh skips the wait. An answer of
+//     token get the last error at once. A longer Retry-After from the
+//     token endpoint, up to ten minutes, lengthens the wait; it never
+//     shortens it. Refresh skips the wait. An answer of
 //     invalid_grant, or nothing to refresh with, is ErrReauthRequired: no
 //     token request is made until the Store holds a different token.
 //   - A caller's context bounds only that caller's wait. The refresh runs

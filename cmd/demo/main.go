@@ -10,8 +10,10 @@
 // Source on the same file, no new login); and a second process, this
 // program run again, shares the token file while both work and while the
 // server revokes their token once more. The demo ends with a report, and
-// exits with status 1 if a request failed, a refresh token was presented
-// twice, a second login was needed, or the second process failed.
+// exits with status 1 if anything went wrong: a request failed, a phase
+// made no successful request, a refresh token was presented twice, a second
+// login was needed, the token file's mode is not 0600, the second process
+// failed, or the setup failed; and with status 2 on bad flags.
 //
 // Usage:
 //
@@ -241,7 +243,7 @@ func (d *demo) phase3() {
 	d.out.event("  process %d is working too", ch.cmd.Process.Pid)
 	client := tokensource.NewClient(d.clients.apiCtx, d.restarted)
 	d.workload(client, &d.later, func() { d.revoke(d.restarted, "both processes use") })
-	d.out.event("  this process: %d ok, %d failed; %d recovered from a 401; Source: %s",
+	d.out.event("  after restart (this process): %d ok, %d failed; %d recovered from a 401; Source: %s",
 		d.later.ok.Load(), d.later.failed.Load(), d.later.recovered.Load(), statsLine(d.restarted.Stats()))
 
 	res, err := ch.result(d.cfg.duration + 15*time.Second)
@@ -255,7 +257,7 @@ func (d *demo) phase3() {
 }
 
 // workload runs the workers for the configured duration, prints a line a
-// second, and calls midway half way through.
+// second, and calls midway at half time.
 func (d *demo) workload(client *http.Client, t *tally, midway func()) {
 	stop := make(chan struct{})
 	done := make(chan struct{})
@@ -330,7 +332,7 @@ func (d *demo) report() bool {
 	d.out.line("report")
 	d.out.line("  requests        %d ok, %d failed (first run %d, after restart %d, other process %d)",
 		ok, failed, d.firstRun.ok.Load(), d.later.ok.Load(), d.other.OK)
-	d.out.line("  401s recovered  %d requests got a 401, then a 200 with a new token", recovered)
+	d.out.line("  401s recovered  %d requests got a 401 after the 2 revocations, then a 200 with a new token (one refresh per revocation)", recovered)
 	d.out.line("  refreshes       %d at the server; %d by the Sources (first run %d, after restart %d, other process %d)",
 		st.Refreshes, first.Refreshes+restarted.Refreshes+d.other.Stats.Refreshes,
 		first.Refreshes, restarted.Refreshes, d.other.Stats.Refreshes)
