@@ -53,7 +53,9 @@
 //   - No rotated token is lost. A new token is saved before any caller gets
 //     it. If the Save fails, the token is still used; the failure is logged
 //     and counted in Stats.SaveErrors, and the token is saved again before
-//     the next refresh uses its refresh token.
+//     the next refresh uses its refresh token. A refresh may still be
+//     running, in the background, when a program ends: call Source.Wait
+//     before exiting so that its token is saved too.
 //   - Processes that share a Store which is also a Locker, such as a
 //     FileStore, refresh one at a time. Under the lock, a Source reloads the
 //     Store: if another process saved a valid token meanwhile, it adopts

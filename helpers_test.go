@@ -140,17 +140,13 @@ func waitDone(t testing.TB, ch <-chan struct{}, what string) {
 	}
 }
 
-// waitIdle waits until s runs no flight.
+// waitIdle waits until s runs no flight, bounded.
 func (s *Source) waitIdle(t testing.TB) {
 	t.Helper()
-	for {
-		s.mu.Lock()
-		f := s.flight
-		s.mu.Unlock()
-		if f == nil {
-			return
-		}
-		waitDone(t, f.done, "the running refresh")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.Wait(ctx); err != nil {
+		t.Fatalf("the running refresh did not end: %v", err)
 	}
 }
 

@@ -145,6 +145,10 @@ func TestProcessChild(t *testing.T) {
 		})
 	}
 	wg.Wait()
+	// A refresh ahead may still run: let it save its token before exiting.
+	if err := src.Wait(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	out, _ := json.Marshal(childReport{OK: ok.Load(), Failed: failed.Load(), Stats: src.Stats()})
 	fmt.Printf("\n%s\n", out)
 }

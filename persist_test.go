@@ -372,3 +372,31 @@ func TestDeletedStoreMeansLogOut(t *testing.T) {
 		t.Errorf("the store holds %v again after a log-out", stored)
 	}
 }
+
+func TestWaitLetsTheBackgroundRefreshSave(t *testing.T) {
+	clock := newTestClock()
+	e := &fakeEndpoint{next: rotating(clock, time.Hour), entered: make(chan struct{}, 1), release: make(chan struct{})}
+	st := storeWith(t, &oauth2.Token{AccessToken: "a0", RefreshToken: "r0", Expiry: clock.Now().Add(time.Hour)})
+	s := New(e.refresh, st, &Options{Now: clock.Now})
+	mustToken(t, s, "a0")
+	clock.Advance(time.Hour - DefaultEarlyExpiry - DefaultRefreshAhead/2)
+	mustToken(t, s, "a0") // starts the refresh ahead
+	recv(t, e.entered)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := s.Wait(ctx); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Wait with a refresh running and ctx done: %v, want context.Canceled", err)
+	}
+	close(e.release)
+	if err := s.Wait(context.Background()); err != nil {
+		t.Fatalf("Wait: %v", err)
+	}
+	// Once Wait returns, the rotated token is in the store.
+	if stored, _ := st.Load(context.Background()); stored.RefreshToken != "r1" {
+		t.Errorf("stored refresh token = %q after Wait, want r1", stored.RefreshToken)
+	}
+	if err := s.Wait(ctx); err != nil {
+		t.Errorf("Wait with nothing running: %v, want nil even with ctx done", err)
+	}
+}

@@ -190,6 +190,28 @@ func (s *Source) Refresh(ctx context.Context) (*oauth2.Token, error) {
 	}
 }
 
+// Wait waits until no refresh is running, or ctx ends, and returns
+// ctx.Err() in that case. A refresh runs detached from its callers (in the
+// background, inside the refresh-ahead window) and saves the token it gets
+// before it ends. A program that exits while one runs may lose a refresh
+// token the server has already rotated: call Wait before exiting, as in
+// defer src.Wait(ctx). Wait does not stop new refreshes from starting.
+func (s *Source) Wait(ctx context.Context) error {
+	for {
+		s.mu.Lock()
+		f := s.flight
+		s.mu.Unlock()
+		if f == nil {
+			return nil
+		}
+		select {
+		case <-f.done:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
 // Invalidate tells the Source that a server rejected this token (say, with
 // a 401). If it is still the current token, the Source drops it, and the next
 // call that needs a token refreshes; a token taken from the store is then

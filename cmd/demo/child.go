@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -65,6 +66,12 @@ func runChild(env string, stdout, stderr io.Writer) int {
 	stop := make(chan struct{})
 	time.AfterFunc(cfg.Duration, func() { close(stop) })
 	work(client, cfg.Server+"/resource", cfg.Workers, stop, &t)
+	// A refresh may still run in the background: let it save its token
+	// before this process exits, or its rotated refresh token is lost.
+	if err := src.Wait(context.Background()); err != nil {
+		fmt.Fprintln(stderr, "demo:", err)
+		return 1
+	}
 
 	res := childResult{
 		OK:        t.ok.Load(),

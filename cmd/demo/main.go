@@ -24,6 +24,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -194,6 +195,7 @@ func (d *demo) phase1() {
 	client := tokensource.NewClient(d.clients.apiCtx, d.first)
 	d.out.event("phase 1: %d goroutines call the API through tokensource.NewClient for %v", d.cfg.workers, d.cfg.duration)
 	d.workload(client, &d.firstRun, func() { d.revoke(d.first, "in use") })
+	d.first.Wait(context.Background()) // the "program" ends: let a refresh still running save its token
 	d.out.event("  done: %d ok, %d failed; %d recovered from a 401; Source: %s",
 		d.firstRun.ok.Load(), d.firstRun.failed.Load(), d.firstRun.recovered.Load(), statsLine(d.first.Stats()))
 }
@@ -243,6 +245,7 @@ func (d *demo) phase3() {
 	d.out.event("  process %d is working too", ch.cmd.Process.Pid)
 	client := tokensource.NewClient(d.clients.apiCtx, d.restarted)
 	d.workload(client, &d.later, func() { d.revoke(d.restarted, "both processes use") })
+	d.restarted.Wait(context.Background())
 	d.out.event("  after restart (this process): %d ok, %d failed; %d recovered from a 401; Source: %s",
 		d.later.ok.Load(), d.later.failed.Load(), d.later.recovered.Load(), statsLine(d.restarted.Stats()))
 
