@@ -41,6 +41,7 @@ func Example() {
 	}
 
 	src := tokensource.FromConfig(ctx, conf, store, nil)
+	defer src.Wait(ctx) // before exiting, let a background refresh save its token
 	client := tokensource.NewClient(ctx, src)
 
 	resp, err := client.Get(srv.ResourceURL())
