@@ -72,8 +72,8 @@
 //   - Stale: inside the refresh-ahead window, Options.RefreshAhead before
 //     the early expiry, but never before half of the token's lifetime. The
 //     token is still served, and the first caller to see it stale starts one
-//     refresh in the background. If that refresh fails, the token is kept
-//     until it expires.
+//     refresh in the background. If that refresh fails, the token is kept,
+//     and the first caller after the backoff starts the next one.
 //   - Expired: past its Expiry minus Options.EarlyExpiry, or rejected
 //     through Invalidate. Callers wait for a refresh. The early expiry is
 //     capped at a quarter of the lifetime the token had when the Source got

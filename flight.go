@@ -57,6 +57,11 @@ func (s *Source) run(f *flight) {
 	s.mu.Lock()
 	if err == nil {
 		s.cur.Store(newCached(tok, s.now(), &s.opts))
+	} else if c := s.cur.Load(); c != nil {
+		// The current token may still be valid: its next background
+		// refresh waits for the backoff, and at least backoffMin, so that
+		// a failing store is not read on every call.
+		c.aheadAt.Store(later(s.fail.retryAt, s.now().Add(backoffMin)).UnixNano())
 	}
 	s.flight = nil
 	s.mu.Unlock()

@@ -1,6 +1,7 @@
 package tokensource
 
 import (
+	"math"
 	"sync/atomic"
 	"time"
 
@@ -25,9 +26,21 @@ type cached struct {
 	expiredAt time.Time // zero when the token never expires
 	dead      bool      // rejected by a server, or without an access token
 
-	// ahead is set by the first caller that starts a background refresh for
-	// this token, so that a token is refreshed ahead at most once.
-	ahead atomic.Bool
+	// aheadAt is when, in Unix nanoseconds, a caller that finds the token
+	// stale may start the next background refresh: 0 at first, the end of
+	// the backoff after a failed one, and never while one runs. The first
+	// caller to claim it starts the refresh; the others only read it.
+	aheadAt atomic.Int64
+}
+
+// noAhead is the aheadAt of a token whose background refresh is running.
+const noAhead = math.MaxInt64
+
+// claimAhead reports whether the caller, at now, is the one to start the
+// next background refresh of c.
+func (c *cached) claimAhead(now time.Time) bool {
+	at := c.aheadAt.Load()
+	return now.UnixNano() >= at && c.aheadAt.CompareAndSwap(at, noAhead)
 }
 
 // newCached computes tok's states from the lifetime it has left at now.

@@ -30,9 +30,9 @@ type RefreshFunc func(ctx context.Context, current *oauth2.Token) (*oauth2.Token
 //
 // EarlyExpiry is capped at a quarter of the lifetime a token has when the
 // Source gets it, so that a short-lived token is used for most of its life.
-// RefreshAhead starts one background refresh per token, never before half
-// of its lifetime; if that refresh fails, the token is served until it
-// expires, and the next refresh waits out the backoff. RefreshTimeout bounds
+// RefreshAhead starts a background refresh, never before half of the
+// token's lifetime; if it fails, the token is still served, and the next
+// background refresh starts after the backoff. RefreshTimeout bounds
 // loading the store, waiting for its lock and the token request together;
 // each save has a bound of its own, so that a slow refresh cannot cost the
 // token it got.
@@ -148,16 +148,18 @@ func (s *Source) Token() (*oauth2.Token, error) {
 // the refresh goes on for the others.
 //
 // Inside the refresh-ahead window it returns the current, still valid token
-// and starts one refresh in the background. During the backoff after a
+// and starts one refresh in the background; if that fails, the next one
+// starts after the backoff, while the token stays valid. During the backoff after a
 // failed refresh, a caller without a valid token gets the last error at once.
 // The returned token is shared: callers must not modify it.
 func (s *Source) TokenContext(ctx context.Context) (*oauth2.Token, error) {
 	if c := s.cur.Load(); c != nil {
-		switch c.state(s.now()) {
+		now := s.now()
+		switch c.state(now) {
 		case fresh:
 			return c.tok, nil
 		case stale:
-			s.refreshAhead(c)
+			s.refreshAhead(c, now)
 			return c.tok, nil
 		}
 	}
@@ -234,10 +236,10 @@ func (s *Source) Invalidate(rejected *oauth2.Token) {
 	s.opts.log.Info("tokensource: token rejected, will refresh", "expiry", c.tok.Expiry)
 }
 
-// refreshAhead starts the one background refresh of c, unless one was
-// started for it already.
-func (s *Source) refreshAhead(c *cached) {
-	if c.ahead.Load() || !c.ahead.CompareAndSwap(false, true) {
+// refreshAhead starts a background refresh of the stale token c, unless one
+// runs, or the last one failed and its backoff has not passed.
+func (s *Source) refreshAhead(c *cached, now time.Time) {
+	if !c.claimAhead(now) {
 		return
 	}
 	s.mu.Lock()

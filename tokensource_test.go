@@ -275,29 +275,44 @@ func TestRefreshAheadNeverBlocksCallers(t *testing.T) {
 	}
 }
 
-func TestRefreshAheadFailureKeepsValidToken(t *testing.T) {
+func TestRefreshAheadFailureKeepsValidTokenAndBacksOff(t *testing.T) {
 	clock := newTestClock()
-	e := &fakeEndpoint{next: failing(errEndpoint), entered: make(chan struct{}, 1)}
+	e := &fakeEndpoint{next: failing(errEndpoint)}
 	s, _ := newSource(t, e, clock, &oauth2.Token{AccessToken: "a0", RefreshToken: "r0", Expiry: clock.Now().Add(time.Hour)}, nil)
 	mustToken(t, s, "a0")
 
-	clock.Advance(time.Hour - DefaultEarlyExpiry - DefaultRefreshAhead/2)
-	if tok, err := s.Token(); err != nil || tok.AccessToken != "a0" {
-		t.Fatalf("%v, %v; want a0", tok, err)
-	}
-	recv(t, e.entered)
-	// Once the failed flight has ended, a0 is still served, and no second
-	// refresh ahead starts for it, even after the backoff.
-	s.waitIdle(t)
-	for range 3 {
-		clock.Advance(DefaultRefreshAhead / 8)
-		if tok, err := s.Token(); err != nil || tok.AccessToken != "a0" {
-			t.Fatalf("after a failed refresh ahead: %v, %v; want a0", tok, err)
+	// callAt calls Token at offset d from the opening of the window, and
+	// returns how many refreshes have run by then.
+	window := clock.Now().Add(time.Hour - DefaultEarlyExpiry - DefaultRefreshAhead)
+	callAt := func(d time.Duration) int64 {
+		t.Helper()
+		clock.Advance(window.Add(d).Sub(clock.Now()))
+		for range 10 {
+			mustToken(t, s, "a0") // never an error: a0 is valid
 		}
+		s.waitIdle(t)
+		return e.calls.Load()
 	}
-	if n := e.calls.Load(); n != 1 {
-		t.Errorf("RefreshFunc called %d times, want 1 (one refresh ahead per token)", n)
+	// The first attempt fails. The next starts once its backoff (at most
+	// backoffMin) has passed, and never sooner than backoffMin.
+	if n := callAt(0); n != 1 {
+		t.Fatalf("at the window's opening: %d refreshes, want 1", n)
 	}
+	if n := callAt(backoffMin/2 - time.Millisecond); n != 1 {
+		t.Fatalf("during the first backoff: %d refreshes, want 1", n)
+	}
+	if n := callAt(backoffMin + time.Millisecond); n != 2 {
+		t.Fatalf("after the first backoff: %d refreshes, want 2", n)
+	}
+	// The second failure's backoff is between backoffMin and 2*backoffMin.
+	if n := callAt(2*backoffMin - time.Millisecond); n != 2 {
+		t.Fatalf("during the second backoff: %d refreshes, want 2", n)
+	}
+	e.next = rotating(clock, time.Hour)
+	if n := callAt(3*backoffMin + time.Millisecond); n != 3 {
+		t.Fatalf("after the second backoff: %d refreshes, want 3", n)
+	}
+	mustToken(t, s, "a3")
 }
 
 func TestRefreshAheadNotBeforeHalfLife(t *testing.T) {
