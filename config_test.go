@@ -62,17 +62,7 @@ func TestFromConfigEmptyStoreNeedsLogin(t *testing.T) {
 	st := NewMemoryStore()
 	s := FromConfig(context.Background(), srv.Config(), st, &Options{Now: clock.Now})
 
-	for range 5 {
-		if _, err := s.Token(); !errors.Is(err, ErrReauthRequired) {
-			t.Fatalf("empty store: err = %v, want ErrReauthRequired", err)
-		}
-	}
-	if _, err := s.Refresh(context.Background()); !errors.Is(err, ErrReauthRequired) {
-		t.Fatalf("Refresh on an empty store: err = %v, want ErrReauthRequired", err)
-	}
-	if n := srv.Stats().TokenRequests; n != 0 {
-		t.Fatalf("%d token requests with nothing to refresh with", n)
-	}
+	wantReauthWithoutRequests(t, s, srv, clock, 0)
 
 	// The user logs in (here or in another process): the Source uses it.
 	login := srv.Login()
@@ -99,7 +89,22 @@ func TestFromConfigInvalidGrantNeedsLogin(t *testing.T) {
 		t.Errorf("err = %v, want an oauth2.RetrieveError with invalid_grant", err)
 	}
 
-	// No more token requests, however often and late callers ask.
+	wantReauthWithoutRequests(t, s, srv, clock, 1)
+
+	// A new login in the store ends it, without a token request.
+	again := srv.Login()
+	st.Save(context.Background(), again)
+	mustToken(t, s, again.AccessToken)
+	if n := srv.Stats().TokenRequests; n != 1 {
+		t.Errorf("%d token requests, want 1", n)
+	}
+}
+
+// wantReauthWithoutRequests checks that s keeps answering
+// ErrReauthRequired, to Token calls however late and to a forced Refresh,
+// and that srv got no token requests beyond the want it had in all.
+func wantReauthWithoutRequests(t *testing.T, s *Source, srv *tokensourcetest.Server, clock *testClock, want int64) {
+	t.Helper()
 	for range 10 {
 		clock.Advance(time.Hour)
 		if _, err := s.Token(); !errors.Is(err, ErrReauthRequired) {
@@ -109,16 +114,8 @@ func TestFromConfigInvalidGrantNeedsLogin(t *testing.T) {
 	if _, err := s.Refresh(context.Background()); !errors.Is(err, ErrReauthRequired) {
 		t.Fatalf("forced Refresh: err = %v, want ErrReauthRequired", err)
 	}
-	if n := srv.Stats().TokenRequests; n != 1 {
-		t.Fatalf("%d token requests, want 1", n)
-	}
-
-	// A new login in the store ends it, without a token request.
-	again := srv.Login()
-	st.Save(context.Background(), again)
-	mustToken(t, s, again.AccessToken)
-	if n := srv.Stats().TokenRequests; n != 1 {
-		t.Errorf("%d token requests, want 1", n)
+	if n := srv.Stats().TokenRequests; n != want {
+		t.Fatalf("%d token requests, want %d", n, want)
 	}
 }
 
