@@ -130,16 +130,6 @@ func (l *lockedStore) Lock(ctx context.Context) (func(), error) {
 	}
 }
 
-// waitDone fails the test if ch is not closed within a generous bound.
-func waitDone(t testing.TB, ch <-chan struct{}, what string) {
-	t.Helper()
-	select {
-	case <-ch:
-	case <-time.After(10 * time.Second):
-		t.Fatalf("timed out waiting for %s", what)
-	}
-}
-
 // waitIdle waits until s runs no flight, bounded.
 func (s *Source) waitIdle(t testing.TB) {
 	t.Helper()
