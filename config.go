@@ -34,11 +34,20 @@ import (
 // whole token family. Set AuthStyle explicitly to make every refresh exactly
 // one request.
 func FromConfig(ctx context.Context, conf *oauth2.Config, store Store, opts *Options) *Source {
-	e := &endpoint{conf: conf, client: http.DefaultClient}
-	if c, ok := ctx.Value(oauth2.HTTPClient).(*http.Client); ok && c != nil {
-		e.client = c
-	}
+	e := &endpoint{conf: conf, client: contextClient(ctx)}
 	return New(e.refresh, store, opts)
+}
+
+// contextClient returns the *http.Client in ctx's oauth2.HTTPClient value,
+// or http.DefaultClient when there is none, as x/oauth2 does. A nil ctx
+// counts as one without it.
+func contextClient(ctx context.Context) *http.Client {
+	if ctx != nil {
+		if c, ok := ctx.Value(oauth2.HTTPClient).(*http.Client); ok && c != nil {
+			return c
+		}
+	}
+	return http.DefaultClient
 }
 
 // endpoint refreshes tokens at an oauth2.Config's token endpoint.

@@ -29,14 +29,21 @@ func newServer(t *testing.T, clock *testClock, opts *tokensourcetest.Options) *t
 	return srv
 }
 
-func TestFromConfigRefreshesAndSavesRotatedToken(t *testing.T) {
-	clock := newTestClock()
-	srv := newServer(t, clock, nil)
+// loggedIn returns a FromConfig Source on clock whose store holds a first
+// token pair from srv, already loaded, and that token.
+func loggedIn(t *testing.T, srv *tokensourcetest.Server, clock *testClock) (*Source, *MemoryStore, *oauth2.Token) {
+	t.Helper()
 	login := srv.Login()
 	st := storeWith(t, login)
 	s := FromConfig(context.Background(), srv.Config(), st, &Options{Now: clock.Now})
-
 	mustToken(t, s, login.AccessToken)
+	return s, st, login
+}
+
+func TestFromConfigRefreshesAndSavesRotatedToken(t *testing.T) {
+	clock := newTestClock()
+	srv := newServer(t, clock, nil)
+	s, st, login := loggedIn(t, srv, clock)
 	clock.Advance(time.Hour)
 	tok, err := s.Token()
 	if err != nil {
@@ -73,10 +80,7 @@ func TestFromConfigEmptyStoreNeedsLogin(t *testing.T) {
 func TestFromConfigInvalidGrantNeedsLogin(t *testing.T) {
 	clock := newTestClock()
 	srv := newServer(t, clock, nil)
-	login := srv.Login()
-	st := storeWith(t, login)
-	s := FromConfig(context.Background(), srv.Config(), st, &Options{Now: clock.Now})
-	mustToken(t, s, login.AccessToken)
+	s, st, login := loggedIn(t, srv, clock)
 
 	srv.RevokeFamily(login.RefreshToken)
 	clock.Advance(time.Hour)

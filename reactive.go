@@ -225,12 +225,7 @@ func closeBody(req *http.Request) {
 // client in FromConfig's ctx), never through the returned client; do not put
 // the returned client in that ctx.
 func NewClient(ctx context.Context, src *Source) *http.Client {
-	base := http.DefaultClient
-	if ctx != nil {
-		if c, ok := ctx.Value(oauth2.HTTPClient).(*http.Client); ok && c != nil {
-			base = c
-		}
-	}
+	base := contextClient(ctx)
 	return &http.Client{
 		Transport:     &Transport{Source: src, Base: base.Transport},
 		CheckRedirect: base.CheckRedirect,
