@@ -82,7 +82,7 @@ func (f *FileStore) Load(ctx context.Context) (*oauth2.Token, error) {
 	}
 	tok, err := decodeToken(data)
 	if err != nil {
-		return nil, fmt.Errorf("tokensource: token file %s is corrupt: %w", f.path, err)
+		return nil, &corruptError{what: "token file " + f.path, err: err}
 	}
 	return tok, nil
 }
@@ -102,7 +102,7 @@ func (f *FileStore) Save(ctx context.Context, tok *oauth2.Token) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	data, err := encodeToken(tok)
+	data, err := MarshalToken(tok)
 	if err != nil {
 		return fmt.Errorf("tokensource: cannot save token to %s: %w", f.path, err)
 	}

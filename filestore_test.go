@@ -109,8 +109,11 @@ func TestFileStoreLoadCorruptFile(t *testing.T) {
 			if err == nil {
 				t.Fatalf("Load of %q: got %+v, want an error", tc.content, tok)
 			}
-			if errors.Is(err, ErrNotFound) {
-				t.Errorf("Load of %q: got ErrNotFound for a corrupt file: %v", tc.content, err)
+			if errors.Is(err, ErrNotFound) || !errors.Is(err, ErrCorrupt) {
+				t.Errorf("Load of %q: %v; want an error wrapping ErrCorrupt, not ErrNotFound", tc.content, err)
+			}
+			if _, uerr := UnmarshalToken([]byte(tc.content)); !errors.Is(uerr, ErrCorrupt) {
+				t.Errorf("UnmarshalToken(%q): %v; want an error wrapping ErrCorrupt", tc.content, uerr)
 			}
 			want := "token file " + path + " is corrupt"
 			if !strings.Contains(err.Error(), want) {
@@ -648,4 +651,36 @@ func TestFileStoreLockExcludesOtherProcess(t *testing.T) {
 	checkLockHeld(t, store)
 	stdin.Close()
 	mustLock(t, store)()
+}
+
+func TestMarshalTokenRoundTrip(t *testing.T) {
+	tok := (&oauth2.Token{
+		AccessToken:  "at",
+		TokenType:    "Bearer",
+		RefreshToken: "rt",
+		Expiry:       time.Date(2030, 1, 2, 3, 4, 5, 6, time.UTC),
+		ExpiresIn:    3600,
+	}).WithExtra(map[string]any{"id_token": "idt", "scope": "a b", "other": "dropped"})
+	data, err := MarshalToken(tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := UnmarshalToken(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(tok, got, cmpopts.IgnoreUnexported(oauth2.Token{})); diff != "" {
+		t.Errorf("round trip (-want +got):\n%s", diff)
+	}
+	for _, key := range []string{"id_token", "scope"} {
+		if got.Extra(key) != tok.Extra(key) {
+			t.Errorf("Extra(%q) = %v, want %v", key, got.Extra(key), tok.Extra(key))
+		}
+	}
+	if got.Extra("other") != nil {
+		t.Errorf("Extra(other) = %v, want it dropped", got.Extra("other"))
+	}
+	if _, err := MarshalToken(&oauth2.Token{TokenType: "Bearer"}); err == nil {
+		t.Error("MarshalToken of a token without credentials: no error")
+	}
 }

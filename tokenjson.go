@@ -8,7 +8,8 @@ import (
 	"golang.org/x/oauth2"
 )
 
-// fileToken is the JSON form of a token in a FileStore file. Its first five
+// fileToken is the JSON form of a stored token, in a FileStore file and in
+// the stores of other modules. Its first five
 // fields carry the names and types oauth2.Token has, so a file is read and
 // written the way json.Marshal(*oauth2.Token) writes it; the last two keep
 // the extras that oauth2.Token holds only in its unexported raw field.
@@ -26,9 +27,18 @@ type fileToken struct {
 // refresh token: nothing could ever be done with it.
 var errNoCredential = errors.New("it has neither an access_token nor a refresh_token")
 
-// encodeToken returns the file content for tok: indented JSON with a
-// trailing newline, so the file reads well in an editor and diffs cleanly.
-func encodeToken(tok *oauth2.Token) ([]byte, error) {
+// ErrCorrupt is wrapped by the error of a Store whose stored token cannot be
+// read back: it is not the JSON MarshalToken writes, or it holds neither an
+// access token nor a refresh token. The stored data is left as it is; a
+// program may offer a new login, whose Save replaces it.
+var ErrCorrupt = errors.New("tokensource: stored token is corrupt")
+
+// MarshalToken returns tok as a FileStore writes it: the JSON object
+// json.Marshal(*oauth2.Token) writes, plus the id_token and scope extras,
+// indented, with a trailing newline. Stores of other modules use it so that
+// every store holds the same format. It fails for a nil token and for one
+// with neither an access token nor a refresh token.
+func MarshalToken(tok *oauth2.Token) ([]byte, error) {
 	if tok == nil || (tok.AccessToken == "" && tok.RefreshToken == "") {
 		return nil, errNoCredential
 	}
@@ -55,8 +65,30 @@ func extraString(tok *oauth2.Token, key string) string {
 	return s
 }
 
-// decodeToken parses file content. Its errors never quote the content, so
-// they may be logged even when the file holds a live token.
+// UnmarshalToken parses what MarshalToken or json.Marshal(*oauth2.Token)
+// wrote. Its error wraps ErrCorrupt and never quotes data, so it may be
+// logged even when data holds a live token.
+func UnmarshalToken(data []byte) (*oauth2.Token, error) {
+	tok, err := decodeToken(data)
+	if err != nil {
+		return nil, &corruptError{what: "stored token", err: err}
+	}
+	return tok, nil
+}
+
+// corruptError says that what cannot be read back, and why.
+type corruptError struct {
+	what string // the stored token, or where it is: "token file \"/x\""
+	err  error
+}
+
+func (e *corruptError) Error() string {
+	return "tokensource: " + e.what + " is corrupt: " + e.err.Error()
+}
+func (e *corruptError) Unwrap() error        { return e.err }
+func (e *corruptError) Is(target error) bool { return target == ErrCorrupt }
+
+// decodeToken parses stored JSON; see UnmarshalToken.
 func decodeToken(data []byte) (*oauth2.Token, error) {
 	var ft fileToken
 	if err := json.Unmarshal(data, &ft); err != nil {
