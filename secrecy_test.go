@@ -433,7 +433,7 @@ func TestNoTokenInLogsOrErrors(t *testing.T) {
 			writeFile(t, r.path, []byte(content))
 			src := r.newSource(r.srv.Config())
 			_, err := w.token(src)
-			wantMessage(t, err, "token file "+r.path+" is corrupt")
+			wantMessage(t, err, fmt.Sprintf("token file %q is corrupt", r.path))
 		}
 		w.wantLogged("cannot load the stored token")
 	})
