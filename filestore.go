@@ -134,3 +134,31 @@ func (f *FileStore) Save(ctx context.Context, tok *oauth2.Token) error {
 	}
 	return nil
 }
+
+// Delete removes the token file: a log-out. It takes the store's lock
+// first, waiting no longer than ctx, so that a refresh running in any
+// process (a Source holds the lock from its reload to its save) saves
+// before the file goes and cannot write the token back after. A missing
+// file is not an error; the lock file stays, as it always does. Temporary
+// files of Saves that died are removed too, since they hold tokens.
+//
+// A Source with a valid token cached keeps serving it: it sees the empty
+// store only at its next load, when the token expires or is rejected. It
+// then calls its RefreshFunc with a nil token; one made by [FromConfig]
+// fails with [ErrReauthRequired] until a new login is saved.
+func (f *FileStore) Delete(ctx context.Context) error {
+	if err := f.ready(ctx); err != nil {
+		return err
+	}
+	unlock, err := f.Lock(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := removeFile(f.path); err != nil {
+		return fmt.Errorf("tokensource: cannot delete token file %q: %w", f.path, err)
+	}
+	return nil
+}

@@ -702,9 +702,10 @@ func TestFileStoreWithoutPathFails(t *testing.T) {
 	_, loadErr := store.Load(ctx)
 	_, lockErr := store.Lock(ctx)
 	for name, err := range map[string]error{
-		"Load": loadErr,
-		"Save": store.Save(ctx, sampleToken()),
-		"Lock": lockErr,
+		"Load":   loadErr,
+		"Save":   store.Save(ctx, sampleToken()),
+		"Lock":   lockErr,
+		"Delete": store.Delete(ctx),
 	} {
 		if !errors.Is(err, errNoPath) || errors.Is(err, ErrNotFound) {
 			t.Errorf("%s: %v, want %v", name, err, errNoPath)
@@ -729,6 +730,8 @@ func TestFileStoreErrorsQuotePath(t *testing.T) {
 			func(s *FileStore) error { return s.Save(ctx, sampleToken()) }, ""},
 		{"Lock under a regular file", func(t *testing.T, path string) { writeFile(t, filepath.Dir(path), nil) },
 			func(s *FileStore) error { _, err := s.Lock(ctx); return err }, ".lock"},
+		{"Delete of a directory", func(t *testing.T, path string) { mkdir(t, filepath.Join(path, "inside")) },
+			func(s *FileStore) error { return s.Delete(ctx) }, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), tc.name, "token.json")
