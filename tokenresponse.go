@@ -8,6 +8,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -16,18 +17,20 @@ import (
 
 // parseTokenResponse reads a token endpoint's answer (RFC 6749 §5): JSON, or
 // the form encoding some servers use. Error messages quote no part of the
-// body but the error code and description, so no token can leak into them.
-func parseTokenResponse(resp *http.Response, body []byte) (*oauth2.Token, error) {
+// body but the error code, description and URI, with secrets (the tokens
+// and client secret of the request) and the answer's own tokens redacted.
+func parseTokenResponse(resp *http.Response, body []byte, secrets ...string) (*oauth2.Token, error) {
 	fields, err := decodeFields(resp.Header.Get("Content-Type"), body)
 	failed := resp.StatusCode < 200 || resp.StatusCode > 299
 	if failed || fields.str("error") != "" {
 		// The body is not kept: an error answer may still carry tokens,
 		// and RetrieveError.Error prints its body.
+		r := newRedacter(append(slices.Clip(secrets), fields.str("access_token"), fields.str("refresh_token")))
 		return nil, &EndpointError{RetrieveError: oauth2.RetrieveError{
 			Response:         resp,
-			ErrorCode:        fields.str("error"),
-			ErrorDescription: fields.str("error_description"),
-			ErrorURI:         fields.str("error_uri"),
+			ErrorCode:        redactCode(r, fields.str("error")),
+			ErrorDescription: r.Replace(fields.str("error_description")),
+			ErrorURI:         r.Replace(fields.str("error_uri")),
 		}}
 	}
 	if err != nil {
@@ -98,7 +101,10 @@ func (f fields) int(key string) int64 {
 // oauth2.RetrieveError (errors.As finds both), whose Response is the answer
 // (its body already read and closed) and whose Body is left empty: an error
 // answer may carry tokens, and no message shows more than the status, error
-// code and description.
+// code and description. Servers echo what they were sent, so the refresh
+// token, access token and client secret of the request, and any token in
+// the answer, are replaced with "[redacted]" in ErrorCode (unless it is a
+// code of RFC 6749), ErrorDescription and ErrorURI.
 type EndpointError struct {
 	oauth2.RetrieveError
 }
@@ -116,3 +122,40 @@ func (e *EndpointError) Error() string {
 
 // Unwrap returns the embedded oauth2.RetrieveError.
 func (e *EndpointError) Unwrap() error { return &e.RetrieveError }
+
+// redacted replaces every secret an EndpointError would otherwise show.
+const redacted = "[redacted]"
+
+// rfc6749Codes are the error codes of a token endpoint (RFC 6749 §5.2,
+// and §4.1.2.1 for the last two). They are kept as they are: programs act
+// on them, and a short secret must not turn invalid_grant into something
+// else.
+var rfc6749Codes = []string{
+	"invalid_request", "invalid_client", "invalid_grant", "unauthorized_client",
+	"unsupported_grant_type", "invalid_scope", "server_error", "temporarily_unavailable",
+}
+
+// redactCode returns code with r applied, unless it is in rfc6749Codes.
+func redactCode(r *strings.Replacer, code string) string {
+	if slices.Contains(rfc6749Codes, code) {
+		return code
+	}
+	return r.Replace(code)
+}
+
+// newRedacter returns a replacer of each non-empty secret, as sent and as
+// URL-encoded, by redacted. The longest go first, so that a secret holding
+// another is replaced whole.
+func newRedacter(secrets []string) *strings.Replacer {
+	var olds []string
+	for _, s := range secrets {
+		olds = append(olds, s, url.QueryEscape(s))
+	}
+	olds = slices.DeleteFunc(olds, func(s string) bool { return s == "" })
+	slices.SortFunc(olds, func(a, b string) int { return len(b) - len(a) })
+	pairs := make([]string, 0, 2*len(olds))
+	for _, s := range olds {
+		pairs = append(pairs, s, redacted)
+	}
+	return strings.NewReplacer(pairs...)
+}
