@@ -116,9 +116,9 @@ func (f *FileStore) Load(ctx context.Context) (*oauth2.Token, error) {
 // with neither an access token nor a refresh token, which Load would call
 // corrupt. On error, the old file is untouched and no temporary file is
 // left behind, except when only the final flush of the directory failed:
-// then tok is in place but might not survive a crash. Errors name the path and
-// hold no token value. It returns ctx's error, without writing, if ctx is
-// already done.
+// then tok is in place but might not survive a crash. Errors name the path
+// and hold no token value. It returns ctx's error, without writing, if ctx
+// is already done.
 func (f *FileStore) Save(ctx context.Context, tok *oauth2.Token) error {
 	if err := f.ready(ctx); err != nil {
 		return err
@@ -147,9 +147,6 @@ func (f *FileStore) Save(ctx context.Context, tok *oauth2.Token) error {
 // then calls its RefreshFunc with a nil token; one made by [FromConfig]
 // fails with [ErrReauthRequired] until a new login is saved.
 func (f *FileStore) Delete(ctx context.Context) error {
-	if err := f.ready(ctx); err != nil {
-		return err
-	}
 	unlock, err := f.Lock(ctx)
 	if err != nil {
 		return err

@@ -13,8 +13,9 @@ import (
 
 // A Save writes to a temporary file next to the token file and renames it
 // (see writeFileAtomic). A writer killed before the rename leaves its file
-// behind, holding a token; the next Save or Delete removes it once its
-// writer is known to be dead, and never while the writer may still run.
+// behind, holding a token. The next Save or Delete removes it once its
+// writer is known to be dead; where that cannot be known (Windows, another
+// host), once it is older than any live Save.
 
 // tempPrefix begins the names of the temporary files of the token file
 // base; the leading dot hides them from a plain ls.

@@ -159,6 +159,11 @@ func TestFileStoreDoneContext(t *testing.T) {
 	if _, err := store.Load(ctx); !errors.Is(err, context.Canceled) {
 		t.Errorf("Load with a cancelled context: got %v, want context.Canceled", err)
 	}
+	mustSave(t, store, sampleToken())
+	if err := store.Delete(ctx); !errors.Is(err, context.Canceled) {
+		t.Errorf("Delete with a cancelled context: got %v, want context.Canceled", err)
+	}
+	mustLoad(t, store)
 }
 
 func mustSave(t *testing.T, store *FileStore, tok *oauth2.Token) {

@@ -71,8 +71,8 @@ func writeAndClose(f *os.File, data []byte) error {
 }
 
 // syncDir flushes the directory dir to disk, so that a rename in it
-// survives a crash. Windows cannot open a directory for syncing, and persists renames on
-// its own, so there it does nothing.
+// survives a crash. Windows cannot open a directory for syncing, and
+// persists renames on its own, so there it does nothing.
 func syncDir(dir string) error {
 	if runtime.GOOS == "windows" {
 		return nil
