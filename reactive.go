@@ -54,11 +54,6 @@ type Transport struct {
 	Base http.RoundTripper
 }
 
-// maxDrain bounds how much of a rejected response's body is read so that
-// its connection can carry the retry; a longer body costs a new connection
-// rather than the time to read it.
-const maxDrain = 4 << 10
-
 // RoundTrip sends req with an access token from t.Source, and once more with
 // a new token if the server rejects the first one with a 401; see Transport.
 // It waits for a token no longer than req's context allows. The request body
@@ -87,6 +82,10 @@ func (t *Transport) retry(req *http.Request, rejected *oauth2.Token, resp *http.
 	if !replayable(req) {
 		return resp, nil
 	}
+	// The refresh may need the 401's connection: the token endpoint can be
+	// on the same host, through a pool capped per host. So free it before
+	// waiting, keeping the body in memory in case resp is returned.
+	release(resp)
 	tok, err := t.Source.TokenContext(req.Context())
 	if err != nil || tok.AccessToken == rejected.AccessToken {
 		return resp, nil
@@ -95,9 +94,7 @@ func (t *Transport) retry(req *http.Request, rejected *oauth2.Token, resp *http.
 	if err != nil {
 		return resp, nil
 	}
-	// Only now is the 401 known to be discarded; until here the caller
-	// might still get it, so its body must stay unread.
-	drain(resp)
+	resp.Body.Close()
 	return t.base().RoundTrip(withToken(req, tok, body))
 }
 
@@ -181,18 +178,6 @@ func replayBody(req *http.Request) (io.ReadCloser, error) {
 		return req.Body, nil
 	}
 	return req.GetBody()
-}
-
-// drain reads what is left of a short response body and closes it, so that
-// its connection goes back to the pool for the retry.
-func drain(resp *http.Response) {
-	if resp.Body == nil {
-		return
-	}
-	if resp.ContentLength <= maxDrain { // -1, unknown, included
-		io.CopyN(io.Discard, resp.Body, maxDrain)
-	}
-	resp.Body.Close()
 }
 
 func closeBody(req *http.Request) {

@@ -170,11 +170,7 @@ func client(rs *resourceServer, src *Source) *http.Client {
 
 func get(t *testing.T, c *http.Client, url string) (*http.Response, string) {
 	t.Helper()
-	req, err := http.NewRequestWithContext(testContext(t), http.MethodGet, url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return do(t, c, req)
+	return do(t, c, mustRequest(t, url))
 }
 
 // do sends req and returns the response and its body.
@@ -663,6 +659,63 @@ func TestTransportLong401Body(t *testing.T) {
 		base.CloseIdleConnections()
 		srv.Close()
 	}
+}
+
+// TestTransportStalled401Body has the server send a 401's headers and the
+// start of its body, then nothing. The body is given up after a while:
+// the request is sent again on another connection, or, when the refresh
+// fails, the caller gets the 401 with what arrived of its body, then an
+// error.
+func TestTransportStalled401Body(t *testing.T) {
+	for _, refreshOK := range []bool{true, false} {
+		stall := make(chan struct{})
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Header.Get("Authorization") == "Bearer at-2" {
+				fmt.Fprint(w, "ok")
+				return
+			}
+			w.Header().Set("Www-Authenticate", invalidToken)
+			w.Header().Set("Content-Length", "100")
+			w.WriteHeader(http.StatusUnauthorized)
+			fmt.Fprint(w, "the start")
+			w.(http.Flusher).Flush()
+			select {
+			case <-stall:
+			case <-r.Context().Done():
+			}
+		}))
+		src := newReactiveSource(t, func(context.Context, *oauth2.Token) (*oauth2.Token, error) {
+			if !refreshOK {
+				return nil, errors.New("token endpoint down")
+			}
+			return &oauth2.Token{AccessToken: "at-2"}, nil
+		})
+		c := &http.Client{Transport: &Transport{Source: src, Base: srv.Client().Transport}}
+		resp, err := c.Do(mustRequest(t, srv.URL))
+		if err != nil {
+			t.Fatalf("refresh ok %v: %v", refreshOK, err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		switch {
+		case refreshOK && (resp.StatusCode != http.StatusOK || string(body) != "ok" || err != nil):
+			t.Errorf("got %s %q, %v; want the retry's 200", resp.Status, body, err)
+		case !refreshOK && (resp.StatusCode != http.StatusUnauthorized || string(body) != "the start" || !errors.Is(err, errStalled)):
+			t.Errorf("refresh failed: got %s %q, %v; want the 401, its start and errStalled", resp.Status, body, err)
+		}
+		close(stall)
+		srv.Close()
+	}
+}
+
+// mustRequest returns a GET request for url, bounded by the test's wait.
+func mustRequest(t *testing.T, url string) *http.Request {
+	t.Helper()
+	req, err := http.NewRequestWithContext(testContext(t), http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return req
 }
 
 // TestTransportRedirects sends redirects between a server reached as
