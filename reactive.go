@@ -144,19 +144,20 @@ func withToken(req *http.Request, tok *oauth2.Token, body io.ReadCloser) *http.R
 // rejectsToken reports whether resp says that the access token is invalid:
 // a 401 with a Bearer challenge whose error is "invalid_token", or that has
 // no error code, which RFC 6750 §3.1 prescribes when the request's
-// credentials were missing or unusable. A 401 with no challenge at all is
-// taken the same way: many APIs omit WWW-Authenticate, and the request's
-// only credential was the token. A 401 whose challenges include no Bearer
-// one concerns some other authentication, which a new token does not fix.
+// credentials were missing or unusable. A 401 with no challenge at all (no
+// WWW-Authenticate, or one that holds none) is taken the same way: many
+// APIs omit it, and the request's only credential was the token. A 401 whose
+// challenges include no Bearer one concerns some other authentication,
+// which a new token does not fix.
 func rejectsToken(resp *http.Response) bool {
 	if resp.StatusCode != http.StatusUnauthorized {
 		return false
 	}
-	values := resp.Header.Values("Www-Authenticate")
-	if len(values) == 0 {
+	cs := parseChallenges(resp.Header.Values("Www-Authenticate"))
+	if len(cs) == 0 {
 		return true
 	}
-	for _, c := range parseChallenges(values) {
+	for _, c := range cs {
 		if !strings.EqualFold(c.scheme, "Bearer") {
 			continue
 		}

@@ -420,22 +420,55 @@ func TestTransportChallenges(t *testing.T) {
 		{"unknown error code", []string{`Bearer error="use_dpop_nonce"`}, false},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			rs := newResourceServer(t, firstToken)
-			rs.set(func(rs *resourceServer) { rs.reject = tt.values })
-			src := newReactiveSource(t, issuing(rs))
-			rs.revoke(firstToken)
-			resp, body := get(t, client(rs, src), rs.URL)
-			requests, refreshes, status := 1, int64(0), http.StatusUnauthorized
-			if tt.retry {
-				requests, refreshes, status = 2, 1, http.StatusOK
-			}
-			if resp.StatusCode != status || len(rs.seen()) != requests {
-				t.Errorf("got %s (%q) after %d requests; want %d after %d", resp.Status, body, len(rs.seen()), status, requests)
-			}
-			checkStats(t, src, refreshes, refreshes)
-		})
+		t.Run(tt.name, func(t *testing.T) { checkRetry(t, tt.values, tt.retry) })
 	}
+}
+
+// TestTransportTreatsEmptyChallengeAsMissing sends 401s whose
+// WWW-Authenticate holds an empty list of challenges: like a 401 without
+// one, they reject the token.
+func TestTransportTreatsEmptyChallengeAsMissing(t *testing.T) {
+	for _, values := range [][]string{{""}, {" "}, {","}, {"", " , "}} {
+		t.Run(fmt.Sprintf("%q", values), func(t *testing.T) { checkRetry(t, values, true) })
+	}
+}
+
+// TestTransportJoinsChallengeFieldLines splits one challenge list over
+// several WWW-Authenticate field lines: it must mean what it means on one
+// line (RFC 9110 §5.3).
+func TestTransportJoinsChallengeFieldLines(t *testing.T) {
+	tests := []struct {
+		values []string
+		retry  bool
+	}{
+		{[]string{`Bearer realm="api"`, `error="insufficient_scope", scope="admin"`}, false},
+		{[]string{`Bearer`, `error="invalid_request"`}, false},
+		{[]string{`Bearer realm="api"`, `error="invalid_token"`}, true},
+		{[]string{`Basic realm="x"`, ``, `Bearer`}, true},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("%q", tt.values), func(t *testing.T) { checkRetry(t, tt.values, tt.retry) })
+	}
+}
+
+// checkRetry has a server reject the token with a 401 whose
+// WWW-Authenticate field lines are values, and checks whether the request
+// was sent again with a new token.
+func checkRetry(t *testing.T, values []string, retry bool) {
+	t.Helper()
+	rs := newResourceServer(t, firstToken)
+	rs.set(func(rs *resourceServer) { rs.reject = values })
+	src := newReactiveSource(t, issuing(rs))
+	rs.revoke(firstToken)
+	resp, body := get(t, client(rs, src), rs.URL)
+	requests, refreshes, status := 1, int64(0), http.StatusUnauthorized
+	if retry {
+		requests, refreshes, status = 2, 1, http.StatusOK
+	}
+	if resp.StatusCode != status || len(rs.seen()) != requests {
+		t.Errorf("got %s (%q) after %d requests; want %d after %d", resp.Status, body, len(rs.seen()), status, requests)
+	}
+	checkStats(t, src, refreshes, refreshes)
 }
 
 // TestTransportOtherStatuses checks that nothing but a 401 refreshes: the
