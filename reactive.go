@@ -59,7 +59,7 @@ type Transport struct {
 // It waits for a token no longer than req's context allows. The request body
 // is closed on every path, errors included, as http.RoundTripper requires.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
-	if req.Header.Get("Authorization") != "" || !tokenAllowed(req) {
+	if hasAuthorization(req.Header) || !tokenAllowed(req) {
 		return t.base().RoundTrip(req)
 	}
 	tok, err := t.token(req.Context())
@@ -127,6 +127,9 @@ func withToken(req *http.Request, tok *oauth2.Token, body io.ReadCloser) *http.R
 	vals := make([]string, n)
 	h := make(http.Header, len(req.Header)+1)
 	for k, vv := range req.Header {
+		if isAuthorization(k) {
+			continue // empty, or the request would not be here; set below
+		}
 		if vv == nil {
 			h[k] = nil // a nil value means "send none" to net/http; keep it
 			continue
@@ -139,6 +142,26 @@ func withToken(req *http.Request, tok *oauth2.Token, body io.ReadCloser) *http.R
 	h["Authorization"] = vals[:1:1]
 	r.Header = h
 	return r
+}
+
+// hasAuthorization reports whether h has a non-empty Authorization value,
+// under any spelling of the name: net/http sends a key that is not in
+// canonical form as it is, and header names are case-insensitive.
+func hasAuthorization(h http.Header) bool {
+	for k, vv := range h {
+		if isAuthorization(k) {
+			for _, v := range vv {
+				if v != "" {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+func isAuthorization(key string) bool {
+	return len(key) == len("Authorization") && asciiEqualFold(key, "Authorization")
 }
 
 // rejectsToken reports whether resp says that the access token is invalid:

@@ -35,7 +35,7 @@ const (
 
 // hit is one request as a test server saw it.
 type hit struct {
-	path, auth, remote string
+	path, auth, remote string // auth: every Authorization value, joined by " | "
 }
 
 // resourceServer is an API that accepts the access tokens in its valid set
@@ -65,7 +65,7 @@ func newResourceServer(t *testing.T, valid ...string) *resourceServer {
 
 func (rs *resourceServer) serve(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
-	auth := r.Header.Get("Authorization")
+	auth := strings.Join(r.Header.Values("Authorization"), " | ")
 	rs.mu.Lock()
 	rs.hits = append(rs.hits, hit{r.URL.Path, auth, r.RemoteAddr})
 	if i := r.URL.Query().Get("i"); i != "" && string(body) != wantBody(i) {
@@ -848,16 +848,29 @@ func (s failStore) Save(context.Context, *oauth2.Token) error {
 }
 
 func TestTransportPresetAuthorization(t *testing.T) {
+	checkPresetAuthorization(t, "Authorization")
+}
+
+// TestTransportPresetAuthorizationAnySpelling sets the Authorization
+// header under keys that are not in canonical form, which net/http sends
+// as they are: the request is still the caller's own.
+func TestTransportPresetAuthorizationAnySpelling(t *testing.T) {
+	for _, key := range []string{"authorization", "AUTHORIZATION", "AuThOrIzAtIoN"} {
+		t.Run(key, func(t *testing.T) { checkPresetAuthorization(t, key) })
+	}
+}
+
+// checkPresetAuthorization sends a request with its own credentials under
+// key: it must go out as it is, without the Source being used.
+func checkPresetAuthorization(t *testing.T, key string) {
+	t.Helper()
 	rs := newResourceServer(t)
 	src := New(func(context.Context, *oauth2.Token) (*oauth2.Token, error) {
 		t.Error("refreshed")
 		return nil, errors.New("no refresh expected")
 	}, failStore{t}, nil)
-	req, err := http.NewRequestWithContext(testContext(t), http.MethodGet, rs.URL, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Basic dXNlcjpwYXNz")
+	req := mustRequest(t, rs.URL)
+	req.Header[key] = []string{"Basic dXNlcjpwYXNz"}
 	resp, _ := do(t, client(rs, src), req)
 	// The server's 401 is the caller's business: no retry either.
 	if resp.StatusCode != http.StatusUnauthorized {
@@ -868,6 +881,23 @@ func TestTransportPresetAuthorization(t *testing.T) {
 	}
 	if st := src.Stats(); st != (Stats{}) {
 		t.Errorf("stats %+v; the Source was used", st)
+	}
+}
+
+// TestTransportSendsOneAuthorization gives a request empty Authorization
+// values under several spellings: it gets the token, and the server sees
+// only that.
+func TestTransportSendsOneAuthorization(t *testing.T) {
+	rs := newResourceServer(t, firstToken)
+	src := newReactiveSource(t, issuing(rs))
+	req := mustRequest(t, rs.URL)
+	req.Header["authorization"] = []string{""}
+	req.Header["Authorization"] = []string{""}
+	if resp, _ := do(t, client(rs, src), req); resp.StatusCode != http.StatusOK {
+		t.Errorf("got %s", resp.Status)
+	}
+	if got := auths(rs.seen()); !reflect.DeepEqual(got, []string{"Bearer " + firstToken}) {
+		t.Errorf("server saw %q", got)
 	}
 }
 
