@@ -98,6 +98,15 @@ func (t *Transport) retry(req *http.Request, rejected *oauth2.Token, resp *http.
 	return t.base().RoundTrip(withToken(req, tok, body))
 }
 
+// CloseIdleConnections closes the idle connections of t.Base, or of
+// http.DefaultTransport when Base is nil, if it has a CloseIdleConnections
+// method; http.Client.CloseIdleConnections calls it.
+func (t *Transport) CloseIdleConnections() {
+	if c, ok := t.base().(interface{ CloseIdleConnections() }); ok {
+		c.CloseIdleConnections()
+	}
+}
+
 func (t *Transport) token(ctx context.Context) (*oauth2.Token, error) {
 	if t.Source == nil {
 		return nil, errors.New("tokensource: Transport's Source is nil")

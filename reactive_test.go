@@ -1045,6 +1045,28 @@ func TestNewClient(t *testing.T) {
 	}
 }
 
+// idleCloser is a base RoundTripper that counts its CloseIdleConnections
+// calls.
+type idleCloser struct {
+	http.RoundTripper
+	closes atomic.Int32
+}
+
+func (c *idleCloser) CloseIdleConnections() { c.closes.Add(1) }
+
+// TestNewClientClosesIdleConnections checks that the client's
+// CloseIdleConnections reaches the base transport, and does nothing for a
+// base without the method.
+func TestNewClientClosesIdleConnections(t *testing.T) {
+	src := newReactiveSource(t, issuing(newResourceServer(t)))
+	base := &idleCloser{RoundTripper: failingBase{t}}
+	NewClient(context.WithValue(context.Background(), oauth2.HTTPClient, &http.Client{Transport: base}), src).CloseIdleConnections()
+	if n := base.closes.Load(); n != 1 {
+		t.Errorf("the base's CloseIdleConnections was called %d times, want 1", n)
+	}
+	(&Transport{Source: src, Base: failingBase{t}}).CloseIdleConnections()
+}
+
 // TestNewClientFromConfig runs the whole loop against real endpoints: the
 // API rejects the stored token, the Source refreshes at the token endpoint
 // through the ctx client (not through the Transport), and the request is
