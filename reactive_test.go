@@ -815,6 +815,29 @@ func TestTransportRedirects(t *testing.T) {
 	}
 }
 
+// TestTransportWithholdsTokenOverPlainHTTPAfterRedirect has an https server
+// redirect to plain http on the same host: the token must not follow, in
+// the clear. A first request over plain http still gets it.
+func TestTransportWithholdsTokenOverPlainHTTPAfterRedirect(t *testing.T) {
+	plain := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, r.Header.Get("Authorization"))
+	}))
+	defer plain.Close()
+	tls := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, plain.URL+"/end", http.StatusFound)
+	}))
+	defer tls.Close()
+	src := newReactiveSource(t, issuing(newResourceServer(t)))
+	c := &http.Client{Transport: &Transport{Source: src, Base: tls.Client().Transport}}
+
+	if _, body := get(t, c, tls.URL+"/start"); body != "" {
+		t.Errorf("the plain http server got Authorization %q after a redirect from https", body)
+	}
+	if _, body := get(t, c, plain.URL+"/direct"); body != "Bearer "+firstToken {
+		t.Errorf("a first request over plain http carried %q, want the token", body)
+	}
+}
+
 // localhost returns u with its host 127.0.0.1 renamed localhost.
 func localhost(t *testing.T, u string) string {
 	p, err := url.Parse(u)
