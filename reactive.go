@@ -11,41 +11,31 @@ import (
 )
 
 // Transport is an http.RoundTripper that adds an access token from Source to
-// each request's Authorization header, like oauth2.Transport, and recovers
-// when a server rejects a token before its expiry (it was revoked, rotated
-// away by another device, or the server's clock runs ahead).
+// each request, like oauth2.Transport, and recovers when a server rejects a
+// token before its expiry. Most code uses [NewClient].
 //
-// When a response is a 401 with a Bearer challenge whose error is
-// "invalid_token" or that has no error code (RFC 6750 §3), Transport calls
-// Source.Invalidate with the token the request carried, gets a token, and
-// sends the request once more; so does a 401 without any WWW-Authenticate
-// header, which many APIs send. A 401 whose challenges include no Bearer one,
-// a 403 (insufficient_scope), a 400 and every other status are returned as
-// they are. Because Invalidate does nothing once a newer token is current,
-// any number of requests rejected together cause one refresh.
+// A 401 rejects the token when its WWW-Authenticate has a Bearer challenge
+// whose error is "invalid_token" or that has no error code (RFC 6750 §3), or
+// has no challenge at all. Transport then calls [Source.Invalidate] with
+// that token, gets a token, sends the request once more and returns what
+// that gives: a request is sent at most twice, and any number of requests
+// rejected together cause one refresh. Every other response, a 403
+// insufficient_scope included, is returned as it is.
 //
-// The 401 itself is returned, its body unread, when the request cannot be
-// sent again: it has a body other than http.NoBody and no GetBody to make
-// a copy (http.NewRequest sets GetBody for a *bytes.Buffer, *bytes.Reader or
-// *strings.Reader; an io.Pipe, say, gets none); getting a token fails,
-// req's context ending included; GetBody fails; or the token obtained is
-// the one just rejected. The token is invalidated all the same, so the next
-// request gets a fresh one. Once the request is sent again, the 401 is
-// discarded, and whatever the second attempt gives, a response or an error,
-// is returned: a request is never sent more than twice.
+// The 401 is returned instead when the request's body cannot be replayed
+// (it has no GetBody), no new token comes before req's context ends, or the
+// new token is the rejected one. Before waiting for the token, a 401 body of
+// up to 4 KiB is read into memory, which frees its connection; a body that
+// stalls is closed after a second, and reading it then fails.
 //
-// A request that already has a non-empty Authorization header is sent as it
-// is, and its 401s are left to the caller. So is
-// a redirect that left the first request's host: the token goes only to that
-// host and its subdomains, the rule net/http applies to an Authorization
-// header set by the caller.
+// A request with an Authorization header of its own, under any spelling of
+// the name, is sent untouched. On redirects, the token goes only to the
+// first request's host and its subdomains, and not over plain http after a
+// redirect from https.
 //
 // Transport never modifies the request it is given. It is safe for
-// concurrent use.
-//
-// Most code uses NewClient. Do not send the refresh itself through a
-// Transport of the same Source: it would wait for itself until
-// Options.RefreshTimeout.
+// concurrent use. Do not send the refresh itself through a Transport of the
+// same Source: it would wait for itself until Options.RefreshTimeout.
 type Transport struct {
 	// Source supplies the tokens. It must not be nil.
 	Source *Source
