@@ -49,7 +49,8 @@ type Transport struct {
 // It waits for a token no longer than req's context allows. The request body
 // is closed on every path, errors included, as http.RoundTripper requires.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
-	if hasAuthorization(req.Header) || !tokenAllowed(req) {
+	n, own := headerValues(req.Header)
+	if own || !tokenAllowed(req) {
 		return t.base().RoundTrip(req)
 	}
 	tok, err := t.token(req.Context())
@@ -57,7 +58,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		closeBody(req)
 		return nil, err
 	}
-	resp, err := t.base().RoundTrip(withToken(req, tok, req.Body))
+	resp, err := t.base().RoundTrip(withToken(req, n, tok, req.Body))
 	if err != nil || !rejectsToken(resp) {
 		return resp, err
 	}
@@ -85,7 +86,8 @@ func (t *Transport) retry(req *http.Request, rejected *oauth2.Token, resp *http.
 		return resp, nil
 	}
 	resp.Body.Close()
-	return t.base().RoundTrip(withToken(req, tok, body))
+	n, _ := headerValues(req.Header)
+	return t.base().RoundTrip(withToken(req, n, tok, body))
 }
 
 // CloseIdleConnections closes the idle connections of t.Base, or of
@@ -112,18 +114,15 @@ func (t *Transport) base() http.RoundTripper {
 }
 
 // withToken returns a shallow copy of req with body and an Authorization
-// header for tok. The header map is copied, so the caller's stays as it was;
-// all its values share one allocation, with room for the new one.
-func withToken(req *http.Request, tok *oauth2.Token, body io.ReadCloser) *http.Request {
+// header for tok; n is the number of values in req's header. The header map
+// is copied, so the caller's stays as it was; all its values share one
+// allocation, with room for the new one.
+func withToken(req *http.Request, n int, tok *oauth2.Token, body io.ReadCloser) *http.Request {
 	r := new(http.Request)
 	*r = *req
 	r.Body = body
 
-	n := 1
-	for _, vv := range req.Header {
-		n += len(vv)
-	}
-	vals := make([]string, n)
+	vals := make([]string, n+1)
 	h := make(http.Header, len(req.Header)+1)
 	for k, vv := range req.Header {
 		if isAuthorization(k) {
@@ -143,20 +142,20 @@ func withToken(req *http.Request, tok *oauth2.Token, body io.ReadCloser) *http.R
 	return r
 }
 
-// hasAuthorization reports whether h has a non-empty Authorization value,
-// under any spelling of the name: net/http sends a key that is not in
-// canonical form as it is, and header names are case-insensitive.
-func hasAuthorization(h http.Header) bool {
+// headerValues returns the number of values in h, and whether h has a
+// non-empty Authorization value under any spelling of the name: net/http
+// sends a key that is not in canonical form as it is, and header names are
+// case-insensitive. One pass does both, on every request.
+func headerValues(h http.Header) (n int, authorized bool) {
 	for k, vv := range h {
+		n += len(vv)
 		if isAuthorization(k) {
 			for _, v := range vv {
-				if v != "" {
-					return true
-				}
+				authorized = authorized || v != ""
 			}
 		}
 	}
-	return false
+	return n, authorized
 }
 
 func isAuthorization(key string) bool {
