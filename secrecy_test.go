@@ -164,16 +164,6 @@ func (rt watchingTransport) RoundTrip(req *http.Request) (*http.Response, error)
 	return resp, nil
 }
 
-// errReader returns err, or io.EOF if err is nil.
-type errReader struct{ err error }
-
-func (r errReader) Read([]byte) (int, error) {
-	if r.err == nil {
-		return 0, io.EOF
-	}
-	return 0, r.err
-}
-
 func (w *secrecyWatch) add(secret string) {
 	if secret == "" {
 		return

@@ -36,14 +36,18 @@ func parseTokenResponse(resp *http.Response, body []byte, secrets ...string) (*o
 	if err != nil {
 		return nil, fmt.Errorf("tokensource: token endpoint answered %s with a body that cannot be parsed (%d bytes): %w", resp.Status, len(body), err)
 	}
+	expiresIn, ok := fields.int("expires_in")
 	tok := &oauth2.Token{
 		AccessToken:  fields.str("access_token"),
 		TokenType:    fields.str("token_type"),
 		RefreshToken: fields.str("refresh_token"),
-		ExpiresIn:    fields.int("expires_in"),
+		ExpiresIn:    expiresIn,
 	}
 	if tok.AccessToken == "" {
 		return nil, fmt.Errorf("tokensource: token endpoint answered %s without an access_token", resp.Status)
+	}
+	if !ok {
+		return nil, fmt.Errorf("tokensource: token endpoint answered %s with an expires_in that is not a whole number of seconds", resp.Status)
 	}
 	return tok.WithExtra(map[string]any(fields)), nil
 }
@@ -77,24 +81,47 @@ func (f fields) str(key string) string {
 	return s
 }
 
-// int returns a whole-number parameter sent as a JSON number or a string
-// (some servers quote expires_in), or 0 when it is absent, not a number, or
-// negative. A number too large for an int64 gives math.MaxInt64.
-func (f fields) int(key string) int64 {
+// int returns a whole-number parameter, sent as a JSON number or as a
+// string (some servers quote expires_in). A string may have spaces around
+// it and a zero fraction: " 3600", "3600.0". Absent, null, "" and negative
+// numbers give 0; a number too large for an int64 gives math.MaxInt64. ok
+// is false for anything else (a fraction, text, another JSON type), which
+// x/oauth2 rejects too: read as 0, it would make a token that never
+// expires.
+func (f fields) int(key string) (n int64, ok bool) {
 	switch v := f[key].(type) {
+	case nil:
+		return 0, true
 	case float64:
-		if v >= math.MaxInt64 {
-			return math.MaxInt64
+		switch {
+		case v != math.Trunc(v):
+			return 0, false
+		case v <= 0:
+			return 0, true
+		case v >= math.MaxInt64:
+			return math.MaxInt64, true
 		}
-		return max(int64(v), 0)
+		return int64(v), true
 	case string:
-		n, err := strconv.ParseInt(v, 10, 64)
-		if errors.Is(err, strconv.ErrRange) && !strings.HasPrefix(v, "-") {
-			return math.MaxInt64
+		s := strings.TrimSpace(v)
+		if s == "" {
+			return 0, true
 		}
-		return max(n, 0)
+		if whole, frac, found := strings.Cut(s, "."); found && frac != "" && strings.Trim(frac, "0") == "" {
+			s = whole
+		}
+		n, err := strconv.ParseInt(s, 10, 64)
+		switch {
+		case err == nil:
+			return max(n, 0), true
+		case errors.Is(err, strconv.ErrRange):
+			if s[0] == '-' {
+				return 0, true
+			}
+			return math.MaxInt64, true
+		}
 	}
-	return 0
+	return 0, false
 }
 
 // EndpointError is a token endpoint's error answer. It is an
