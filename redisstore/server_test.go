@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -69,18 +70,48 @@ func uniqueKey(t testing.TB) string {
 }
 
 // A privateServer is a redis-server of a test's own, for tests that stop
-// and restart it. It keeps its data in an append-only file synced on every
-// write, so that a restart finds it.
+// and restart it, or that need Cluster or Sentinel.
 type privateServer struct {
 	bin, dir string
+	args     func(port string) []string // the command line, but for the binary
 	Addr     string
 	cmd      *exec.Cmd
 	exited   chan struct{} // closed when cmd has exited
 }
 
 // startPrivateServer starts a redis-server on a free loopback port, in a
-// temporary directory, and stops it when t ends.
-func startPrivateServer(t testing.TB) *privateServer {
+// temporary directory, and stops it when t ends. It keeps its data in an
+// append-only file synced on every write, so that a restart finds it.
+// extra are more options, such as "--cluster-enabled", "yes".
+func startPrivateServer(t testing.TB, extra ...string) *privateServer {
+	t.Helper()
+	s := newPrivateServer(t)
+	s.args = func(port string) []string {
+		return append([]string{"--port", port, "--bind", "127.0.0.1", "--dir", s.dir,
+			"--save", "", "--appendonly", "yes", "--appendfsync", "always"}, extra...)
+	}
+	s.startOnFreePort(t)
+	return s
+}
+
+// startSentinel starts a Redis Sentinel that monitors master under the
+// name master, as startPrivateServer does a server.
+func startSentinel(t testing.TB, name string, master *privateServer) *privateServer {
+	t.Helper()
+	s := newPrivateServer(t)
+	host, port, _ := net.SplitHostPort(master.Addr)
+	conf := filepath.Join(s.dir, "sentinel.conf")
+	if err := os.WriteFile(conf, []byte("sentinel monitor "+name+" "+host+" "+port+" 1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s.args = func(port string) []string {
+		return []string{conf, "--sentinel", "--port", port, "--bind", "127.0.0.1", "--dir", s.dir}
+	}
+	s.startOnFreePort(t)
+	return s
+}
+
+func newPrivateServer(t testing.TB) *privateServer {
 	t.Helper()
 	redisAddr(t) // the same requirement as the shared server
 	bin := os.Getenv(serverEnv)
@@ -90,7 +121,11 @@ func startPrivateServer(t testing.TB) *privateServer {
 			noServerFor(t)
 		}
 	}
-	s := &privateServer{bin: bin, dir: t.TempDir()}
+	return &privateServer{bin: bin, dir: t.TempDir()}
+}
+
+func (s *privateServer) startOnFreePort(t testing.TB) {
+	t.Helper()
 	for attempt := 1; ; attempt++ {
 		// The port may be taken between freeAddr and the start: try another.
 		s.Addr = freeAddr(t)
@@ -103,7 +138,6 @@ func startPrivateServer(t testing.TB) *privateServer {
 		}
 	}
 	t.Cleanup(s.Stop)
-	return s
 }
 
 // freeAddr returns a loopback address with a port nothing listens on.
@@ -119,8 +153,7 @@ func freeAddr(t testing.TB) string {
 // Start starts the server on its address and waits until it answers.
 func (s *privateServer) Start() error {
 	_, port, _ := net.SplitHostPort(s.Addr)
-	s.cmd = exec.Command(s.bin, "--port", port, "--bind", "127.0.0.1", "--dir", s.dir,
-		"--save", "", "--appendonly", "yes", "--appendfsync", "always")
+	s.cmd = exec.Command(s.bin, s.args(port)...)
 	logPath := filepath.Join(s.dir, "log")
 	log, err := os.Create(logPath)
 	if err != nil {
@@ -165,4 +198,30 @@ func (s *privateServer) Stop() {
 	s.cmd.Process.Kill()
 	<-s.exited
 	s.cmd = nil
+}
+
+// commandCounter is a redis.Hook that counts the commands a client sends.
+type commandCounter struct{ n atomic.Int64 }
+
+// countCommands returns the number of commands c sends from now on.
+func countCommands(c redis.UniversalClient) *atomic.Int64 {
+	h := &commandCounter{}
+	c.AddHook(h)
+	return &h.n
+}
+
+func (h *commandCounter) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (h *commandCounter) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		h.n.Add(1)
+		return next(ctx, cmd)
+	}
+}
+
+func (h *commandCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		h.n.Add(int64(len(cmds)))
+		return next(ctx, cmds)
+	}
 }
