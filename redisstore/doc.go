@@ -40,13 +40,13 @@
 // refresh adopts the stored one. A Save without a Lock, such as the one
 // after a login, writes unconditionally.
 //
-// A waiter polls: the wait doubles from 5 ms to 50 ms, jittered, and never
+// A waiter polls: the wait doubles from 5 ms to 25 ms, jittered, and never
 // runs past the end of the holder's lease. It ends when ctx does. A
-// notification on unlock (pub/sub) would save a few milliseconds per
-// hand-off, but a waiter must poll anyway: a lease that expires because
-// its holder died publishes nothing, and pub/sub messages are lost across
-// a reconnect or a failover. Goroutines of one process that share a Store
-// wait in memory, and only one of them polls.
+// notification on unlock (pub/sub) would cut the hand-off from about half
+// a poll to a round trip, but a waiter must poll anyway: a lease that
+// expires because its holder died publishes nothing, and pub/sub messages
+// are lost across a reconnect or a failover. Goroutines of one process
+// that share a Store wait in memory, and only one of them polls.
 //
 // # What remains unsafe
 //

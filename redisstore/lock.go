@@ -14,7 +14,7 @@ import (
 // not poll together, and never goes past the end of the holder's lease.
 const (
 	pollMin = 5 * time.Millisecond
-	pollMax = 50 * time.Millisecond
+	pollMax = 25 * time.Millisecond
 )
 
 // releaseTimeout bounds the unlock, which has no caller's context: if

@@ -286,3 +286,29 @@ func TestAcquireRetriedTakesOwnLease(t *testing.T) {
 		t.Fatalf("another owner: %d, %v; want the time left on the lease", left, err)
 	}
 }
+
+// TestLeaseTTL checks the TTL a lease is taken with: DefaultLockTTL, which
+// outlasts the Source's default refresh timeout, or Options.LockTTL.
+func TestLeaseTTL(t *testing.T) {
+	if DefaultLockTTL <= tokensource.DefaultRefreshTimeout {
+		t.Errorf("DefaultLockTTL %v does not outlast DefaultRefreshTimeout %v", DefaultLockTTL, tokensource.DefaultRefreshTimeout)
+	}
+	client := newClient(t)
+	for _, c := range []struct {
+		opts *Options
+		want time.Duration
+	}{
+		{nil, DefaultLockTTL},
+		{&Options{LockTTL: -time.Second}, DefaultLockTTL},
+		{&Options{LockTTL: 7 * time.Second}, 7 * time.Second},
+	} {
+		s := New(client, uniqueKey(t), c.opts)
+		unlock := mustLock(t, s)
+		ttl := client.PTTL(context.Background(), s.LockKey()).Val()
+		unlock()
+		// The lease was taken at most hangBound ago.
+		if ttl > c.want || ttl < c.want-hangBound {
+			t.Errorf("with %+v, the lease has %v left; want at most %v", c.opts, ttl, c.want)
+		}
+	}
+}
