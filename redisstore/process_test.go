@@ -323,7 +323,7 @@ func TestReplicas(t *testing.T) {
 	srv := tokensourcetest.NewServer(&tokensourcetest.Options{AccessTokenLifetime: lifetime})
 	defer srv.Close()
 	spec := childSpec{Part: "replica", Key: uniqueKey(t), URL: srv.URL,
-		Goroutines: 50, Run: run, Pace: 50 * time.Millisecond}
+		Goroutines: 50, Run: run, Pace: 100 * time.Millisecond}
 	mustSave(t, New(newClient(t), spec.Key, nil), srv.Login())
 
 	children := make([]*child, processes)
@@ -331,8 +331,11 @@ func TestReplicas(t *testing.T) {
 		children[i] = startChild(t, spec)
 	}
 	var ok, failed, refreshes, adopted int64
-	for _, c := range children {
+	for i, c := range children {
 		r := c.report(t)
+		if r.Failed != 0 {
+			t.Logf("process %d: %+v; stderr:\n%s", i, r, c.Stderr())
+		}
 		ok += r.OK
 		failed += r.Failed
 		refreshes += r.Stats.Refreshes
