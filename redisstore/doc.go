@@ -1,7 +1,7 @@
 // Package redisstore keeps a tokensource token in Redis, so that the
 // replicas of a service, on any number of machines, share one OAuth grant.
 //
-// A Store is a tokensource.Store and a tokensource.Locker. The Sources of
+// A [Store] is a tokensource.Store and a tokensource.Locker. The Sources of
 // all replicas refresh one at a time: under the lock, each reloads the
 // token, adopts it if another replica refreshed meanwhile, and otherwise
 // refreshes with the refresh token it read and saves the new one before
@@ -26,7 +26,7 @@
 // # The lease and the fence
 //
 // Lock takes the lease with a script that sets it if it is free, to a
-// random owner value, with a TTL of Options.LockTTL; if the holder dies,
+// random owner value, with a TTL of [Options.LockTTL]; if the holder dies,
 // the others go on when the TTL ends. The returned unlock deletes the lease
 // only if it still holds that owner value, in one script, so a holder whose
 // lease expired never releases the next holder's; calling it twice does
@@ -36,7 +36,7 @@
 // token only if the lease still holds the Lock's owner value. A holder that
 // stalls past its lease (a GC pause, SIGSTOP, a migrated VM) cannot
 // overwrite the token the next holder saved: its Save fails with
-// ErrLeaseLost. Its Source keeps the token in memory, and at its next
+// [ErrLeaseLost]. Its Source keeps the token in memory, and at its next
 // refresh adopts the stored one. A Save without a Lock, such as the one
 // after a login, writes unconditionally.
 //
@@ -59,7 +59,7 @@
 // then revokes the grant, and every replica gets
 // tokensource.ErrReauthRequired; without it, both requests succeed and
 // the fence keeps the store consistent. Keep LockTTL longer than the
-// Sources' Options.RefreshTimeout plus a save, as DefaultLockTTL is for
+// Sources' Options.RefreshTimeout plus a save, as [DefaultLockTTL] is for
 // the default RefreshTimeout, so that only a stall, not a slow refresh,
 // can come to this.
 //

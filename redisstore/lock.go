@@ -27,8 +27,8 @@ const releaseTimeout = 5 * time.Second
 // other processes on the key wait by polling Redis (see the package
 // documentation).
 //
-// The lease lasts Options.LockTTL unless released. While it is held,
-// Save and Delete are fenced: they write only if the lease is still this
+// The lease lasts [Options.LockTTL] unless released. While it is held,
+// [Store.Save] and [Store.Delete] are fenced: they write only if the lease is still this
 // Lock's. The returned unlock deletes the lease only if it is still this
 // Lock's (compare-and-delete); calling it again does nothing. It returns
 // without reporting an error: if Redis cannot be reached, the lease ends

@@ -14,7 +14,7 @@ import (
 )
 
 // DefaultLockTTL is the lease of a Lock when Options.LockTTL is 0: the
-// Source's DefaultRefreshTimeout, which bounds a refresh, plus 15 seconds
+// Source's [tokensource.DefaultRefreshTimeout], which bounds a refresh, plus 15 seconds
 // for the save and the unlock.
 const DefaultLockTTL = tokensource.DefaultRefreshTimeout + 15*time.Second
 
@@ -29,9 +29,9 @@ type Options struct {
 	LockTTL time.Duration
 }
 
-// Store is a tokensource.Store and tokensource.Locker that keeps one token
+// Store is a [tokensource.Store] and [tokensource.Locker] that keeps one token
 // in Redis, under a key shared by every process that uses the same grant.
-// It is safe for concurrent use. Create it with New.
+// It is safe for concurrent use. Create it with [New].
 type Store struct {
 	client   redis.UniversalClient
 	tokenKey string // "{key}:token"
@@ -53,8 +53,8 @@ var (
 )
 
 // New returns a Store that keeps the token of key through client: a
-// *redis.Client, a *redis.ClusterClient, or the failover client of
-// redis.NewUniversalClient for Sentinel. The Redis keys are "{key}:token"
+// [*redis.Client], a [*redis.ClusterClient], or the failover client of
+// [redis.NewUniversalClient] for Sentinel. The Redis keys are "{key}:token"
 // and "{key}:lock" (see the package documentation). New does no I/O. It
 // panics if client is nil or key is empty.
 func New(client redis.UniversalClient, key string, opts *Options) *Store {
@@ -84,9 +84,9 @@ func (s *Store) TokenKey() string { return s.tokenKey }
 // LockKey returns the Redis key of the lease that Lock takes, "{key}:lock".
 func (s *Store) LockKey() string { return s.lockKey }
 
-// Load returns the stored token. The error wraps tokensource.ErrNotFound
-// when the key does not exist, and tokensource.ErrCorrupt when it holds
-// something tokensource.UnmarshalToken cannot read, which is left as it is.
+// Load returns the stored token. The error wraps [tokensource.ErrNotFound]
+// when the key does not exist, and [tokensource.ErrCorrupt] when it holds
+// something [tokensource.UnmarshalToken] cannot read, which is left as it is.
 // Errors name the key and never quote its value.
 func (s *Store) Load(ctx context.Context) (*oauth2.Token, error) {
 	data, err := s.client.Get(ctx, s.tokenKey).Bytes()
@@ -103,13 +103,13 @@ func (s *Store) Load(ctx context.Context) (*oauth2.Token, error) {
 	return tok, nil
 }
 
-// Save stores tok as the JSON tokensource.MarshalToken writes, with no
+// Save stores tok as the JSON [tokensource.MarshalToken] writes, with no
 // expiry, replacing what was stored. It refuses a token MarshalToken
 // refuses (nil, or with neither an access token nor a refresh token).
 //
 // While a Lock of this Store is held, Save is fenced: it writes only if the
 // lease is still this Lock's, and otherwise fails with an error wrapping
-// ErrLeaseLost, leaving the stored token as the lease's next holder wrote
+// [ErrLeaseLost], leaving the stored token as the lease's next holder wrote
 // it. Without a Lock (after a login, say) it writes unconditionally.
 func (s *Store) Save(ctx context.Context, tok *oauth2.Token) error {
 	data, err := tokensource.MarshalToken(tok)
@@ -129,8 +129,8 @@ func (s *Store) Save(ctx context.Context, tok *oauth2.Token) error {
 }
 
 // Delete removes the stored token, as a log-out: afterwards Load returns
-// tokensource.ErrNotFound and Sources on the key ask for a new login
-// (tokensource.ErrReauthRequired). It takes the lock first, so that a
+// [tokensource.ErrNotFound] and Sources on the key ask for a new login
+// ([tokensource.ErrReauthRequired]). It takes the lock first, so that a
 // refresh running in any process ends, and saves, before the token is
 // removed, instead of saving it again afterwards. Deleting what is not
 // there is not an error. Do not call Delete while holding this Store's
