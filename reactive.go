@@ -74,9 +74,17 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	resp, err := t.base().RoundTrip(withToken(req, tok, req.Body))
 	if err != nil || !rejectsToken(resp) {
+		t.confirm(tok, resp)
 		return resp, err
 	}
 	return t.retry(req, tok, resp)
+}
+
+// confirm tells the Source that tok worked, unless resp is a 401 or nil.
+func (t *Transport) confirm(tok *oauth2.Token, resp *http.Response) {
+	if resp != nil && resp.StatusCode != http.StatusUnauthorized {
+		t.Source.Confirm(tok)
+	}
 }
 
 // retry handles resp, a 401 that rejected the token tok: it sends req again
@@ -98,7 +106,9 @@ func (t *Transport) retry(req *http.Request, rejected *oauth2.Token, resp *http.
 	// Only now is the 401 known to be discarded; until here the caller
 	// might still get it, so its body must stay unread.
 	drain(resp)
-	return t.base().RoundTrip(withToken(req, tok, body))
+	resp, err = t.base().RoundTrip(withToken(req, tok, body))
+	t.confirm(tok, resp)
+	return resp, err
 }
 
 func (t *Transport) token(ctx context.Context) (*oauth2.Token, error) {
