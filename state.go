@@ -92,20 +92,15 @@ func (c *cached) state(now int64) state {
 	return expired
 }
 
-// Bounds of the instants that Unix nanoseconds can hold.
-var (
-	minWall = time.Unix(0, math.MinInt64)
-	maxWall = time.Unix(0, math.MaxInt64)
-)
-
 // wallNanos returns t on the wall clock, whatever monotonic reading it
 // carries, in Unix nanoseconds, clamped to what an int64 holds (years 1678
-// to 2262): a token that expires after 2262 never expires here.
+// to 2262): a token that expires after 2262 never expires here. The bounds
+// are checked on the seconds, which costs less than comparing times.
 func wallNanos(t time.Time) int64 {
-	switch {
-	case t.Before(minWall):
+	switch sec := t.Unix(); {
+	case sec < math.MinInt64/int64(time.Second):
 		return math.MinInt64
-	case t.After(maxWall):
+	case sec >= math.MaxInt64/int64(time.Second):
 		return math.MaxInt64
 	}
 	return t.UnixNano()
