@@ -32,7 +32,12 @@ import (
 // resend would be a replay, and a server that detects reuse revokes the
 // whole token family. Set AuthStyle explicitly to make every refresh exactly
 // one request.
+//
+// store must not be nil: a login must be saved where the Source loads it.
 func FromConfig(ctx context.Context, conf *oauth2.Config, store Store, opts *Options) *Source {
+	if store == nil {
+		panic("tokensource: FromConfig with a nil Store: no login could ever be saved where the Source loads it")
+	}
 	e := &endpoint{conf: conf, client: contextClient(ctx)}
 	return New(e.refresh, store, opts)
 }

@@ -60,9 +60,17 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	resp, err := t.base().RoundTrip(withToken(req, n, tok, req.Body))
 	if err != nil || !rejectsToken(resp) {
+		t.confirm(tok, resp)
 		return resp, err
 	}
 	return t.retry(req, tok, resp)
+}
+
+// confirm tells the Source that tok worked, unless resp is a 401 or nil.
+func (t *Transport) confirm(tok *oauth2.Token, resp *http.Response) {
+	if resp != nil && resp.StatusCode != http.StatusUnauthorized {
+		t.Source.Confirm(tok)
+	}
 }
 
 // retry handles resp, a 401 that rejected the token tok: it sends req again
@@ -87,7 +95,9 @@ func (t *Transport) retry(req *http.Request, rejected *oauth2.Token, resp *http.
 	}
 	resp.Body.Close()
 	n, _ := headerValues(req.Header)
-	return t.base().RoundTrip(withToken(req, n, tok, body))
+	resp, err = t.base().RoundTrip(withToken(req, n, tok, body))
+	t.confirm(tok, resp)
+	return resp, err
 }
 
 // CloseIdleConnections closes the idle connections of t.Base, or of
