@@ -44,8 +44,8 @@
 // pooler in transaction mode (PgBouncer's pool_mode = transaction), lock
 // and unlock can run on different server sessions, and a lock can stay
 // behind on one. Connect directly, or through session pooling. A save made
-// under the lock checks that its session holds the lock, so such a setup
-// fails on the first refresh instead of reusing tokens.
+// under the lock refuses to write when its session does not hold the lock,
+// which makes such a setup fail loudly, but not on every refresh.
 //
 // While a Store holds its lock, its Load, Save and Delete run on the lock's
 // connection. A holder thus never waits for a second connection, which the
