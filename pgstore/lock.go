@@ -2,10 +2,13 @@ package pgstore
 
 import (
 	"context"
+	"errors"
 	"hash/fnv"
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -44,6 +47,8 @@ func (s *Store) Lock(ctx context.Context) (unlock func(), err error) {
 		return nil, s.errorf("cannot lock", err)
 	}
 	if _, err := conn.Exec(ctx, lockSQL, s.lock[0], s.lock[1]); err != nil {
+		// Whether the server granted the lock before the wait failed
+		// cannot be told here; ending the session settles it.
 		discard(conn)
 		return nil, s.errorf("cannot lock", err)
 	}
@@ -99,3 +104,35 @@ func lockID(table, key string) [2]int32 {
 	v := h.Sum64()
 	return [2]int32{int32(v >> 32), int32(v)}
 }
+
+// querier runs statements: the pool, or the connection that holds the lock.
+type querier interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// run calls f with the connection that holds the Store's lock, if it holds
+// it, and otherwise with the pool. Holders thus never wait for a second
+// connection, which lock waiters may have taken from a small pool.
+func (s *Store) run(f func(q querier, locked bool) error) error {
+	s.mu.Lock()
+	h := s.held
+	s.mu.Unlock()
+	if h == nil {
+		return f(s.pool, false)
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	switch {
+	case h.conn == nil: // unlocked meanwhile
+		return f(s.pool, false)
+	case h.conn.Conn().IsClosed():
+		return errLockLost
+	}
+	return f(h.conn, true)
+}
+
+var (
+	errLockLost = errors.New("the connection holding the lock is closed, and the lock with it")
+	errNotHeld  = errors.New("the lock's session no longer holds the lock (is a pooler in transaction mode in between?)")
+)
