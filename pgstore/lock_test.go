@@ -170,6 +170,7 @@ func TestLockWaitHonoursContext(t *testing.T) {
 	if !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), opts.Table) {
 		t.Errorf("Lock after cancel: %v, want context.Canceled and the table named", err)
 	}
+	wantPackageOnce(t, err)
 	waitFor(t, "the cancelled wait to leave the queue", func() bool { return waiting(t, pool, waiter) == 0 })
 
 	short, cancel := context.WithTimeout(context.Background(), time.Millisecond)
@@ -263,6 +264,7 @@ func TestLockSurvivesItsConnectionDying(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), opts.Table) || strings.Contains(err.Error(), "secret") {
 		t.Errorf("Save under a lost lock: %v, want an error naming the table, and no token", err)
 	}
+	wantPackageOnce(t, err)
 	unlock()
 	unlock()
 	wantStored(t, pool, opts, "old")

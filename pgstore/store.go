@@ -59,7 +59,7 @@ func (s *Store) Load(ctx context.Context) (*oauth2.Token, error) {
 		return q.QueryRow(ctx, s.stmts.load, s.key).Scan(&data)
 	})
 	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, fmt.Errorf("%w in %s", tokensource.ErrNotFound, s.name)
+		return nil, &kindError{name: s.name, what: "no token stored", kind: tokensource.ErrNotFound}
 	}
 	if err != nil {
 		return nil, s.errorf("cannot load", err)
@@ -68,7 +68,7 @@ func (s *Store) Load(ctx context.Context) (*oauth2.Token, error) {
 	if err != nil {
 		// UnmarshalToken's error names its own package and says
 		// "stored token": say where instead.
-		return nil, &corruptError{name: s.name, err: cmp.Or(errors.Unwrap(err), err)}
+		return nil, &kindError{name: s.name, what: "the stored token is corrupt", kind: tokensource.ErrCorrupt, err: cmp.Or(errors.Unwrap(err), err)}
 	}
 	return tok, nil
 }

@@ -127,6 +127,15 @@ func TestLoadNotFoundNamesTableAndKey(t *testing.T) {
 			t.Errorf("error %q does not name %s", err, want)
 		}
 	}
+	wantPackageOnce(t, err)
+}
+
+// wantPackageOnce fails t unless err names this package once, and no other.
+func wantPackageOnce(t *testing.T, err error) {
+	t.Helper()
+	if msg := err.Error(); strings.Count(msg, "pgstore") != 1 || strings.Contains(msg, "tokensource:") {
+		t.Errorf("error %q: want the package named once", msg)
+	}
 }
 
 // TestLoadCorruptKeepsTheRow stores what another program might have
@@ -154,9 +163,7 @@ func TestLoadCorruptKeepsTheRow(t *testing.T) {
 		if !strings.Contains(msg, opts.Table) || !strings.Contains(msg, `"acct"`) || strings.Contains(msg, "secret") {
 			t.Errorf("error %q: want the table and key named, and nothing of the row", msg)
 		}
-		if strings.Count(msg, "pgstore") != 1 || strings.Contains(msg, "tokensource:") {
-			t.Errorf("error %q: want the package named once", msg)
-		}
+		wantPackageOnce(t, err)
 		var still string
 		if err := pool.QueryRow(ctx, "SELECT token FROM "+opts.ident()+" WHERE key = 'acct'").Scan(&still); err != nil || still != data {
 			t.Errorf("the corrupt row became %q, %v", still, err)
