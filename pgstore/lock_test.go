@@ -108,6 +108,7 @@ func TestLockHolderNeedsNoSecondConnection(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer unlock() // a pool does not close while a connection is out
 	if err := s.Save(ctx, fullToken("a")); err != nil {
 		t.Fatal(err)
 	}
@@ -208,6 +209,7 @@ func TestCancelledWaitNeverLeavesTheLockHeld(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
+				defer unlock()
 				ctx, cancel := context.WithCancel(context.Background())
 				done := make(chan error)
 				var unlockWaiter func()

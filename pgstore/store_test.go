@@ -208,6 +208,7 @@ func TestDeleteWaitsForARunningRefresh(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer unlock()
 	deleted := make(chan error)
 	go func() { deleted <- other.Delete(ctx) }()
 	waitFor(t, "Delete to wait for the lock", func() bool { return waiting(t, pool, other) == 1 })
