@@ -33,12 +33,13 @@
 // whose hashes collide only take turns.
 //
 // A row lock (SELECT … FOR UPDATE) in an open transaction also ends with its
-// holder, and works through a pooler in transaction mode; it was not chosen
-// because a save made in that transaction is committed only at unlock, which
-// cannot report a failure: the Source would count a rotated refresh token
-// as saved that was lost. Under a session lock each save commits on its
-// own, while the lock holds. The advisory lock also needs no row, so a
-// key's first login is serialized too.
+// holder, and works through a pooler in transaction mode. It was not
+// chosen because the holder's save must then run in that transaction (on
+// another connection it would wait for the lock), where it is committed
+// only at unlock, which cannot report a failure: the Source would count as
+// saved a rotated refresh token that was lost. Under a session lock each
+// save commits on its own, while the lock holds. The advisory lock also
+// needs no row, so a key's first login is serialized too.
 //
 // The price is a session of its own while the lock is held: behind a
 // pooler in transaction mode (PgBouncer's pool_mode = transaction), lock
