@@ -53,7 +53,7 @@ func (c *cached) claimAhead(now int64) bool {
 	return now >= at && c.aheadAt.CompareAndSwap(at, noAhead)
 }
 
-// newCached computes tok's states from the lifetime it has left at now.
+// newCached computes tok's states from its lifetime (see lifetime).
 //
 // The early expiry is capped at a quarter of that lifetime, so that a token
 // that lives shorter than EarlyExpiry is still used for most of its life. The
@@ -64,14 +64,27 @@ func newCached(tok *oauth2.Token, now time.Time, o *options) *cached {
 	if tok.Expiry.IsZero() {
 		return c
 	}
-	life := max(tok.Expiry.Round(0).Sub(now.Round(0)), 0)
+	life := lifetime(tok, now)
 	expiredAt := tok.Expiry.Add(-min(o.earlyExpiry, life/4))
 	c.expiredAt = wallNanos(expiredAt)
 	c.staleAt = c.expiredAt
 	if o.refreshAhead > 0 {
-		c.staleAt = wallNanos(later(expiredAt.Add(-o.refreshAhead), now.Add(life/2)))
+		c.staleAt = wallNanos(later(expiredAt.Add(-o.refreshAhead), tok.Expiry.Add(-life/2)))
 	}
 	return c
+}
+
+// lifetime returns the lifetime tok was issued with, by its ExpiresIn, or,
+// when that is unknown, the lifetime it has left at now. A token taken from
+// the store late in its life keeps the early expiry its issue lifetime
+// gives it, rather than a quarter of the little it has left, which would
+// have it sent until the moment its server drops it.
+func lifetime(tok *oauth2.Token, now time.Time) time.Duration {
+	left := max(tok.Expiry.Round(0).Sub(now.Round(0)), 0)
+	if tok.ExpiresIn <= 0 || tok.ExpiresIn > int64(math.MaxInt64/time.Second) {
+		return left
+	}
+	return max(time.Duration(tok.ExpiresIn)*time.Second, left)
 }
 
 // rejected returns a copy of c that is expired for good but keeps the

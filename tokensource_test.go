@@ -233,6 +233,25 @@ func TestShortLivedTokenUsedForMostOfItsLife(t *testing.T) {
 	}
 }
 
+func TestStoredTokenLateInLifeKeepsItsEarlyExpiry(t *testing.T) {
+	clock := newTestClock()
+	e := &fakeEndpoint{next: rotating(clock, 4*time.Second)}
+	// Issued for 4s, 2s left when loaded: the early expiry is a quarter of
+	// the 4s, not of the 2s left.
+	s, _ := newSource(t, e, clock, &oauth2.Token{AccessToken: "a0", RefreshToken: "r0", ExpiresIn: 4, Expiry: clock.Now().Add(2 * time.Second)},
+		&Options{RefreshAhead: -1})
+	mustToken(t, s, "a0")
+
+	clock.Advance(time.Second - time.Millisecond)
+	if tok, err := s.Token(); err != nil || tok.AccessToken != "a0" {
+		t.Fatalf("1s before expiry: %v, %v; want a0", tok, err)
+	}
+	clock.Advance(2 * time.Millisecond)
+	if tok, err := s.Token(); err != nil || tok.AccessToken != "a1" {
+		t.Fatalf("0.999s before expiry: %v, %v; want a1", tok, err)
+	}
+}
+
 func TestEarlyExpiry(t *testing.T) {
 	clock := newTestClock()
 	e := &fakeEndpoint{next: rotating(clock, time.Hour)}
