@@ -16,30 +16,24 @@ type PoolOptions struct {
 	Now func() time.Time
 }
 
-// Pool keeps one Source per key, for a program that serves many accounts:
-// Get returns the key's Source, creating it on first use. It is safe for
-// concurrent use; create it with NewPool.
+// Pool keeps one Source per key, for a program that serves many accounts.
+// It is safe for concurrent use; create it with NewPool.
 //
-// A Get of a key the Pool holds takes no lock and allocates nothing. It notes
-// the use in a counter of the Source's own, written at most once per sweep,
-// so that Gets running in parallel do not contend.
+// A Get of a key the Pool holds takes no lock and allocates nothing, and
+// Gets in parallel only read shared memory.
 //
-// Idle Sources are dropped lazily, and the Pool runs no goroutine and needs
-// no Close: a Get that creates a Source first sweeps the Pool, at most once
-// every IdleTimeout/4. The sweep drops each Source that no Get asked for
-// since the sweep before, that was last seen by a sweep IdleTimeout ago or
-// more, and that has no refresh running (a new Source for its key would
-// start a second refresh). A Source is therefore never dropped sooner than
-// IdleTimeout after its last Get, and, in a Pool that creates Sources
-// often, by 1.5 × IdleTimeout after it; a Pool that creates none keeps what
-// it has, as it does not grow either.
+// Idle Sources are dropped lazily, so a Pool runs no goroutine and needs no
+// Close: a Get that creates a Source first sweeps the Pool, at most once
+// every IdleTimeout/4. A Source is dropped no sooner than IdleTimeout after
+// its last Get, never while a refresh runs (a new Source of its key would
+// start a second one), and, in a Pool that creates a Source at least every
+// IdleTimeout/4, within 2 × IdleTimeout. A Pool that creates none keeps its
+// Sources, as it does not grow either.
 //
-// A dropped Source keeps working for callers that hold it; the next Get of
-// its key creates a new one, which starts from the store. So newSource
-// should build each Source on the key's own persistent store, and callers
-// should call Get for each use rather than keep a Source: two Sources of one
-// key refresh independently, as two processes would (safely only with a
-// store that is a Locker).
+// Callers that hold a dropped Source keep using it; the next Get of its key
+// creates a new one, which starts from the store. So build each Source on
+// its key's persistent store, and call Get for each use rather than keep a
+// Source: two Sources of one key refresh independently, as two processes do.
 type Pool struct {
 	newSource func(key string) *Source
 	idle      time.Duration
