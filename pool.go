@@ -67,9 +67,9 @@ type creation struct {
 // NewPool returns an empty Pool whose Get calls newSource(key) to create the
 // Source of a key it does not hold. newSource must not be nil, nor return
 // nil. It is called once per key at a time, outside any lock of the Pool:
-// Gets of the same key wait for it, Gets of other keys do not. If it panics,
-// the panic goes to the Get that called it, and the Gets waiting call it
-// again.
+// Gets of the same key wait for it (so it must not Get its own key), Gets
+// of other keys do not. If it panics, the panic goes to the Get that called
+// it, and the Gets waiting call it again.
 func NewPool(newSource func(key string) *Source, opts *PoolOptions) *Pool {
 	if newSource == nil {
 		panic("tokensource: NewPool with a nil newSource")
@@ -190,9 +190,9 @@ func (p *Pool) created(key string, c *creation) {
 // sweep drops the Sources idle for IdleTimeout, if the last sweep was at
 // least IdleTimeout/4 ago. p.mu must be held.
 //
-// It ends the current epoch: a Source whose entry was marked with it was
-// asked for since the last sweep, at most now; one marked with an earlier
-// epoch was last asked for before its seen time.
+// It ends the current epoch. An entry marked with it was asked for since
+// the last sweep: it is seen now. An entry marked earlier was last asked for
+// before its seen time, and is dropped once that is IdleTimeout old.
 func (p *Pool) sweep(now time.Time) {
 	if p.idle <= 0 || now.Before(p.nextSweep) {
 		return
