@@ -69,15 +69,16 @@ const idleAccounts = 100_000
 // a Pool, after one refresh has given it a token. Each op makes idleAccounts
 // of them and reports the growth of the live heap per account (B/account).
 // Goal: at most 1.5 KB. Side New makes the Source with New and a RefreshFunc
-// that needs no HTTP, so its token has none of the response's extras; side
-// oauth2-TokenSource is x/oauth2's equivalent, oauth2.Config.TokenSource of
-// the login in a sync.Map, after one refresh.
+// that needs no HTTP, so its token has none of the response's extras. Side
+// Pool gives every key the same Source: what the Pool itself costs per key.
+// Side oauth2-TokenSource is x/oauth2's equivalent of an account:
+// oauth2.Config.TokenSource of the login in a sync.Map, after one refresh.
 //
 // The token endpoint is an http.RoundTripper in the process that answers
 // every refresh with new tokens of the size tokensourcetest issues, so that
 // nothing but the accounts stays on the heap.
 func BenchmarkIdleAccount(b *testing.B) {
-	for _, side := range []string{"FromConfig", "New", "oauth2-TokenSource"} {
+	for _, side := range []string{"FromConfig", "New", "Pool", "oauth2-TokenSource"} {
 		b.Run(side, func(b *testing.B) {
 			var perAccount float64
 			for b.Loop() {
@@ -104,39 +105,44 @@ func idleAccountBytes(b *testing.B, side string) float64 {
 		}
 		return st
 	}
-	var get func(key string) (oauth2.TokenSource, any)
+	pooled := func(newSource func(string) *Source) (*Pool, func(string) oauth2.TokenSource) {
+		p := NewPool(newSource, &PoolOptions{IdleTimeout: time.Hour})
+		return p, func(key string) oauth2.TokenSource { return p.Get(key) }
+	}
+	var accounts any // what holds them all
+	var get func(key string) oauth2.TokenSource
+	refreshes := int64(idleAccounts)
 	switch side {
 	case "FromConfig":
-		p := NewPool(func(string) *Source { return FromConfig(ctx, conf, newStore(), nil) }, &PoolOptions{IdleTimeout: time.Hour})
-		get = func(key string) (oauth2.TokenSource, any) { return p.Get(key), p }
+		accounts, get = pooled(func(string) *Source { return FromConfig(ctx, conf, newStore(), nil) })
 	case "New":
-		p := NewPool(func(string) *Source { return New(endpoint.refreshFunc, newStore(), nil) }, &PoolOptions{IdleTimeout: time.Hour})
-		get = func(key string) (oauth2.TokenSource, any) { return p.Get(key), p }
+		accounts, get = pooled(func(string) *Source { return New(endpoint.refreshFunc, newStore(), nil) })
+	case "Pool":
+		shared := New(endpoint.refreshFunc, newStore(), nil)
+		accounts, get = pooled(func(string) *Source { return shared })
+		refreshes = 1
 	case "oauth2-TokenSource":
 		m := new(sync.Map)
-		get = func(key string) (oauth2.TokenSource, any) {
+		accounts, get = m, func(key string) oauth2.TokenSource {
 			ts := conf.TokenSource(ctx, login())
 			m.Store(key, ts)
-			return ts, m
+			return ts
 		}
 	}
 
 	runtime.GC()
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
-	var accounts any
 	for i := range idleAccounts {
-		ts, all := get(fmt.Sprintf("account-%06d", i))
-		if _, err := ts.Token(); err != nil {
+		if _, err := get(fmt.Sprintf("account-%06d", i)).Token(); err != nil {
 			b.Fatal(err)
 		}
-		accounts = all
 	}
 	runtime.GC()
 	runtime.ReadMemStats(&after)
 	runtime.KeepAlive(accounts)
-	if n := endpoint.calls.Load(); n != idleAccounts {
-		b.Fatalf("%d refreshes for %d accounts", n, idleAccounts)
+	if n := endpoint.calls.Load(); n != refreshes {
+		b.Fatalf("%d refreshes for %d accounts, want %d", n, idleAccounts, refreshes)
 	}
 	return float64(int64(after.HeapAlloc)-int64(before.HeapAlloc)) / idleAccounts
 }
