@@ -223,13 +223,15 @@ func TestPoolKeepsSourceAskedForWithinIdleTimeout(t *testing.T) {
 }
 
 func TestPoolZeroIdleTimeoutKeepsSources(t *testing.T) {
-	r := newPoolRig(0)
-	a := r.Get("a")
-	for range 10 {
-		r.sweepAfter(1000 * time.Hour)
-	}
-	if r.Get("a") != a || r.creations("a") != 1 {
-		t.Fatal("a Pool without IdleTimeout dropped a Source")
+	for _, idle := range []time.Duration{0, -time.Hour} {
+		r := newPoolRig(idle)
+		a := r.Get("a")
+		for range 10 {
+			r.sweepAfter(1000 * time.Hour)
+		}
+		if r.Get("a") != a || r.creations("a") != 1 {
+			t.Fatalf("a Pool with IdleTimeout %v dropped a Source", idle)
+		}
 	}
 }
 
