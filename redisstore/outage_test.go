@@ -2,6 +2,7 @@ package redisstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -23,10 +24,12 @@ var rigStart = time.Date(2031, 2, 3, 4, 5, 6, 0, time.UTC)
 // TestServerGoesAway stops redis-server under a running Source and starts
 // it again. While it is down, requests with the valid cached token keep
 // succeeding without a command to Redis; a refresh fails with an error
-// naming the store and the key, and sends no token request; once the
-// server is back (and the Source's backoff has passed), the next refresh
-// succeeds and saves, with no refresh token used twice. Time is driven by one clock for the Source and
-// the token server; only Redis runs in real time.
+// naming the store and the key, and sends no token request; until its
+// backoff has passed, callers get a [tokensource.BackoffError] at once,
+// without a command to Redis. Once the server is back and the backoff has
+// passed, the next refresh succeeds and saves, with no refresh token used
+// twice. Time is driven by one clock for the Source and the token server;
+// only Redis runs in real time.
 func TestServerGoesAway(t *testing.T) {
 	ctx := context.Background()
 	redisSrv := startPrivateServer(t)
@@ -61,8 +64,15 @@ func TestServerGoesAway(t *testing.T) {
 	}
 	wantMessage(t, err, "redisstore: load "+store.TokenKey()+": ")
 	wantNoToken(t, err, login)
+	before = commands.Load()
 	_, err = httpClient.Get(srv.ResourceURL())
+	if backoff := (*tokensource.BackoffError)(nil); !errors.As(err, &backoff) {
+		t.Errorf("a request during the backoff: %v, want a BackoffError", err)
+	}
 	wantMessage(t, err, "redisstore: load "+store.TokenKey()+": ")
+	if n := commands.Load() - before; n != 0 {
+		t.Errorf("a request during the backoff sent %d commands to Redis", n)
+	}
 	if st := srv.Stats(); st.TokenRequests != 0 {
 		t.Errorf("the token server got %d requests while Redis was down", st.TokenRequests)
 	}

@@ -29,8 +29,8 @@ const childEnv = "TOKENSOURCE_TEST_REDIS_CHILD"
 
 // A childSpec says what a child process does; TestChild reads it.
 type childSpec struct {
-	Part    string        // "replica", "increment" or "refresh"
-	Key     string        // the Store's key
+	Part    string        // "replica", "increment", "refresh" or "accounts"
+	Key     string        // the Store's key; accounts: the prefix of the keys
 	URL     string        // the tokensourcetest server, for replica and refresh
 	LockTTL time.Duration // the Store's Options.LockTTL
 
@@ -41,6 +41,8 @@ type childSpec struct {
 	Rounds int
 	// refresh: after the token response, say "responded" and hang.
 	HangAfterResponse bool
+	// accounts: the keys are Key+":0" to Key+":<Accounts-1>".
+	Accounts int
 }
 
 // A childReport is the last line a child prints.
@@ -48,6 +50,9 @@ type childReport struct {
 	OK, Failed int64
 	Stats      tokensource.Stats
 	Err        string // refresh: the error of Token, or ""
+	// accounts: for each account, when its requests answered 200 were
+	// sent through the Source's Transport, in Unix ns.
+	Sent [][]int64
 }
 
 // A child is a running child process.
@@ -84,6 +89,7 @@ func startChild(t *testing.T, spec childSpec) *child {
 	go func() {
 		defer close(c.lines)
 		sc := bufio.NewScanner(stdout)
+		sc.Buffer(nil, 64<<20) // a report may be long
 		for sc.Scan() {
 			c.lines <- sc.Text()
 		}
@@ -175,6 +181,8 @@ func TestChild(t *testing.T) {
 		playIncrement(t, client, spec)
 	case "refresh":
 		r = playRefresh(t, client, spec)
+	case "accounts":
+		r = playAccounts(t, client, spec)
 	default:
 		t.Fatalf("unknown part %q", spec.Part)
 	}
@@ -182,17 +190,17 @@ func TestChild(t *testing.T) {
 	fmt.Printf("\n%s\n", out)
 }
 
-// childSource returns a Source on spec's key and token server, logging to
-// stderr, whose HTTP transport is base.
-func childSource(client *redis.Client, spec childSpec, base http.RoundTripper) *tokensource.Source {
+// childSource returns a Source on key and spec's token server, logging to
+// stderr from level on, whose HTTP transport is base.
+func childSource(client *redis.Client, key string, spec childSpec, base http.RoundTripper, level slog.Level) *tokensource.Source {
 	conf := &oauth2.Config{
 		ClientID:     tokensourcetest.DefaultClientID,
 		ClientSecret: tokensourcetest.DefaultClientSecret,
 		Endpoint:     oauth2.Endpoint{TokenURL: spec.URL + "/token", AuthStyle: oauth2.AuthStyleInHeader},
 	}
 	ctx := context.WithValue(context.Background(), oauth2.HTTPClient, &http.Client{Transport: base})
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	store := New(client, spec.Key, &Options{LockTTL: spec.LockTTL})
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	store := New(client, key, &Options{LockTTL: spec.LockTTL})
 	return tokensource.FromConfig(ctx, conf, store, &tokensource.Options{Logger: log})
 }
 
@@ -201,7 +209,7 @@ func childSource(client *redis.Client, spec childSpec, base http.RoundTripper) *
 func playReplica(t *testing.T, client *redis.Client, spec childSpec) childReport {
 	base := &http.Transport{MaxIdleConnsPerHost: spec.Goroutines}
 	defer base.CloseIdleConnections()
-	src := childSource(client, spec, base)
+	src := childSource(client, spec.Key, spec, base, slog.LevelInfo)
 	httpClient := &http.Client{Transport: &tokensource.Transport{Source: src, Base: base}}
 
 	var ok, failed atomic.Int64
@@ -260,7 +268,7 @@ func playRefresh(t *testing.T, client *redis.Client, spec childSpec) childReport
 	if spec.HangAfterResponse {
 		base = hangAfterResponse{base}
 	}
-	src := childSource(client, spec, base)
+	src := childSource(client, spec.Key, spec, base, slog.LevelInfo)
 	var r childReport
 	if _, err := src.Token(); err != nil {
 		r.Err = err.Error()

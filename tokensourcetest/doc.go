@@ -17,9 +17,9 @@
 // Tests drive the server directly: Login mints a first token pair without a
 // browser, ExpireAccessToken and RevokeFamily provoke 401s and invalid_grant,
 // FailNext injects faults (5xx, 429, malformed answers, hangs, lost
-// responses), SetLatency slows the token endpoint, and Stats counts what the
-// server saw. A Clock passed as Options.Now makes expiry testable without
-// sleeping.
+// responses), SetLatency slows the token endpoint, Stats counts what the
+// server saw, and FamilyRefreshes the refreshes of one login. A Clock
+// passed as Options.Now makes expiry testable without sleeping.
 //
 // All methods of Server are safe for concurrent use, including while requests
 // are being served.

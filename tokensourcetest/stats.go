@@ -35,3 +35,20 @@ func (s *Server) Stats() Stats {
 	defer s.mu.Unlock()
 	return s.stats
 }
+
+// FamilyRefreshes returns how many refresh_token grants produced a token in
+// the family of token: the refreshes of one login, counted as
+// Stats.Refreshes counts them for all. token may be any access or refresh
+// token of the family, used or not. An unknown token, or an access token of
+// the client_credentials grant, which has no family, gives 0.
+func (s *Server) FamilyRefreshes(token string) int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if rt := s.refresh[token]; rt != nil {
+		return rt.fam.refreshes
+	}
+	if at := s.access[token]; at != nil && at.fam != nil {
+		return at.fam.refreshes
+	}
+	return 0
+}

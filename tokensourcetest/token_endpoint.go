@@ -236,6 +236,7 @@ func (s *Server) refreshGrantLocked(form url.Values) tokenResult {
 	}
 
 	if s.opts.NoRotation {
+		fam.refreshes++
 		is := s.issueAccessLocked(fam, fam.subject, scope)
 		is.refresh = token
 		return tokenOK(is)
@@ -250,6 +251,7 @@ func (s *Server) refreshGrantLocked(form url.Values) tokenResult {
 		rt.used = true
 		rt.usedAt = now
 	}
+	fam.refreshes++
 	is := s.issueAccessLocked(fam, fam.subject, scope)
 	is.refresh = s.issueRefreshLocked(fam)
 	return tokenOK(is)

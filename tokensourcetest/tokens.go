@@ -21,9 +21,10 @@ const (
 // pair and every pair obtained by refreshing them. Revoking it kills all of
 // them at once.
 type family struct {
-	subject string
-	scope   string // granted at login; refreshes keep it
-	revoked bool
+	subject   string
+	scope     string // granted at login; refreshes keep it
+	revoked   bool
+	refreshes int64 // refresh_token grants that produced a token
 }
 
 // An accessToken is the server's record of an issued access token.

@@ -2,6 +2,7 @@ package tokensourcetest
 
 import (
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -219,4 +220,38 @@ func TestExpireAccessTokenKeepsRefreshToken(t *testing.T) {
 	srv.ExpireAccessToken(tok.AccessToken)
 	srv.RevokeAccessToken(tok.AccessToken)
 	mustRefresh(t, srv, tok.RefreshToken)
+}
+
+// TestFamilyRefreshes counts the refreshes of each login apart, whichever
+// token of the family names it; a detected reuse is not a refresh.
+func TestFamilyRefreshes(t *testing.T) {
+	for _, rotation := range []bool{true, false} {
+		srv := NewServer(&Options{NoRotation: !rotation})
+		a, b := srv.Login(), srv.Login()
+		a1 := mustRefresh(t, srv, a.RefreshToken)
+		a2 := mustRefresh(t, srv, a1.RefreshToken)
+		mustRefresh(t, srv, b.RefreshToken)
+		if rotation {
+			wantError(t, refresh(t, srv, a.RefreshToken), http.StatusBadRequest, "invalid_grant")
+		}
+		cc := post(t, srv, url.Values{"grant_type": {"client_credentials"}})
+
+		for _, tc := range []struct {
+			name, token string
+			want        int64
+		}{
+			{"a's first access token", a.AccessToken, 2},
+			{"a's first refresh token", a.RefreshToken, 2},
+			{"a's last access token", a2.AccessToken, 2},
+			{"a's last refresh token", a2.RefreshToken, 2},
+			{"b's first access token", b.AccessToken, 1},
+			{"a client_credentials token", cc.AccessToken, 0},
+			{"an unknown token", "rt_unknown", 0},
+		} {
+			if got := srv.FamilyRefreshes(tc.token); got != tc.want {
+				t.Errorf("rotation %v: FamilyRefreshes(%s) = %d, want %d", rotation, tc.name, got, tc.want)
+			}
+		}
+		srv.Close()
+	}
 }
