@@ -13,9 +13,11 @@ import (
 
 // Code that calls Invalidate when a server rejects a token calls Confirm
 // when a server accepts one, as Transport does. A token that worked and is
-// then rejected was revoked: it costs one refresh. A new token rejected
-// before it ever worked is a failed refresh: the Source backs off, so that
-// a server that rejects every token does not cost a refresh per request.
+// then rejected was revoked: it costs one refresh. So does a new token
+// rejected before it ever worked; but when the token after it is rejected
+// before it works too, that is a failed refresh: the Source backs off, so
+// that a server that rejects every token does not cost a refresh per
+// request.
 func ExampleSource_Confirm() {
 	srv := tokensourcetest.NewServer(nil)
 	defer srv.Close()
@@ -76,6 +78,8 @@ func ExampleSource_Confirm() {
 	refresh()
 	revokeCurrent() // before it ever worked
 	fmt.Println("revoked:", call())
+	revokeCurrent() // the next one too, before it ever worked
+	fmt.Println("revoked:", call())
 	fmt.Println("next:", call())
 	st := src.Stats()
 	fmt.Printf("refreshes %d, failed %d\n", st.Refreshes, st.RefreshErrors)
@@ -84,6 +88,7 @@ func ExampleSource_Confirm() {
 	// revoked: 401 Unauthorized
 	// next: 200 OK
 	// revoked: 401 Unauthorized
+	// revoked: 401 Unauthorized
 	// next: no token: backing off
-	// refreshes 3, failed 1
+	// refreshes 4, failed 1
 }

@@ -107,6 +107,9 @@ func (s *Source) publish(f *flight) {
 		if f.refreshed {
 			c.unconfirmed.Store(true)
 			c.streak = s.fail.n
+			if prev := s.cur.Load(); prev != nil && prev.unused {
+				c.wasted = prev.wasted + 1
+			}
 		}
 		s.cur.Store(c)
 		s.fail = failure{}

@@ -135,23 +135,30 @@ func TestConfirmedTokenRejectionIsNoFailure(t *testing.T) {
 	// A Confirm of an older token, or of another token, confirms nothing.
 	s.Confirm(&oauth2.Token{AccessToken: "a0"})
 	s.Confirm(nil)
+	// One new token rejected before it worked may have been revoked at once.
 	s.Invalidate(a1)
+	a2 := mustToken(t, s, "a2")
+	// The next one too: the server rejects new tokens.
+	s.Invalidate(a2)
 	var be *BackoffError
 	if _, err := s.Token(); !errors.As(err, &be) || !errors.Is(err, errNeverWorked) {
-		t.Fatalf("after the rejection of a token that never worked: err = %v, want a BackoffError for %v", err, errNeverWorked)
+		t.Fatalf("after two tokens in a row rejected before they worked: err = %v, want a BackoffError for %v", err, errNeverWorked)
 	}
 
 	clock.Advance(backoffMin)
-	a2 := mustToken(t, s, "a2")
-	s.Confirm(a2)
-	s.Invalidate(a2)
-	mustToken(t, s, "a3")
-	if st := s.Stats(); st.Refreshes != 3 || st.RefreshErrors != 1 || st.Invalidations != 2 {
-		t.Errorf("Stats = %+v; want 3 refreshes, 1 error, 2 invalidations", st)
+	a3 := mustToken(t, s, "a3")
+	s.Confirm(a3)
+	s.Invalidate(a3)
+	a4 := mustToken(t, s, "a4")
+	// A confirmed token between two unused ones breaks the run.
+	s.Invalidate(a4)
+	mustToken(t, s, "a5")
+	if st := s.Stats(); st.Refreshes != 5 || st.RefreshErrors != 1 || st.Invalidations != 4 {
+		t.Errorf("Stats = %+v; want 5 refreshes, 1 error, 4 invalidations", st)
 	}
 
-	a3, _ := s.TokenContext(context.Background())
-	allocs := testing.AllocsPerRun(1000, func() { s.Confirm(a3) })
+	a5, _ := s.TokenContext(context.Background())
+	allocs := testing.AllocsPerRun(1000, func() { s.Confirm(a5) })
 	if allocs != 0 {
 		t.Errorf("Confirm allocates %v times per call", allocs)
 	}
@@ -183,8 +190,8 @@ func newRejectingServer(t *testing.T, tokens *tokensourcetest.Server) *rejecting
 
 // TestServerRejectingEveryTokenCostsBoundedRefreshes sends 20 requests, one
 // after the other, through NewClient to a server that rejects every token:
-// the first refresh's token never works, which backs off, so that the
-// requests cost one token request instead of one each. Once the server is
+// two refreshed tokens in a row never work, which backs off, so that the
+// requests cost two token requests instead of one each. Once the server is
 // fixed, the first request after the backoff gets a new token, which works.
 func TestServerRejectingEveryTokenCostsBoundedRefreshes(t *testing.T) {
 	r := newServerRig(t, nil)
@@ -204,14 +211,15 @@ func TestServerRejectingEveryTokenCostsBoundedRefreshes(t *testing.T) {
 			t.Fatalf("request %d: got %d", i, status)
 		}
 	}
-	if n := r.requests(); n != 1 {
-		t.Errorf("20 requests to a server that rejects every token cost %d token requests, want 1", n)
+	if n := r.requests(); n != 2 {
+		t.Errorf("20 requests to a server that rejects every token cost %d token requests, want 2", n)
 	}
-	// The stored token and the refreshed one were each rejected once, by
-	// the first request and its retry, and the refreshed one once more, by
-	// the second request; from then on, the requests fail in the backoff.
-	if n := rs.rejected.Load(); n != 3 {
-		t.Errorf("the server rejected %d requests, want 3", n)
+	// The first request and its retry carry the stored token and the first
+	// refreshed one, the second request and its retry that one and the
+	// second refreshed one, which the third request carries; from then on,
+	// the requests fail in the backoff.
+	if n := rs.rejected.Load(); n != 5 {
+		t.Errorf("the server rejected %d requests, want 5", n)
 	}
 
 	rs.fixed.Store(true)
@@ -221,11 +229,11 @@ func TestServerRejectingEveryTokenCostsBoundedRefreshes(t *testing.T) {
 			t.Fatalf("request %d after the fix: %d, %v", i, status, err)
 		}
 	}
-	if n := r.requests(); n != 2 {
-		t.Errorf("%d token requests, want 2", n)
+	if n := r.requests(); n != 3 {
+		t.Errorf("%d token requests, want 3", n)
 	}
-	if st := r.src.Stats(); st.Refreshes != 2 || st.RefreshErrors != 1 {
-		t.Errorf("Stats = %+v; want 2 refreshes, 1 error", st)
+	if st := r.src.Stats(); st.Refreshes != 3 || st.RefreshErrors != 1 {
+		t.Errorf("Stats = %+v; want 3 refreshes, 1 error", st)
 	}
 }
 
@@ -272,5 +280,45 @@ func TestTransportRecoversRevokedWorkingTokens(t *testing.T) {
 	}
 	if st := r.src.Stats(); st.Refreshes != rounds || st.RefreshErrors != 0 || st.Invalidations != rounds {
 		t.Errorf("Stats = %+v; want %d refreshes and invalidations, no error", st, rounds)
+	}
+}
+
+// TestTransportRecoversNewTokenRevokedBeforeUse revokes each new token
+// before any request carries it, as an administrator who revokes a session
+// may: the first request to carry it gets a 401, a refresh, and a 200, and
+// no request fails.
+func TestTransportRecoversNewTokenRevokedBeforeUse(t *testing.T) {
+	const rounds, callers = 5, 4
+	r := newServerRig(t, nil)
+	c := NewClient(context.Background(), r.src)
+	var failed atomic.Int64
+	for range rounds {
+		tok, err := r.src.Refresh(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.srv.RevokeAccessToken(tok.AccessToken)
+		var wg sync.WaitGroup
+		for range callers {
+			wg.Go(func() {
+				resp, err := c.Get(r.srv.ResourceURL())
+				if err != nil {
+					t.Error(err)
+					failed.Add(1)
+					return
+				}
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK {
+					failed.Add(1)
+				}
+			})
+		}
+		wg.Wait()
+	}
+	if n := failed.Load(); n != 0 {
+		t.Errorf("%d requests failed", n)
+	}
+	if st := r.src.Stats(); st.Refreshes != 2*rounds || st.RefreshErrors != 0 {
+		t.Errorf("Stats = %+v; want %d refreshes, no error", st, 2*rounds)
 	}
 }

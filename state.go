@@ -30,6 +30,8 @@ type cached struct {
 	expiredAt int64 // math.MaxInt64 when the token never expires
 	dead      bool  // rejected by a server, or without an access token
 	streak    int   // failed refreshes in a row before this token, for the backoff if it never works
+	wasted    int   // tokens in a row before this one that were rejected before they worked
+	unused    bool  // a dead token that was rejected before it worked
 
 	// unconfirmed is set while a token fresh from the RefreshFunc has not
 	// been confirmed to work (Source.Confirm). It is written once, so that
@@ -88,9 +90,10 @@ func lifetime(tok *oauth2.Token, now time.Time) time.Duration {
 }
 
 // rejected returns a copy of c that is expired for good but keeps the
-// token, whose refresh token is still needed.
+// token, whose refresh token is still needed, and whether it ever worked.
 func (c *cached) rejected() *cached {
-	return &cached{tok: c.tok, staleAt: c.staleAt, expiredAt: c.expiredAt, dead: true}
+	return &cached{tok: c.tok, staleAt: c.staleAt, expiredAt: c.expiredAt, dead: true,
+		wasted: c.wasted, unused: c.unconfirmed.Load()}
 }
 
 func (c *cached) state(now int64) state {
