@@ -3,6 +3,8 @@ package pgstore
 import (
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
@@ -49,7 +51,9 @@ func (b *syncBuffer) String() string {
 // again. Requests with a valid token keep succeeding; the refresh ahead
 // fails and waits before trying again; once the token has expired,
 // requests fail with an error that names the table and key and holds no
-// token; when the server is back, the next refresh succeeds and is saved.
+// token, and then, until the backoff has passed, with a BackoffError,
+// without loading the store; when the server is back, the next refresh
+// succeeds and is saved.
 func TestServerGoesAway(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a PostgreSQL cluster")
@@ -116,16 +120,32 @@ func TestServerGoesAway(t *testing.T) {
 		t.Fatal("a request with an expired token and no server succeeded")
 	}
 	t.Logf("with the server down: %v", downErr)
-	for _, want := range []string{opts.Table, `key "acct"`} {
-		if !strings.Contains(downErr.Error(), want) {
-			t.Errorf("error %q does not name %s", downErr, want)
+	// The failed load is backed off: until the backoff has passed, a
+	// caller that needs a token gets a BackoffError at once, and the store
+	// is not loaded again.
+	loads = store.loads.Load()
+	backoffErr := get(client, srv.ResourceURL())
+	if be := (*tokensource.BackoffError)(nil); !errors.As(backoffErr, &be) {
+		t.Errorf("a request during the backoff of the failed load: %v, want a BackoffError", backoffErr)
+	}
+	if n := store.loads.Load() - loads; n != 0 {
+		t.Errorf("%d loads during the backoff of the failed load, want none", n)
+	}
+	for _, err := range []error{downErr, backoffErr} {
+		for _, want := range []string{opts.Table, `key "acct"`} {
+			if err != nil && !strings.Contains(err.Error(), want) {
+				t.Errorf("error %q does not name %s", err, want)
+			}
 		}
 	}
 
 	pg.start()
-	// The pool may hand out a connection the restart broke once.
+	// Past the backoff, a minute at most, the next refresh succeeds. The
+	// pool may hand out a connection the restart broke once, whose failure
+	// backs off again.
 	var err error
 	for range 2 {
+		clock.Advance(time.Minute)
 		if err = get(client, srv.ResourceURL()); err == nil {
 			break
 		}
@@ -144,7 +164,7 @@ func TestServerGoesAway(t *testing.T) {
 		t.Errorf("stored after the refresh: %v, %v; want the Source's token", stored, err)
 	}
 	for _, secret := range []string{login.AccessToken, login.RefreshToken, current.AccessToken, current.RefreshToken} {
-		if strings.Contains(logs.String(), secret) || strings.Contains(downErr.Error(), secret) {
+		if strings.Contains(logs.String(), secret) || strings.Contains(downErr.Error(), secret) || strings.Contains(fmt.Sprint(backoffErr), secret) {
 			t.Errorf("a token value appears in the logs or an error")
 		}
 	}
