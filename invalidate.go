@@ -10,11 +10,13 @@ import "golang.org/x/oauth2"
 // cause one refresh. A nil token is ignored.
 //
 // A token fresh from the RefreshFunc that is rejected before any Confirm of
-// it never worked: that counts as a failed refresh, and the next refresh
-// waits for the backoff, so that a server that rejects every token (a proxy
-// that strips the Authorization header, a wrong audience) does not cost a
-// refresh per request. Code that calls Invalidate should therefore call
-// Confirm when a request succeeds, as Transport does.
+// it never worked. One such token may have been revoked before its first
+// use; when the token before it never worked either, the rejection counts
+// as a failed refresh, and the next refresh waits for the backoff, so that
+// a server that rejects every token (a proxy that strips the Authorization
+// header, a wrong audience) does not cost a refresh per request. Code that
+// calls Invalidate should therefore call Confirm when a request succeeds,
+// as Transport does.
 func (s *Source) Invalidate(rejected *oauth2.Token) {
 	if rejected == nil {
 		return
@@ -26,9 +28,12 @@ func (s *Source) Invalidate(rejected *oauth2.Token) {
 		s.mu.Unlock()
 		return
 	}
-	s.cur.Store(c.rejected())
+	dead := c.rejected()
+	s.cur.Store(dead)
 	s.rejected = rejected.AccessToken
-	neverWorked := c.unconfirmed.Load()
+	// A single unused token rejected is no pattern: it may just have been
+	// revoked (an admin, another device) as soon as it was issued.
+	neverWorked := dead.unused && c.wasted > 0
 	if neverWorked {
 		s.fail.n = c.streak
 		s.fail.record(errNeverWorked, 0, false, now, nil)
