@@ -1,7 +1,6 @@
 package tokensource
 
 import (
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"time"
@@ -23,23 +22,30 @@ const (
 // failure remembers the last failed refresh, to space out the next ones.
 // The zero value means the last refresh succeeded.
 type failure struct {
-	err      error
-	n        int       // failures in a row
-	retryAt  time.Time // no refresh before this, unless forced
-	reauth   bool      // no refresh with reauthRT again
-	reauthRT string    // the refresh token the server refused, or "" for none
+	err       error
+	n         int       // failures in a row
+	retryAt   time.Time // no refresh before this, unless forced
+	reauth    bool      // no refresh with reauthRT again
+	reauthRT  string    // the refresh token the server refused, or "" for none
+	storeDown bool      // the store could not be loaded: not even loaded again before retryAt
+	returned  string    // the access token a refresh returned though a server had rejected it
 }
 
-// record notes a failed refresh from base at now.
-func (f *failure) record(err error, now time.Time, base *oauth2.Token) {
-	f.err = err
-	f.n++
-	f.reauth = errors.Is(err, ErrReauthRequired)
-	f.reauthRT = refreshToken(base)
+// record notes a failed refresh from base at now, whose error asked for a
+// wait (see retryAfter) and may be ErrReauthRequired. The caller reads both
+// from err: record runs under the Source's mutex, where no method of an
+// error from outside the package may run.
+func (f *failure) record(err error, wait time.Duration, reauth bool, now time.Time, base *oauth2.Token) {
 	// A Retry-After may lengthen the backoff, never shorten it: a server
 	// that says "retry now" is not to be hammered.
-	wait, _ := retryAfter(err, now)
-	f.retryAt = now.Add(max(wait, backoff(f.n)))
+	n := f.n + 1
+	*f = failure{
+		err:      err,
+		n:        n,
+		retryAt:  now.Add(max(wait, backoff(n))),
+		reauth:   reauth,
+		reauthRT: refreshToken(base),
+	}
 }
 
 // gate returns the error a flight ends with instead of calling the

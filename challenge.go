@@ -28,30 +28,28 @@ func (c *challenge) param(name string) string {
 	return ""
 }
 
-// parseChallenges parses the values of the WWW-Authenticate fields of one
-// response; each value is a comma-separated list of challenges.
+// parseChallenges parses the WWW-Authenticate field lines of one response.
+// They are joined with ", " first, which RFC 9110 §5.3 says must not change
+// their meaning: one comma-separated list of challenges, which a line break
+// may split anywhere, even between a challenge's parameters.
 //
 // The parser is lenient, because servers are: empty list elements are
 // skipped, a parameter after a bare scheme belongs to it, and when a
 // challenge turns malformed, what was parsed of it is kept and parsing
 // resumes at the next comma outside a quoted string. It never fails; a
-// value that holds no challenge adds none.
-func parseChallenges(values []string) []challenge {
-	var cs []challenge
-	for _, v := range values {
-		p := challengeParser{s: v}
-		cs = p.list(cs)
-	}
-	return cs
+// list that holds no challenge gives none.
+func parseChallenges(lines []string) []challenge {
+	p := challengeParser{s: strings.Join(lines, ", ")}
+	return p.list(nil)
 }
 
-// challengeParser reads one field value; i is the next byte to read.
+// challengeParser reads a list of challenges; i is the next byte to read.
 type challengeParser struct {
 	s string
 	i int
 }
 
-// list appends the challenges of the rest of the value to cs.
+// list appends the challenges of the rest of the list to cs.
 func (p *challengeParser) list(cs []challenge) []challenge {
 	for {
 		p.skipSeparators()

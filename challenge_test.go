@@ -85,6 +85,16 @@ func TestParseChallenges(t *testing.T) {
 			[]challenge{withParams("Basic", "realm", "simple"), bearer("error", "invalid_token")},
 		},
 		{
+			"a challenge's parameters on the next field line",
+			[]string{`Bearer realm="api"`, `error="insufficient_scope", scope="admin"`},
+			[]challenge{bearer("realm", "api", "error", "insufficient_scope", "scope", "admin")},
+		},
+		{
+			"empty field lines",
+			[]string{"", " ", ","},
+			nil,
+		},
+		{
 			"bare schemes in a list",
 			[]string{"Negotiate, NTLM, Bearer"},
 			[]challenge{{scheme: "Negotiate"}, {scheme: "NTLM"}, {scheme: "Bearer"}},

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"maps"
 	"net/http"
 	"net/url"
 	"strings"
@@ -33,7 +32,12 @@ import (
 // resend would be a replay, and a server that detects reuse revokes the
 // whole token family. Set AuthStyle explicitly to make every refresh exactly
 // one request.
+//
+// store must not be nil: a login must be saved where the Source loads it.
 func FromConfig(ctx context.Context, conf *oauth2.Config, store Store, opts *Options) *Source {
+	if store == nil {
+		panic("tokensource: FromConfig with a nil Store: no login could ever be saved where the Source loads it")
+	}
 	e := &endpoint{conf: conf, client: contextClient(ctx)}
 	return New(e.refresh, store, opts)
 }
@@ -61,21 +65,20 @@ func (e *endpoint) refresh(ctx context.Context, current *oauth2.Token) (*oauth2.
 	if current == nil || current.RefreshToken == "" {
 		return nil, fmt.Errorf("%w: no refresh token", ErrReauthRequired)
 	}
-	form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {current.RefreshToken}}
 	style := e.conf.Endpoint.AuthStyle
 	if style != oauth2.AuthStyleAutoDetect {
-		return e.post(ctx, form, style)
+		return e.post(ctx, current, style)
 	}
 	if d := oauth2.AuthStyle(e.detected.Load()); d != oauth2.AuthStyleAutoDetect {
-		return e.post(ctx, form, d)
+		return e.post(ctx, current, d)
 	}
 	style = oauth2.AuthStyleInHeader
-	tok, err := e.post(ctx, form, style)
+	tok, err := e.post(ctx, current, style)
 	if clientRejected(err) {
 		// The server refused the client before it looked at the refresh
 		// token, so sending it again is not a replay.
 		style = oauth2.AuthStyleInParams
-		tok, err = e.post(ctx, form, style)
+		tok, err = e.post(ctx, current, style)
 	}
 	if err == nil {
 		e.detected.Store(int32(style))
@@ -90,11 +93,12 @@ func clientRejected(err error) bool {
 	return ok && (re.Response.StatusCode == http.StatusUnauthorized || re.ErrorCode == "invalid_client")
 }
 
-// post sends one token request and parses the answer.
-func (e *endpoint) post(ctx context.Context, form url.Values, style oauth2.AuthStyle) (*oauth2.Token, error) {
+// post sends one refresh request for current and parses the answer, with
+// current's tokens and the client secret redacted from an error.
+func (e *endpoint) post(ctx context.Context, current *oauth2.Token, style oauth2.AuthStyle) (*oauth2.Token, error) {
 	id, secret := e.conf.ClientID, e.conf.ClientSecret
+	form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {current.RefreshToken}}
 	if style == oauth2.AuthStyleInParams {
-		form = maps.Clone(form) // Set replaces whole values: a shallow copy will do
 		form.Set("client_id", id)
 		if secret != "" {
 			form.Set("client_secret", secret)
@@ -118,5 +122,5 @@ func (e *endpoint) post(ctx context.Context, form url.Values, style oauth2.AuthS
 	if err != nil {
 		return nil, fmt.Errorf("tokensource: reading the token response (%s): %w", resp.Status, err)
 	}
-	return parseTokenResponse(resp, body)
+	return parseTokenResponse(resp, body, current.RefreshToken, current.AccessToken, secret)
 }

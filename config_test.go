@@ -268,3 +268,13 @@ func TestParseTokenResponse(t *testing.T) {
 		})
 	}
 }
+
+func TestFromConfigNilStorePanics(t *testing.T) {
+	defer func() {
+		const want = "tokensource: FromConfig with a nil Store"
+		if r, _ := recover().(string); !strings.HasPrefix(r, want) {
+			t.Errorf("panic %q, want one starting %q", r, want)
+		}
+	}()
+	FromConfig(context.Background(), &oauth2.Config{}, nil, nil)
+}

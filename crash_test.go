@@ -110,9 +110,10 @@ func TestCrashChild(t *testing.T) {
 // the test short.
 //
 // A kill between the creation of the temporary file and the rename leaves
-// that file behind, since no one is left to remove it. The test checks that
-// each kill leaves at most one, private to the user, and that nothing else
-// appears in the folder.
+// that file behind, until the next Save. The test checks that each kill
+// leaves at most one, private to the user, that nothing else appears in the
+// directory, and that a Save after the last kill leaves only the token
+// file.
 func TestFileStoreSurvivesSIGKILL(t *testing.T) {
 	const lanes = 4
 	killsPerLane := 50 // 200 in all
@@ -170,8 +171,12 @@ func crashLane(t *testing.T, kills int) {
 		}
 		leftovers = n
 	}
-	t.Logf("%d kills: the last token saved is %d; %d kills came after a rename, %d left a temporary file; %d temporary files remain",
+	t.Logf("%d kills: the last token saved is %d; %d kills came after a rename, %d left a temporary file; %d temporary files remained",
 		kills, last, afterRename, midWrite, leftovers)
+
+	// Their writers are dead: the next Save removes what they left.
+	mustSave(t, store, crashToken(last+1))
+	checkDirHolds(t, dir, "token.json")
 }
 
 // runCrashChild starts TestCrashChild on path from sequence number first,

@@ -29,11 +29,13 @@
 // google.golang.org/api clients). They refresh on expiry but do not react to
 // a 401, and oauth2.NewClient keeps its own copy of the token in front of
 // the Source: a token the server rejects early is sent until it expires.
+// Token returns a copy of the token for each such cache, so that several can
+// share one Source.
 //
 // In code that uses tokens some other way (gRPC credentials, a websocket,
-// a message queue), call Source.TokenContext for a token, and
-// Source.Invalidate when a server rejects it. Source.Refresh forces a
-// refresh.
+// a message queue), call Source.TokenContext for a token,
+// Source.Invalidate when a server rejects it, and Source.Confirm when a
+// server accepts it. Source.Refresh forces a refresh.
 //
 // # What is guaranteed
 //
@@ -47,6 +49,10 @@
 //     shortens it. Refresh skips the wait. An answer of
 //     invalid_grant, or nothing to refresh with, is ErrReauthRequired: no
 //     token request is made until the Store holds a different token.
+//     A Store that cannot be loaded or locked, a panic, and a token that has
+//     already expired are failures like the others; so is a new token that a
+//     server rejects before accepting any request with it, so that a server
+//     that rejects every token costs a refresh per wait, not per request.
 //   - A caller's context bounds only that caller's wait. The refresh runs
 //     detached from every caller, bounded by Options.RefreshTimeout, and
 //     completes for the others.
@@ -61,8 +67,13 @@
 //     Store: if another process saved a valid token meanwhile, it adopts
 //     that token instead of refreshing; otherwise it refreshes with the
 //     refresh token it read under the lock, which may be newer than the one
-//     in memory, saves, and unlocks. A rotated refresh token is presented
-//     once, unless the answer to its refresh was lost (see FromConfig).
+//     in memory, saves, and unlocks; a failed save of a rotated refresh
+//     token is tried again, for up to two seconds, before the unlock. A
+//     rotated refresh token is presented once, unless the answer to its
+//     refresh was lost (see FromConfig), or the Store failed to save it for
+//     longer: then another process may load and present the spent one, and
+//     if the Store stays down until the program exits, the new one is lost
+//     with it.
 //
 // # Token states
 //
@@ -74,7 +85,8 @@
 //     token is still served, and the first caller to see it stale starts one
 //     refresh in the background. If that refresh fails, the token is kept,
 //     and the first caller after the backoff starts the next one.
-//   - Expired: past its Expiry minus Options.EarlyExpiry, or rejected
+//   - Expired: past its Expiry minus Options.EarlyExpiry on the wall clock
+//     (which, unlike the monotonic clock, runs while a machine sleeps), or rejected
 //     through Invalidate. Callers wait for a refresh. The early expiry is
 //     capped at a quarter of the lifetime the token had when the Source got
 //     it, so that a token that lives a few seconds is still used for most of

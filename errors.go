@@ -17,6 +17,12 @@ import (
 // (the user logged in again, perhaps in another process).
 var ErrReauthRequired = errors.New("tokensource: re-authentication required")
 
+// Errors of a refresh whose token cannot be used.
+var (
+	errReturnedRejected = errors.New("tokensource: refresh returned the access token a server just rejected")
+	errNeverWorked      = errors.New("tokensource: a server rejected a new token before accepting any request with it")
+)
+
 // classify marks an invalid_grant answer as ErrReauthRequired.
 func classify(err error) error {
 	if errors.Is(err, ErrReauthRequired) {
@@ -42,7 +48,8 @@ func retryAfter(err error, now time.Time) (time.Duration, bool) {
 	}
 	var d time.Duration
 	if secs, err := strconv.Atoi(v); err == nil {
-		d = time.Duration(secs) * time.Second
+		// Capped before the multiplication, which would overflow.
+		d = time.Duration(min(max(secs, 0), int(retryAfterMax/time.Second))) * time.Second
 	} else if t, err := http.ParseTime(v); err == nil {
 		d = t.Sub(now)
 	} else {

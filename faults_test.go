@@ -131,7 +131,9 @@ func TestTokenEndpointFaults(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			opts := &Options{RefreshTimeout: 10 * time.Second}
 			if tc.fault == tokensourcetest.FaultHang {
-				opts.RefreshTimeout = 100 * time.Millisecond
+				// Long enough for the retry, which must succeed, to load,
+				// lock, refresh and save on a loaded machine.
+				opts.RefreshTimeout = time.Second
 			}
 			r := newServerRig(t, opts)
 			if tc.autoDetect {

@@ -38,7 +38,7 @@ import (
 //
 // Writes are atomic: a crash leaves either the old file or the new one,
 // never a torn one. On Unix, the file always has mode 0600 after a Save, and
-// a missing folder is created with mode 0700; an existing folder keeps its
+// a missing directory is created with mode 0700; an existing one keeps its
 // mode. Lock uses a second file next to the first, the path plus ".lock",
 // which is created on first use and never deleted, since deleting a lock
 // file lets two processes lock two different files.
@@ -53,11 +53,32 @@ type FileStore struct {
 }
 
 // NewFileStore returns a FileStore for the file at path. It touches nothing
-// on disk: the file and its folder are created by the first Save, and the
-// lock file by the first Lock. A relative path is relative to the working
-// directory at the time of each call.
+// on disk: the file and its directory are created by the first Save, and
+// the lock file by the first Lock. A relative path is relative to the
+// working directory at the time of each call.
+//
+// NewFileStore panics if path is empty, as New does for a nil RefreshFunc:
+// an empty path is a mistake in the program (an unset variable, say), and
+// an error at each use would read as "no token stored" and send the user to
+// log in again, to a file that cannot be written. The methods of a
+// FileStore not made by NewFileStore fail for the same reason.
 func NewFileStore(path string) *FileStore {
+	if path == "" {
+		panic("tokensource: NewFileStore with an empty path")
+	}
 	return &FileStore{path: path}
+}
+
+// errNoPath is the error of every method of a FileStore without a path.
+var errNoPath = errors.New("tokensource: FileStore has no path; make it with NewFileStore")
+
+// ready returns the error that stops a method before it touches the disk:
+// errNoPath, or ctx's error.
+func (f *FileStore) ready(ctx context.Context) error {
+	if f.path == "" {
+		return errNoPath
+	}
+	return ctx.Err()
 }
 
 // Path returns the path the FileStore was created with.
@@ -68,48 +89,73 @@ func (f *FileStore) Path() string { return f.path }
 // the file is corrupt or cannot be read; no error holds a token value. It
 // returns ctx's error, without reading, if ctx is already done.
 func (f *FileStore) Load(ctx context.Context) (*oauth2.Token, error) {
-	if err := ctx.Err(); err != nil {
+	if err := f.ready(ctx); err != nil {
 		return nil, err
 	}
 	f.mu.RLock()
 	data, err := os.ReadFile(f.path)
 	f.mu.RUnlock()
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("%w in %s", ErrNotFound, f.path)
+		return nil, fmt.Errorf("%w in %q", ErrNotFound, f.path)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("tokensource: cannot read token file %s: %w", f.path, err)
+		return nil, fmt.Errorf("tokensource: cannot read token file %q: %w", f.path, err)
 	}
 	tok, err := decodeToken(data)
 	if err != nil {
-		return nil, &corruptError{what: "token file " + f.path, err: err}
+		return nil, &corruptError{what: fmt.Sprintf("token file %q", f.path), err: err}
 	}
 	return tok, nil
 }
 
 // Save writes tok to the file, replacing it atomically: after a crash the
-// file holds either the old token or tok. It creates the folder, with mode
-// 0700, if it does not exist, and leaves the mode of an existing folder
+// file holds either the old token or tok. It creates the directory, with
+// mode 0700, if it does not exist, and leaves the mode of an existing one
 // alone. The file always ends up with mode 0600, even if the old one had
 // wider permissions. Save refuses, with an error, a nil token and a token
 // with neither an access token nor a refresh token, which Load would call
 // corrupt. On error, the old file is untouched and no temporary file is
-// left behind, except when only the final flush of the folder failed: then
-// tok is in place but might not survive a crash. Errors name the path and
-// hold no token value. It returns ctx's error, without writing, if ctx is
-// already done.
+// left behind, except when only the final flush of the directory failed:
+// then tok is in place but might not survive a crash. Errors name the path
+// and hold no token value. It returns ctx's error, without writing, if ctx
+// is already done.
 func (f *FileStore) Save(ctx context.Context, tok *oauth2.Token) error {
-	if err := ctx.Err(); err != nil {
+	if err := f.ready(ctx); err != nil {
 		return err
 	}
 	data, err := MarshalToken(tok)
 	if err != nil {
-		return fmt.Errorf("tokensource: cannot save token to %s: %w", f.path, err)
+		return fmt.Errorf("tokensource: cannot save token to %q: %w", f.path, err)
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := writeFileAtomic(f.path, data); err != nil {
-		return fmt.Errorf("tokensource: cannot save token to %s: %w", f.path, err)
+		return fmt.Errorf("tokensource: cannot save token to %q: %w", f.path, err)
+	}
+	return nil
+}
+
+// Delete removes the token file: a log-out. It takes the store's lock
+// first, waiting no longer than ctx, so that a refresh running in any
+// process (a Source holds the lock from its reload to its save) saves
+// before the file goes and cannot write the token back after. A missing
+// file is not an error; the lock file stays, as it always does. Temporary
+// files of Saves that died are removed too, since they hold tokens.
+//
+// A Source with a valid token cached keeps serving it: it sees the empty
+// store only at its next load, when the token expires or is rejected. It
+// then calls its RefreshFunc with a nil token; one made by [FromConfig]
+// fails with [ErrReauthRequired] until a new login is saved.
+func (f *FileStore) Delete(ctx context.Context) error {
+	unlock, err := f.Lock(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := removeFile(f.path); err != nil {
+		return fmt.Errorf("tokensource: cannot delete token file %q: %w", f.path, err)
 	}
 	return nil
 }

@@ -19,8 +19,8 @@ const lockRetry = 10 * time.Millisecond
 
 // Lock takes an exclusive lock on the file at Path() + ".lock", waiting
 // until it is free or ctx ends; then it returns ctx's error wrapped in one
-// that names the lock file. It creates the folder (mode 0700) and the lock
-// file (mode 0600) when missing, and never deletes the lock file.
+// that names the lock file. It creates the directory (mode 0700) and the
+// lock file (mode 0600) when missing, and never deletes the lock file.
 //
 // The lock excludes other processes and, on Linux, macOS, the BSDs and
 // Windows, other Lock calls in this process too, through this FileStore or
@@ -32,17 +32,24 @@ const lockRetry = 10 * time.Millisecond
 // The returned unlock releases the lock and closes the file. Calling it
 // more than once is harmless.
 func (f *FileStore) Lock(ctx context.Context) (unlock func(), err error) {
+	if err := f.ready(ctx); err != nil {
+		return nil, err
+	}
 	path := f.path + ".lock"
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, fmt.Errorf("tokensource: cannot lock %s: %w", path, err)
+		return nil, fmt.Errorf("tokensource: cannot lock %q: %w", path, err)
 	}
 	fl := flock.New(path, flock.SetPermissions(0o600))
-	ok, err := fl.TryLockContext(ctx, lockRetry)
+	ok, err := fl.TryLock()
+	if err == nil && !ok {
+		testHookLockBusy(path)
+		ok, err = fl.TryLockContext(ctx, lockRetry)
+	}
 	if !ok {
 		// TryLockContext reports failure with an error; the fallback only
 		// keeps a nil unlock from ever being returned without one.
 		err = cmp.Or(err, errors.New("lock not taken"))
-		return nil, fmt.Errorf("tokensource: cannot lock %s: %w", path, err)
+		return nil, fmt.Errorf("tokensource: cannot lock %q: %w", path, err)
 	}
 	var once sync.Once
 	return func() {
@@ -51,3 +58,7 @@ func (f *FileStore) Lock(ctx context.Context) (unlock func(), err error) {
 		once.Do(func() { fl.Unlock() })
 	}, nil
 }
+
+// testHookLockBusy is called with the lock file's path when Lock finds the
+// lock held and starts to wait; tests replace it to know that a Lock waits.
+var testHookLockBusy = func(path string) {}

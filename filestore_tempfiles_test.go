@@ -2,16 +2,18 @@ package tokensource
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 )
 
 // TestFileStoreSaveRemovesStaleTempFiles checks that temporary files left
-// by Saves that died before their rename (see TestFileStoreSurvivesSIGKILL)
-// do not pile up: a Save removes those old enough that no live Save can
-// own them, and leaves a recent one, which may belong to a Save running in
-// another process, alone.
+// by Saves that died before their rename (see TestFileStoreSurvivesSIGKILL),
+// and whose writer cannot be checked (here, names without one, as older
+// versions wrote them), do not pile up: a Save removes those old enough
+// that no live Save can own them, and leaves a recent one alone.
 func TestFileStoreSaveRemovesStaleTempFiles(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "token.json")
@@ -22,11 +24,52 @@ func TestFileStoreSaveRemovesStaleTempFiles(t *testing.T) {
 	recent := filepath.Join(dir, ".token.json.tmp222")
 	writeFile(t, stale, []byte(`{"access_token":"ac`))
 	writeFile(t, recent, []byte(`{"access_token":"ac`))
-	old := time.Now().Add(-time.Hour)
-	if err := os.Chtimes(stale, old, old); err != nil {
-		t.Fatal(err)
-	}
+	makeOld(t, stale)
 
 	mustSave(t, store, numberedToken(1))
 	checkDirHolds(t, dir, ".token.json.tmp222", "token.json")
+}
+
+// TestFileStoreSaveRemovesTempFilesOfDeadWriters checks that a Save removes
+// the temporary file of a writer on this host whose process is gone, however
+// recent, and never that of a live writer, however old. A file written on
+// another host is judged by its age alone.
+func TestFileStoreSaveRemovesTempFilesOfDeadWriters(t *testing.T) {
+	if _, known := processGone(os.Getpid()); !known || hostTag() == "" {
+		t.Skip("no way to tell here whether a writer is alive")
+	}
+	dir := t.TempDir()
+	path := filepath.Join(dir, "token.json")
+	store := NewFileStore(path)
+	mustSave(t, store, sampleToken())
+
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	if err := cmd.Run(); err != nil {
+		t.Fatal(err)
+	}
+	dead, live := cmd.ProcessState.Pid(), os.Getpid()
+	temp := func(host string, pid int, old bool) string {
+		name := tempPrefix("token.json") + "-" + host + "-" + strconv.Itoa(pid) + "-" + strconv.FormatBool(old)
+		writeFile(t, filepath.Join(dir, name), []byte(`{"access_token":"ac`))
+		if old {
+			makeOld(t, filepath.Join(dir, name))
+		}
+		return name
+	}
+	temp(hostTag(), dead, false)
+	liveOld := temp(hostTag(), live, true)
+	elsewhereRecent := temp("elsewhere", dead, false)
+	temp("elsewhere", dead, true)
+
+	mustSave(t, store, numberedToken(1))
+	checkDirHolds(t, dir, liveOld, elsewhereRecent, "token.json")
+}
+
+// makeOld sets the times of the file at path to an hour ago.
+func makeOld(t *testing.T, path string) {
+	t.Helper()
+	old := time.Now().Add(-time.Hour)
+	if err := os.Chtimes(path, old, old); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -115,7 +115,7 @@ func TestFileStoreLoadCorruptFile(t *testing.T) {
 			if _, uerr := UnmarshalToken([]byte(tc.content)); !errors.Is(uerr, ErrCorrupt) {
 				t.Errorf("UnmarshalToken(%q): %v; want an error wrapping ErrCorrupt", tc.content, uerr)
 			}
-			want := "token file " + path + " is corrupt"
+			want := fmt.Sprintf("token file %q is corrupt", path)
 			if !strings.Contains(err.Error(), want) {
 				t.Errorf("error %q does not contain %q", err, want)
 			}
@@ -159,6 +159,11 @@ func TestFileStoreDoneContext(t *testing.T) {
 	if _, err := store.Load(ctx); !errors.Is(err, context.Canceled) {
 		t.Errorf("Load with a cancelled context: got %v, want context.Canceled", err)
 	}
+	mustSave(t, store, sampleToken())
+	if err := store.Delete(ctx); !errors.Is(err, context.Canceled) {
+		t.Errorf("Delete with a cancelled context: got %v, want context.Canceled", err)
+	}
+	mustLoad(t, store)
 }
 
 func mustSave(t *testing.T, store *FileStore, tok *oauth2.Token) {
@@ -682,5 +687,71 @@ func TestMarshalTokenRoundTrip(t *testing.T) {
 	}
 	if _, err := MarshalToken(&oauth2.Token{TokenType: "Bearer"}); err == nil {
 		t.Error("MarshalToken of a token without credentials: no error")
+	}
+}
+
+func TestNewFileStoreRefusesEmptyPath(t *testing.T) {
+	defer func() {
+		if msg, _ := recover().(string); !strings.Contains(msg, "empty path") {
+			t.Errorf("NewFileStore(\"\") panicked with %q, want a message about the empty path", msg)
+		}
+	}()
+	NewFileStore("")
+}
+
+// TestFileStoreWithoutPathFails checks that a FileStore not made by
+// NewFileStore says so, rather than report that no token is stored.
+func TestFileStoreWithoutPathFails(t *testing.T) {
+	var store FileStore
+	ctx := context.Background()
+	_, loadErr := store.Load(ctx)
+	_, lockErr := store.Lock(ctx)
+	for name, err := range map[string]error{
+		"Load":   loadErr,
+		"Save":   store.Save(ctx, sampleToken()),
+		"Lock":   lockErr,
+		"Delete": store.Delete(ctx),
+	} {
+		if !errors.Is(err, errNoPath) || errors.Is(err, ErrNotFound) {
+			t.Errorf("%s: %v, want %v", name, err, errNoPath)
+		}
+	}
+}
+
+// TestFileStoreErrorsQuotePath checks that every error quotes the path, so
+// that a path with spaces reads unambiguously.
+func TestFileStoreErrorsQuotePath(t *testing.T) {
+	ctx := context.Background()
+	load := func(s *FileStore) error { _, err := s.Load(ctx); return err }
+	for _, tc := range []struct {
+		name  string
+		setup func(t *testing.T, path string)
+		op    func(s *FileStore) error
+		names string // what the error quotes, after the path
+	}{
+		{"Load of a missing file", func(*testing.T, string) {}, load, ""},
+		{"Load of a corrupt file", func(t *testing.T, path string) { mkdir(t, filepath.Dir(path)); writeFile(t, path, []byte("{")) }, load, ""},
+		{"Save under a regular file", func(t *testing.T, path string) { writeFile(t, filepath.Dir(path), nil) },
+			func(s *FileStore) error { return s.Save(ctx, sampleToken()) }, ""},
+		{"Lock under a regular file", func(t *testing.T, path string) { writeFile(t, filepath.Dir(path), nil) },
+			func(s *FileStore) error { _, err := s.Lock(ctx); return err }, ".lock"},
+		{"Delete of a directory", func(t *testing.T, path string) { mkdir(t, filepath.Join(path, "inside")) },
+			func(s *FileStore) error { return s.Delete(ctx) }, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), tc.name, "token.json")
+			tc.setup(t, path)
+			err := tc.op(NewFileStore(path))
+			if want := fmt.Sprintf("%q", path+tc.names); err == nil || !strings.Contains(err.Error(), want) {
+				t.Errorf("got %v, want an error quoting %s", err, want)
+			}
+		})
+	}
+}
+
+func mkdir(t *testing.T, dir string) {
+	t.Helper()
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
 	}
 }

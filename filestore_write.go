@@ -1,29 +1,27 @@
 package tokensource
 
 import (
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
-	"strings"
-	"time"
 )
 
 // writeFileAtomic replaces the file at path with data so that a crash at
 // any moment leaves either the old content or the new, never a mix: data
-// goes to a temporary file in the same folder (a rename is atomic only
+// goes to a temporary file in the same directory (a rename is atomic only
 // within one file system), is flushed to disk, and is then renamed over
 // path. On error the temporary file is removed and path is untouched,
-// unless the error is from the final folder sync, which comes after the
+// unless the error is from the final directory sync, which comes after the
 // rename. The new file has mode 0600 whatever the old one had, since it is
-// a new file; a missing folder is created with mode 0700.
+// a new file; a missing directory is created with mode 0700.
 func writeFileAtomic(path string, data []byte) (err error) {
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
-	// The leading dot hides the temporary file from a plain ls, and the
-	// random suffix CreateTemp adds keeps concurrent writers apart.
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp")
+	tmp, err := os.CreateTemp(dir, tempPattern(filepath.Base(path)))
 	if err != nil {
 		return err
 	}
@@ -39,41 +37,23 @@ func writeFileAtomic(path string, data []byte) (err error) {
 	if err := os.Rename(tmp.Name(), path); err != nil {
 		return err
 	}
-	removeStaleTemps(path)
+	removeDeadTemps(path)
 	return syncDir(dir)
 }
 
-// staleTempAge is how old a temporary file must be before a Save removes
-// it: far longer than any live Save takes, so that a Save running in
-// another process never loses its file.
-const staleTempAge = time.Minute
-
-// removeStaleTemps removes the temporary files of Saves that died before
-// their rename (a crash, a kill), so that they do not pile up, each holding
-// a token. Failures are ignored: the next Save tries again.
-func removeStaleTemps(path string) {
-	temps, _ := filepath.Glob(filepath.Join(filepath.Dir(path), "."+globEscape(filepath.Base(path))+".tmp*"))
-	for _, name := range temps {
-		if fi, err := os.Lstat(name); err == nil && fi.Mode().IsRegular() && time.Since(fi.ModTime()) > staleTempAge {
-			os.Remove(name)
-		}
+// removeFile removes the file at path, and the temporary files of writers
+// that died, and flushes the removal to disk. A missing file is not an
+// error.
+func removeFile(path string) error {
+	err := os.Remove(path)
+	removeDeadTemps(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
 	}
-}
-
-// globEscape quotes the characters filepath.Match gives a meaning to.
-func globEscape(s string) string {
-	if runtime.GOOS == "windows" {
-		// No escape character there; such names simply find nothing.
-		return s
+	if err != nil {
+		return err
 	}
-	var b strings.Builder
-	for _, r := range s {
-		if strings.ContainsRune(`*?[\`, r) {
-			b.WriteByte('\\')
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
+	return syncDir(filepath.Dir(path))
 }
 
 // writeAndClose writes data to f, flushes it to disk and closes f. CreateTemp
@@ -90,9 +70,9 @@ func writeAndClose(f *os.File, data []byte) error {
 	return f.Close()
 }
 
-// syncDir flushes the folder dir to disk, so that a rename in it survives a
-// crash. Windows cannot open a folder for syncing, and persists renames on
-// its own, so there it does nothing.
+// syncDir flushes the directory dir to disk, so that a rename in it
+// survives a crash. Windows cannot open a directory for syncing, and
+// persists renames on its own, so there it does nothing.
 func syncDir(dir string) error {
 	if runtime.GOOS == "windows" {
 		return nil

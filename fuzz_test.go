@@ -44,7 +44,7 @@ func FuzzFileStoreDecode(f *testing.F) {
 		}
 		if err != nil {
 			msg := err.Error()
-			if errors.Is(err, ErrNotFound) || !strings.Contains(msg, "token file "+path+" is corrupt") {
+			if errors.Is(err, ErrNotFound) || !strings.Contains(msg, fmt.Sprintf("token file %q is corrupt", path)) {
 				t.Fatalf("Load: %v; want an error saying the file at %s is corrupt", err, path)
 			}
 			for _, secret := range fuzzSecrets {
@@ -85,9 +85,17 @@ func FuzzFileStoreDecode(f *testing.F) {
 	})
 }
 
-// fuzzStoredRefresh is the refresh token the Source of FuzzTokenResponse
-// sends; the server never returns it, so no error may hold it either.
-const fuzzStoredRefresh = "rt-SECRET-stored-3"
+// The secrets of the requests of FuzzTokenResponse: the refresh token sent,
+// the access token that goes with it, and the client secret. An answer may
+// echo them anywhere; no error may hold them.
+const (
+	fuzzStoredRefresh = "rt-SECRET-stored-3"
+	fuzzStoredAccess  = "at-SECRET-stored-4"
+	fuzzClientSecret  = "cs-SECRET-client-5"
+)
+
+// fuzzRequestSecrets are the secrets an error may never show.
+var fuzzRequestSecrets = []string{fuzzStoredRefresh, fuzzStoredAccess, fuzzClientSecret}
 
 // fuzzAnswer is what the token endpoint of FuzzTokenResponse answers.
 type fuzzAnswer struct {
@@ -101,8 +109,8 @@ type fuzzAnswer struct {
 // exchange to a Source made by FromConfig. Neither may panic. An answer is
 // either a token with an access token, from a 2xx status, or an error that
 // quotes no token of the body beyond what its error and error_description
-// fields hold (which the message shows, by design), nor the refresh token
-// sent. A refresh sends one request, or two when auto-detection retries a
+// fields hold (which the message shows, by design), nor any secret of the
+// request, even where those fields echo it. A refresh sends one request, or two when auto-detection retries a
 // refused client; a token just obtained is served again without a request.
 func FuzzTokenResponse(f *testing.F) {
 	var answer atomic.Pointer[fuzzAnswer]
@@ -119,7 +127,7 @@ func FuzzTokenResponse(f *testing.F) {
 	}))
 	f.Cleanup(srv.Close)
 	ctx := context.WithValue(context.Background(), oauth2.HTTPClient, srv.Client())
-	conf := &oauth2.Config{ClientID: "client", ClientSecret: "secret", Endpoint: oauth2.Endpoint{TokenURL: srv.URL}}
+	conf := &oauth2.Config{ClientID: "client", ClientSecret: fuzzClientSecret, Endpoint: oauth2.Endpoint{TokenURL: srv.URL}}
 
 	f.Fuzz(func(t *testing.T, status int, contentType, retryAfterHeader string, body []byte) {
 		clock := newTestClock()
@@ -131,7 +139,7 @@ func FuzzTokenResponse(f *testing.F) {
 			Status:     fmt.Sprintf("%d %s", status, http.StatusText(status)),
 			Header:     http.Header{"Content-Type": {contentType}, "Retry-After": {retryAfterHeader}},
 		}
-		tok, err := parseTokenResponse(resp, body)
+		tok, err := parseTokenResponse(resp, body, fuzzRequestSecrets...)
 		switch {
 		case (tok == nil) == (err == nil):
 			t.Fatalf("parseTokenResponse returned %v and %v", tok, err)
@@ -151,7 +159,7 @@ func FuzzTokenResponse(f *testing.F) {
 		}
 		answer.Store(&fuzzAnswer{status, contentType, retryAfterHeader, body})
 		requests.Store(0)
-		expired := &oauth2.Token{AccessToken: "old", RefreshToken: fuzzStoredRefresh, Expiry: clock.Now().Add(-time.Minute)}
+		expired := &oauth2.Token{AccessToken: fuzzStoredAccess, RefreshToken: fuzzStoredRefresh, Expiry: clock.Now().Add(-time.Minute)}
 		src := FromConfig(ctx, conf, storeWith(t, expired), &Options{Now: clock.Now, RefreshTimeout: 10 * time.Second})
 		tok, err = src.Token()
 		n := requests.Load()
@@ -169,7 +177,7 @@ func FuzzTokenResponse(f *testing.F) {
 			t.Fatalf("Token after a %d answer returned access token %q", status, tok.AccessToken)
 		}
 		again, err := src.Token()
-		if err != nil || again != tok || requests.Load() != n {
+		if err != nil || !sameToken(again, tok) || requests.Load() != n {
 			t.Fatalf("a token just obtained (expires_in %d) was not served again: %v, %v, %d requests",
 				tok.ExpiresIn, again, err, requests.Load()-n)
 		}
@@ -188,9 +196,9 @@ func quotable(contentType string, body []byte) []string {
 	return texts
 }
 
-// checkFuzzError fails t if err, or an error it wraps, holds a token of
-// fuzzSecrets or fuzzStoredRefresh that is not part of an allowed text.
-
+// checkFuzzError fails t if err, or an error it wraps, holds a secret of
+// fuzzRequestSecrets, or a token of fuzzSecrets that is not part of an
+// allowed text.
 func checkFuzzError(t *testing.T, err error, allowed []string) {
 	t.Helper()
 	if err == nil {
@@ -200,8 +208,8 @@ func checkFuzzError(t *testing.T, err error, allowed []string) {
 	eachError(err, func(e error) {
 		msgs = append(msgs, e.Error())
 	})
-	for _, secret := range append(fuzzSecrets[:len(fuzzSecrets):len(fuzzSecrets)], fuzzStoredRefresh) {
-		if isAllowed(secret, allowed) {
+	for _, secret := range slices.Concat(fuzzSecrets, fuzzRequestSecrets) {
+		if !slices.Contains(fuzzRequestSecrets, secret) && isAllowed(secret, allowed) {
 			continue
 		}
 		for _, msg := range msgs {

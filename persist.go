@@ -17,6 +17,10 @@ var ErrNotFound = errors.New("tokensource: no token stored")
 // every token that differs from the stored one, before it returns that token
 // to anyone. Neither is ever called on the hot path (a valid cached token).
 // Implementations must be safe for concurrent use.
+//
+// A log-out empties the store under its lock, if it has one, so that a
+// refresh running elsewhere cannot save its token back: see
+// [FileStore.Delete].
 type Store interface {
 	// Load returns the stored token, or an error that wraps ErrNotFound when
 	// nothing is stored. The Source does not modify the returned token.
@@ -29,6 +33,7 @@ type Store interface {
 // A Locker is an optional interface of a Store. A Source whose store is also
 // a Locker takes the lock around every refresh, so that processes sharing
 // the store refresh one at a time and a rotated refresh token is used once.
+// The lock is held from the reload before a refresh to the save after it.
 type Locker interface {
 	// Lock waits until it holds the lock or ctx ends, and returns the
 	// function that releases it.

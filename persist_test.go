@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -398,5 +399,150 @@ func TestWaitLetsTheBackgroundRefreshSave(t *testing.T) {
 	}
 	if err := s.Wait(ctx); err != nil {
 		t.Errorf("Wait with nothing running: %v, want nil even with ctx done", err)
+	}
+}
+
+// coarseStore keeps Expiry only to precision, as stores do that keep whole
+// seconds (a JSON number) or microseconds (a PostgreSQL timestamptz).
+type coarseStore struct {
+	Store
+	precision time.Duration
+}
+
+func (c coarseStore) coarse(tok *oauth2.Token) *oauth2.Token {
+	if tok == nil {
+		return nil
+	}
+	tok = cloneToken(tok)
+	tok.Expiry = tok.Expiry.Truncate(c.precision)
+	return tok
+}
+
+func (c coarseStore) Load(ctx context.Context) (*oauth2.Token, error) {
+	tok, err := c.Store.Load(ctx)
+	return c.coarse(tok), err
+}
+
+func (c coarseStore) Save(ctx context.Context, tok *oauth2.Token) error {
+	return c.Store.Save(ctx, c.coarse(tok))
+}
+
+// TestCoarseStoreTimeIsNoChange reloads a Source's own token from stores
+// that keep coarser time than a time.Time: it is not taken for a token
+// someone else saved, and a forced refresh still refreshes.
+func TestCoarseStoreTimeIsNoChange(t *testing.T) {
+	for _, precision := range []time.Duration{time.Second, time.Microsecond} {
+		t.Run(precision.String(), func(t *testing.T) {
+			clock := newTestClock()
+			clock.Advance(123456789 * time.Nanosecond)
+			e := &fakeEndpoint{next: rotating(clock, time.Hour)}
+			st := newLockedStore(coarseStore{storeWith(t, &oauth2.Token{AccessToken: "a0", RefreshToken: "r0", Expiry: clock.Now().Add(time.Hour)}), precision})
+			log := &logRecorder{}
+			s := New(e.refresh, st, &Options{Now: clock.Now, Logger: log.logger()})
+			for i := 1; i <= 3; i++ {
+				if tok, err := s.Refresh(context.Background()); err != nil || tok.AccessToken != "a"+itoa(int64(i)) {
+					t.Fatalf("Refresh %d = %v, %v; want a%d", i, tok, err, i)
+				}
+			}
+			if st := s.Stats(); st.Refreshes != 3 || st.Adopted != 0 {
+				t.Errorf("Stats = %+v; want 3 refreshes, none adopted", st)
+			}
+			if n := log.count("adopted"); n != 0 {
+				t.Errorf("logged %d adoptions", n)
+			}
+		})
+	}
+}
+
+// flakyLockedStore is a lockedStore whose next failSaves saves fail, and
+// that records the refresh token it holds each time its lock is released.
+type flakyLockedStore struct {
+	*lockedStore
+	failSaves atomic.Int64
+	mu        sync.Mutex
+	atUnlock  []string
+}
+
+func (f *flakyLockedStore) Save(ctx context.Context, tok *oauth2.Token) error {
+	if f.failSaves.Add(-1) >= 0 {
+		return errors.New("store unavailable")
+	}
+	return f.lockedStore.Save(ctx, tok)
+}
+
+func (f *flakyLockedStore) Lock(ctx context.Context) (func(), error) {
+	unlock, err := f.lockedStore.Lock(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return func() {
+		tok, _ := f.lockedStore.Load(context.Background())
+		f.mu.Lock()
+		f.atUnlock = append(f.atUnlock, refreshToken(tok))
+		f.mu.Unlock()
+		unlock()
+	}, nil
+}
+
+// TestLockerSavesRotatedTokenBeforeUnlock has the save of a rotated token fail
+// once: it is tried again before the store's lock is released, so that the
+// next process to take the lock (here, Source b) refreshes with the new
+// refresh token and not the spent one.
+func TestLockerSavesRotatedTokenBeforeUnlock(t *testing.T) {
+	clock := newTestClock()
+	var used []string
+	var mu sync.Mutex
+	e := &fakeEndpoint{next: func(n int64, cur *oauth2.Token) (*oauth2.Token, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		used = append(used, cur.RefreshToken)
+		return rotating(clock, time.Hour)(n, cur)
+	}}
+	st := &flakyLockedStore{lockedStore: newLockedStore(storeWith(t, &oauth2.Token{AccessToken: "a0", RefreshToken: "r0", Expiry: clock.Now().Add(-time.Minute)}))}
+	st.failSaves.Store(1)
+	a := New(e.refresh, st, &Options{Now: clock.Now})
+	b := New(e.refresh, st, &Options{Now: clock.Now, RefreshAhead: -1})
+	mustToken(t, a, "a1")
+	if diff := cmp.Diff([]string{"r1"}, st.atUnlock); diff != "" {
+		t.Errorf("refresh token in the store when the lock was released (-want +got):\n%s", diff)
+	}
+	if got := a.Stats(); got.SaveErrors != 1 || got.Saves != 1 {
+		t.Errorf("Stats = %+v; want 1 save error, then 1 save", got)
+	}
+	// b adopts a1; once it expires, b refreshes with r1.
+	mustToken(t, b, "a1")
+	clock.Advance(time.Hour)
+	mustToken(t, b, "a2")
+	if diff := cmp.Diff([]string{"r0", "r1"}, used); diff != "" {
+		t.Errorf("refresh tokens used (-want +got):\n%s", diff)
+	}
+
+	// A store that stays down: the save is retried a bounded number of
+	// times, then the token is kept in memory, and the lock released.
+	st.failSaves.Store(1000)
+	clock.Advance(time.Hour)
+	mustToken(t, a, "a3")
+	if got := a.Stats(); got.SaveErrors < 2 || got.SaveErrors > 10 {
+		t.Errorf("Stats = %+v; want a few save errors", got)
+	}
+	if got := st.atUnlock[len(st.atUnlock)-1]; got != "r2" {
+		t.Errorf("the store holds %q after the failed save, want r2 still", got)
+	}
+}
+
+func TestNewLoginAfterReauthOnEmptyStoreCountsAsAdopted(t *testing.T) {
+	clock := newTestClock()
+	e := &fakeEndpoint{next: func(n int64, cur *oauth2.Token) (*oauth2.Token, error) {
+		return nil, fmt.Errorf("%w: no refresh token", ErrReauthRequired)
+	}}
+	st := NewMemoryStore()
+	s := New(e.refresh, st, &Options{Now: clock.Now})
+	if _, err := s.Token(); !errors.Is(err, ErrReauthRequired) {
+		t.Fatalf("err = %v, want ErrReauthRequired", err)
+	}
+	st.Save(context.Background(), &oauth2.Token{AccessToken: "login", RefreshToken: "rl", Expiry: clock.Now().Add(time.Hour)})
+	mustToken(t, s, "login")
+	if got := s.Stats(); got.Adopted != 1 {
+		t.Errorf("Stats = %+v; want the new login adopted", got)
 	}
 }

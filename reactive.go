@@ -11,41 +11,31 @@ import (
 )
 
 // Transport is an http.RoundTripper that adds an access token from Source to
-// each request's Authorization header, like oauth2.Transport, and recovers
-// when a server rejects a token before its expiry (it was revoked, rotated
-// away by another device, or the server's clock runs ahead).
+// each request, like oauth2.Transport, and recovers when a server rejects a
+// token before its expiry. Most code uses [NewClient].
 //
-// When a response is a 401 with a Bearer challenge whose error is
-// "invalid_token" or that has no error code (RFC 6750 §3), Transport calls
-// Source.Invalidate with the token the request carried, gets a token, and
-// sends the request once more; so does a 401 without any WWW-Authenticate
-// header, which many APIs send. A 401 whose challenges include no Bearer one,
-// a 403 (insufficient_scope), a 400 and every other status are returned as
-// they are. Because Invalidate does nothing once a newer token is current,
-// any number of requests rejected together cause one refresh.
+// A 401 rejects the token when its WWW-Authenticate has a Bearer challenge
+// whose error is "invalid_token" or that has no error code (RFC 6750 §3), or
+// has no challenge at all. Transport then calls [Source.Invalidate] with
+// that token, gets a token, sends the request once more and returns what
+// that gives: a request is sent at most twice, and any number of requests
+// rejected together cause one refresh. Every other response, a 403
+// insufficient_scope included, is returned as it is.
 //
-// The 401 itself is returned, its body unread, when the request cannot be
-// sent again: it has a body other than http.NoBody and no GetBody to make
-// a copy (http.NewRequest sets GetBody for a *bytes.Buffer, *bytes.Reader or
-// *strings.Reader; an io.Pipe, say, gets none); getting a token fails,
-// req's context ending included; GetBody fails; or the token obtained is
-// the one just rejected. The token is invalidated all the same, so the next
-// request gets a fresh one. Once the request is sent again, the 401 is
-// discarded, and whatever the second attempt gives, a response or an error,
-// is returned: a request is never sent more than twice.
+// The 401 is returned instead when the request's body cannot be replayed
+// (it has no GetBody), no new token comes before req's context ends, or the
+// new token is the rejected one. Before waiting for the token, a 401 body of
+// up to 4 KiB is read into memory, which frees its connection; a body that
+// stalls is closed after a second, and reading it then fails.
 //
-// A request that already has a non-empty Authorization header is sent as it
-// is, and its 401s are left to the caller. So is
-// a redirect that left the first request's host: the token goes only to that
-// host and its subdomains, the rule net/http applies to an Authorization
-// header set by the caller.
+// A request with an Authorization header of its own, under any spelling of
+// the name, is sent untouched. On redirects, the token goes only to the
+// first request's host and its subdomains, and not over plain http after a
+// redirect from https.
 //
 // Transport never modifies the request it is given. It is safe for
-// concurrent use.
-//
-// Most code uses NewClient. Do not send the refresh itself through a
-// Transport of the same Source: it would wait for itself until
-// Options.RefreshTimeout.
+// concurrent use. Do not send the refresh itself through a Transport of the
+// same Source: it would wait for itself until Options.RefreshTimeout.
 type Transport struct {
 	// Source supplies the tokens. It must not be nil.
 	Source *Source
@@ -54,17 +44,13 @@ type Transport struct {
 	Base http.RoundTripper
 }
 
-// maxDrain bounds how much of a rejected response's body is read so that
-// its connection can carry the retry; a longer body costs a new connection
-// rather than the time to read it.
-const maxDrain = 4 << 10
-
 // RoundTrip sends req with an access token from t.Source, and once more with
 // a new token if the server rejects the first one with a 401; see Transport.
 // It waits for a token no longer than req's context allows. The request body
 // is closed on every path, errors included, as http.RoundTripper requires.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
-	if req.Header.Get("Authorization") != "" || !tokenAllowed(req) {
+	n, own := headerValues(req.Header)
+	if own || !tokenAllowed(req) {
 		return t.base().RoundTrip(req)
 	}
 	tok, err := t.token(req.Context())
@@ -72,11 +58,19 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		closeBody(req)
 		return nil, err
 	}
-	resp, err := t.base().RoundTrip(withToken(req, tok, req.Body))
+	resp, err := t.base().RoundTrip(withToken(req, n, tok, req.Body))
 	if err != nil || !rejectsToken(resp) {
+		t.confirm(tok, resp)
 		return resp, err
 	}
 	return t.retry(req, tok, resp)
+}
+
+// confirm tells the Source that tok worked, unless resp is a 401 or nil.
+func (t *Transport) confirm(tok *oauth2.Token, resp *http.Response) {
+	if resp != nil && resp.StatusCode != http.StatusUnauthorized {
+		t.Source.Confirm(tok)
+	}
 }
 
 // retry handles resp, a 401 that rejected the token tok: it sends req again
@@ -87,6 +81,10 @@ func (t *Transport) retry(req *http.Request, rejected *oauth2.Token, resp *http.
 	if !replayable(req) {
 		return resp, nil
 	}
+	// The refresh may need the 401's connection: the token endpoint can be
+	// on the same host, through a pool capped per host. So free it before
+	// waiting, keeping the body in memory in case resp is returned.
+	release(resp)
 	tok, err := t.Source.TokenContext(req.Context())
 	if err != nil || tok.AccessToken == rejected.AccessToken {
 		return resp, nil
@@ -95,10 +93,20 @@ func (t *Transport) retry(req *http.Request, rejected *oauth2.Token, resp *http.
 	if err != nil {
 		return resp, nil
 	}
-	// Only now is the 401 known to be discarded; until here the caller
-	// might still get it, so its body must stay unread.
-	drain(resp)
-	return t.base().RoundTrip(withToken(req, tok, body))
+	resp.Body.Close()
+	n, _ := headerValues(req.Header)
+	resp, err = t.base().RoundTrip(withToken(req, n, tok, body))
+	t.confirm(tok, resp)
+	return resp, err
+}
+
+// CloseIdleConnections closes the idle connections of t.Base, or of
+// http.DefaultTransport when Base is nil, if it has a CloseIdleConnections
+// method; http.Client.CloseIdleConnections calls it.
+func (t *Transport) CloseIdleConnections() {
+	if c, ok := t.base().(interface{ CloseIdleConnections() }); ok {
+		c.CloseIdleConnections()
+	}
 }
 
 func (t *Transport) token(ctx context.Context) (*oauth2.Token, error) {
@@ -116,20 +124,20 @@ func (t *Transport) base() http.RoundTripper {
 }
 
 // withToken returns a shallow copy of req with body and an Authorization
-// header for tok. The header map is copied, so the caller's stays as it was;
-// all its values share one allocation, with room for the new one.
-func withToken(req *http.Request, tok *oauth2.Token, body io.ReadCloser) *http.Request {
+// header for tok; n is the number of values in req's header. The header map
+// is copied, so the caller's stays as it was; all its values share one
+// allocation, with room for the new one.
+func withToken(req *http.Request, n int, tok *oauth2.Token, body io.ReadCloser) *http.Request {
 	r := new(http.Request)
 	*r = *req
 	r.Body = body
 
-	n := 1
-	for _, vv := range req.Header {
-		n += len(vv)
-	}
-	vals := make([]string, n)
+	vals := make([]string, n+1)
 	h := make(http.Header, len(req.Header)+1)
 	for k, vv := range req.Header {
+		if isAuthorization(k) {
+			continue // empty, or the request would not be here; set below
+		}
 		if vv == nil {
 			h[k] = nil // a nil value means "send none" to net/http; keep it
 			continue
@@ -144,22 +152,43 @@ func withToken(req *http.Request, tok *oauth2.Token, body io.ReadCloser) *http.R
 	return r
 }
 
+// headerValues returns the number of values in h, and whether h has a
+// non-empty Authorization value under any spelling of the name: net/http
+// sends a key that is not in canonical form as it is, and header names are
+// case-insensitive. One pass does both, on every request.
+func headerValues(h http.Header) (n int, authorized bool) {
+	for k, vv := range h {
+		n += len(vv)
+		if isAuthorization(k) {
+			for _, v := range vv {
+				authorized = authorized || v != ""
+			}
+		}
+	}
+	return n, authorized
+}
+
+func isAuthorization(key string) bool {
+	return len(key) == len("Authorization") && asciiEqualFold(key, "Authorization")
+}
+
 // rejectsToken reports whether resp says that the access token is invalid:
 // a 401 with a Bearer challenge whose error is "invalid_token", or that has
 // no error code, which RFC 6750 §3.1 prescribes when the request's
-// credentials were missing or unusable. A 401 with no challenge at all is
-// taken the same way: many APIs omit WWW-Authenticate, and the request's
-// only credential was the token. A 401 whose challenges include no Bearer
-// one concerns some other authentication, which a new token does not fix.
+// credentials were missing or unusable. A 401 with no challenge at all (no
+// WWW-Authenticate, or one that holds none) is taken the same way: many
+// APIs omit it, and the request's only credential was the token. A 401 whose
+// challenges include no Bearer one concerns some other authentication,
+// which a new token does not fix.
 func rejectsToken(resp *http.Response) bool {
 	if resp.StatusCode != http.StatusUnauthorized {
 		return false
 	}
-	values := resp.Header.Values("Www-Authenticate")
-	if len(values) == 0 {
+	cs := parseChallenges(resp.Header.Values("Www-Authenticate"))
+	if len(cs) == 0 {
 		return true
 	}
-	for _, c := range parseChallenges(values) {
+	for _, c := range cs {
 		if !strings.EqualFold(c.scheme, "Bearer") {
 			continue
 		}
@@ -181,18 +210,6 @@ func replayBody(req *http.Request) (io.ReadCloser, error) {
 		return req.Body, nil
 	}
 	return req.GetBody()
-}
-
-// drain reads what is left of a short response body and closes it, so that
-// its connection goes back to the pool for the retry.
-func drain(resp *http.Response) {
-	if resp.Body == nil {
-		return
-	}
-	if resp.ContentLength <= maxDrain { // -1, unknown, included
-		io.CopyN(io.Discard, resp.Body, maxDrain)
-	}
-	resp.Body.Close()
 }
 
 func closeBody(req *http.Request) {

@@ -35,7 +35,7 @@ const (
 
 // hit is one request as a test server saw it.
 type hit struct {
-	path, auth, remote string
+	path, auth, remote string // auth: every Authorization value, joined by " | "
 }
 
 // resourceServer is an API that accepts the access tokens in its valid set
@@ -65,7 +65,7 @@ func newResourceServer(t *testing.T, valid ...string) *resourceServer {
 
 func (rs *resourceServer) serve(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
-	auth := r.Header.Get("Authorization")
+	auth := strings.Join(r.Header.Values("Authorization"), " | ")
 	rs.mu.Lock()
 	rs.hits = append(rs.hits, hit{r.URL.Path, auth, r.RemoteAddr})
 	if i := r.URL.Query().Get("i"); i != "" && string(body) != wantBody(i) {
@@ -170,11 +170,7 @@ func client(rs *resourceServer, src *Source) *http.Client {
 
 func get(t *testing.T, c *http.Client, url string) (*http.Response, string) {
 	t.Helper()
-	req, err := http.NewRequestWithContext(testContext(t), http.MethodGet, url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return do(t, c, req)
+	return do(t, c, mustRequest(t, url))
 }
 
 // do sends req and returns the response and its body.
@@ -338,18 +334,16 @@ func TestTransportRetriesOnlyOnce(t *testing.T) {
 	src := newReactiveSource(t, func(context.Context, *oauth2.Token) (*oauth2.Token, error) {
 		return &oauth2.Token{AccessToken: "at-" + strconv.FormatInt(n.Add(1)+1, 10)}, nil
 	})
-	c := client(rs, src)
-	for call := 1; call <= 3; call++ {
-		resp, body := get(t, c, rs.URL)
-		if resp.StatusCode != http.StatusUnauthorized || body != rejectBody {
-			t.Fatalf("call %d: got %s %q, want the second 401", call, resp.Status, body)
-		}
-		if got := len(rs.seen()); got != 2*call {
-			t.Fatalf("after %d calls the server saw %d requests, want %d", call, got, 2*call)
-		}
+	resp, body := get(t, client(rs, src), rs.URL)
+	if resp.StatusCode != http.StatusUnauthorized || body != rejectBody {
+		t.Fatalf("got %s %q, want the second 401", resp.Status, body)
 	}
-	// One refresh per call: the retry's 401 does not invalidate again.
-	checkStats(t, src, 3, 3)
+	if got := len(rs.seen()); got != 2 {
+		t.Fatalf("the server saw %d requests, want 2", got)
+	}
+	// One refresh: the retry's 401 does not invalidate again. (What the
+	// next calls cost is TestServerRejectingEveryTokenCostsBoundedRefreshes.)
+	checkStats(t, src, 1, 1)
 }
 
 func TestTransportUnreplayableBody(t *testing.T) {
@@ -424,22 +418,55 @@ func TestTransportChallenges(t *testing.T) {
 		{"unknown error code", []string{`Bearer error="use_dpop_nonce"`}, false},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			rs := newResourceServer(t, firstToken)
-			rs.set(func(rs *resourceServer) { rs.reject = tt.values })
-			src := newReactiveSource(t, issuing(rs))
-			rs.revoke(firstToken)
-			resp, body := get(t, client(rs, src), rs.URL)
-			requests, refreshes, status := 1, int64(0), http.StatusUnauthorized
-			if tt.retry {
-				requests, refreshes, status = 2, 1, http.StatusOK
-			}
-			if resp.StatusCode != status || len(rs.seen()) != requests {
-				t.Errorf("got %s (%q) after %d requests; want %d after %d", resp.Status, body, len(rs.seen()), status, requests)
-			}
-			checkStats(t, src, refreshes, refreshes)
-		})
+		t.Run(tt.name, func(t *testing.T) { checkRetry(t, tt.values, tt.retry) })
 	}
+}
+
+// TestTransportTreatsEmptyChallengeAsMissing sends 401s whose
+// WWW-Authenticate holds an empty list of challenges: like a 401 without
+// one, they reject the token.
+func TestTransportTreatsEmptyChallengeAsMissing(t *testing.T) {
+	for _, values := range [][]string{{""}, {" "}, {","}, {"", " , "}} {
+		t.Run(fmt.Sprintf("%q", values), func(t *testing.T) { checkRetry(t, values, true) })
+	}
+}
+
+// TestTransportJoinsChallengeFieldLines splits one challenge list over
+// several WWW-Authenticate field lines: it must mean what it means on one
+// line (RFC 9110 §5.3).
+func TestTransportJoinsChallengeFieldLines(t *testing.T) {
+	tests := []struct {
+		values []string
+		retry  bool
+	}{
+		{[]string{`Bearer realm="api"`, `error="insufficient_scope", scope="admin"`}, false},
+		{[]string{`Bearer`, `error="invalid_request"`}, false},
+		{[]string{`Bearer realm="api"`, `error="invalid_token"`}, true},
+		{[]string{`Basic realm="x"`, ``, `Bearer`}, true},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("%q", tt.values), func(t *testing.T) { checkRetry(t, tt.values, tt.retry) })
+	}
+}
+
+// checkRetry has a server reject the token with a 401 whose
+// WWW-Authenticate field lines are values, and checks whether the request
+// was sent again with a new token.
+func checkRetry(t *testing.T, values []string, retry bool) {
+	t.Helper()
+	rs := newResourceServer(t, firstToken)
+	rs.set(func(rs *resourceServer) { rs.reject = values })
+	src := newReactiveSource(t, issuing(rs))
+	rs.revoke(firstToken)
+	resp, body := get(t, client(rs, src), rs.URL)
+	requests, refreshes, status := 1, int64(0), http.StatusUnauthorized
+	if retry {
+		requests, refreshes, status = 2, 1, http.StatusOK
+	}
+	if resp.StatusCode != status || len(rs.seen()) != requests {
+		t.Errorf("got %s (%q) after %d requests; want %d after %d", resp.Status, body, len(rs.seen()), status, requests)
+	}
+	checkStats(t, src, refreshes, refreshes)
 }
 
 // TestTransportOtherStatuses checks that nothing but a 401 refreshes: the
@@ -665,6 +692,63 @@ func TestTransportLong401Body(t *testing.T) {
 	}
 }
 
+// TestTransportStalled401Body has the server send a 401's headers and the
+// start of its body, then nothing. The body is given up after a while:
+// the request is sent again on another connection, or, when the refresh
+// fails, the caller gets the 401 with what arrived of its body, then an
+// error.
+func TestTransportStalled401Body(t *testing.T) {
+	for _, refreshOK := range []bool{true, false} {
+		stall := make(chan struct{})
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Header.Get("Authorization") == "Bearer at-2" {
+				fmt.Fprint(w, "ok")
+				return
+			}
+			w.Header().Set("Www-Authenticate", invalidToken)
+			w.Header().Set("Content-Length", "100")
+			w.WriteHeader(http.StatusUnauthorized)
+			fmt.Fprint(w, "the start")
+			w.(http.Flusher).Flush()
+			select {
+			case <-stall:
+			case <-r.Context().Done():
+			}
+		}))
+		src := newReactiveSource(t, func(context.Context, *oauth2.Token) (*oauth2.Token, error) {
+			if !refreshOK {
+				return nil, errors.New("token endpoint down")
+			}
+			return &oauth2.Token{AccessToken: "at-2"}, nil
+		})
+		c := &http.Client{Transport: &Transport{Source: src, Base: srv.Client().Transport}}
+		resp, err := c.Do(mustRequest(t, srv.URL))
+		if err != nil {
+			t.Fatalf("refresh ok %v: %v", refreshOK, err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		switch {
+		case refreshOK && (resp.StatusCode != http.StatusOK || string(body) != "ok" || err != nil):
+			t.Errorf("got %s %q, %v; want the retry's 200", resp.Status, body, err)
+		case !refreshOK && (resp.StatusCode != http.StatusUnauthorized || string(body) != "the start" || !errors.Is(err, errStalled)):
+			t.Errorf("refresh failed: got %s %q, %v; want the 401, its start and errStalled", resp.Status, body, err)
+		}
+		close(stall)
+		srv.Close()
+	}
+}
+
+// mustRequest returns a GET request for url, bounded by the test's wait.
+func mustRequest(t *testing.T, url string) *http.Request {
+	t.Helper()
+	req, err := http.NewRequestWithContext(testContext(t), http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return req
+}
+
 // TestTransportRedirects sends redirects between a server reached as
 // 127.0.0.1 and one reached as localhost: different hosts to net/http.
 func TestTransportRedirects(t *testing.T) {
@@ -729,6 +813,29 @@ func TestTransportRedirects(t *testing.T) {
 	}
 }
 
+// TestTransportWithholdsTokenOverPlainHTTPAfterRedirect has an https server
+// redirect to plain http on the same host: the token must not follow, in
+// the clear. A first request over plain http still gets it.
+func TestTransportWithholdsTokenOverPlainHTTPAfterRedirect(t *testing.T) {
+	plain := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, r.Header.Get("Authorization"))
+	}))
+	defer plain.Close()
+	tls := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, plain.URL+"/end", http.StatusFound)
+	}))
+	defer tls.Close()
+	src := newReactiveSource(t, issuing(newResourceServer(t)))
+	c := &http.Client{Transport: &Transport{Source: src, Base: tls.Client().Transport}}
+
+	if _, body := get(t, c, tls.URL+"/start"); body != "" {
+		t.Errorf("the plain http server got Authorization %q after a redirect from https", body)
+	}
+	if _, body := get(t, c, plain.URL+"/direct"); body != "Bearer "+firstToken {
+		t.Errorf("a first request over plain http carried %q, want the token", body)
+	}
+}
+
 // localhost returns u with its host 127.0.0.1 renamed localhost.
 func localhost(t *testing.T, u string) string {
 	p, err := url.Parse(u)
@@ -762,16 +869,29 @@ func (s failStore) Save(context.Context, *oauth2.Token) error {
 }
 
 func TestTransportPresetAuthorization(t *testing.T) {
+	checkPresetAuthorization(t, "Authorization")
+}
+
+// TestTransportPresetAuthorizationAnySpelling sets the Authorization
+// header under keys that are not in canonical form, which net/http sends
+// as they are: the request is still the caller's own.
+func TestTransportPresetAuthorizationAnySpelling(t *testing.T) {
+	for _, key := range []string{"authorization", "AUTHORIZATION", "AuThOrIzAtIoN"} {
+		t.Run(key, func(t *testing.T) { checkPresetAuthorization(t, key) })
+	}
+}
+
+// checkPresetAuthorization sends a request with its own credentials under
+// key: it must go out as it is, without the Source being used.
+func checkPresetAuthorization(t *testing.T, key string) {
+	t.Helper()
 	rs := newResourceServer(t)
 	src := New(func(context.Context, *oauth2.Token) (*oauth2.Token, error) {
 		t.Error("refreshed")
 		return nil, errors.New("no refresh expected")
 	}, failStore{t}, nil)
-	req, err := http.NewRequestWithContext(testContext(t), http.MethodGet, rs.URL, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Basic dXNlcjpwYXNz")
+	req := mustRequest(t, rs.URL)
+	req.Header[key] = []string{"Basic dXNlcjpwYXNz"}
 	resp, _ := do(t, client(rs, src), req)
 	// The server's 401 is the caller's business: no retry either.
 	if resp.StatusCode != http.StatusUnauthorized {
@@ -782,6 +902,23 @@ func TestTransportPresetAuthorization(t *testing.T) {
 	}
 	if st := src.Stats(); st != (Stats{}) {
 		t.Errorf("stats %+v; the Source was used", st)
+	}
+}
+
+// TestTransportSendsOneAuthorization gives a request empty Authorization
+// values under several spellings: it gets the token, and the server sees
+// only that.
+func TestTransportSendsOneAuthorization(t *testing.T) {
+	rs := newResourceServer(t, firstToken)
+	src := newReactiveSource(t, issuing(rs))
+	req := mustRequest(t, rs.URL)
+	req.Header["authorization"] = []string{""}
+	req.Header["Authorization"] = []string{""}
+	if resp, _ := do(t, client(rs, src), req); resp.StatusCode != http.StatusOK {
+		t.Errorf("got %s", resp.Status)
+	}
+	if got := auths(rs.seen()); !reflect.DeepEqual(got, []string{"Bearer " + firstToken}) {
+		t.Errorf("server saw %q", got)
 	}
 }
 
@@ -927,6 +1064,28 @@ func TestNewClient(t *testing.T) {
 			t.Errorf("ctx %v: client %+v over %+v; want http.DefaultClient's settings", ctx, c, tr)
 		}
 	}
+}
+
+// idleCloser is a base RoundTripper that counts its CloseIdleConnections
+// calls.
+type idleCloser struct {
+	http.RoundTripper
+	closes atomic.Int32
+}
+
+func (c *idleCloser) CloseIdleConnections() { c.closes.Add(1) }
+
+// TestNewClientClosesIdleConnections checks that the client's
+// CloseIdleConnections reaches the base transport, and does nothing for a
+// base without the method.
+func TestNewClientClosesIdleConnections(t *testing.T) {
+	src := newReactiveSource(t, issuing(newResourceServer(t)))
+	base := &idleCloser{RoundTripper: failingBase{t}}
+	NewClient(context.WithValue(context.Background(), oauth2.HTTPClient, &http.Client{Transport: base}), src).CloseIdleConnections()
+	if n := base.closes.Load(); n != 1 {
+		t.Errorf("the base's CloseIdleConnections was called %d times, want 1", n)
+	}
+	(&Transport{Source: src, Base: failingBase{t}}).CloseIdleConnections()
 }
 
 // TestNewClientFromConfig runs the whole loop against real endpoints: the

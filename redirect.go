@@ -7,10 +7,10 @@ import (
 
 // tokenAllowed reports whether req may carry the token. A request that is
 // not a redirect may. A redirect may if every hop of its chain so far went to
-// the first request's host or to a subdomain of it: once a hop leaves, the
-// token stays off for the rest of the chain. That is the rule net/http's
-// Client applies to the Authorization header it copies on redirects; ports
-// and schemes do not matter to it.
+// the first request's host or to a subdomain of it, the rule net/http's
+// Client applies to the Authorization header it copies on redirects (ports
+// do not matter to it); and, if the first request was https, over https.
+// Once a hop breaks the rule, the token stays off for the rest of the chain.
 //
 // http.Client links the chain: each hop's Response is the redirect response
 // that caused it, and that response's Request is the previous hop. A chain
@@ -28,8 +28,11 @@ func tokenAllowed(req *http.Request) bool {
 		first = first.Response.Request
 	}
 	parent := first.URL.Hostname()
+	// Bearer tokens travel only over TLS (RFC 6750 §5.3): net/http would
+	// send one in the clear after an https→http redirect to the same host.
+	tls := first.URL.Scheme == "https"
 	for hop := req; hop != first; hop = hop.Response.Request {
-		if !isDomainOrSubdomain(hop.URL.Hostname(), parent) {
+		if !isDomainOrSubdomain(hop.URL.Hostname(), parent) || tls && hop.URL.Scheme != "https" {
 			return false
 		}
 	}

@@ -63,11 +63,25 @@ var redirectCases = []struct {
 	{"look-alike host", []string{"https://example.com/a", "https://badexample.com/b"}, false},
 	{"other host", []string{"https://example.com/a", "https://other.net/b"}, false},
 	{"other port", []string{"https://example.com/a", "https://example.com:8443/b"}, true},
-	{"to plain http", []string{"https://example.com/a", "http://example.com/b"}, true},
 	{"away and back", []string{"https://example.com/a", "https://other.net/b", "https://example.com/c"}, false},
 	{"down two levels", []string{"https://example.com/a", "https://api.example.com/b", "https://v2.api.example.com/c"}, true},
 	{"IP address and name", []string{"http://127.0.0.1:8080/a", "http://localhost:8080/b"}, false},
 	{"IPv6", []string{"http://[::1]:8080/a", "http://[::1]:9090/b"}, true},
+}
+
+// schemeCases are where the token is kept off although net/http forwards a
+// caller's Authorization header: over plain http after a redirect left
+// https (RFC 6750 §5.3).
+var schemeCases = []struct {
+	name string
+	urls []string
+	want bool
+}{
+	{"to plain http, same host", []string{"https://example.com/a", "http://example.com/b"}, false},
+	{"to plain http, subdomain", []string{"https://example.com/a", "http://api.example.com/b"}, false},
+	{"to plain http and back", []string{"https://example.com/a", "http://example.com/b", "https://example.com/c"}, false},
+	{"plain http from the start", []string{"http://example.com/a", "http://example.com/b"}, true},
+	{"from plain http to https", []string{"http://example.com/a", "https://example.com/b"}, true},
 }
 
 func TestTokenAllowed(t *testing.T) {
@@ -88,6 +102,14 @@ func TestTokenAllowed(t *testing.T) {
 			t.Error("a redirect whose first request cannot be found got the token")
 		}
 	})
+}
+
+func TestTokenWithheldAfterLeavingHTTPS(t *testing.T) {
+	for _, tt := range schemeCases {
+		if got := tokenAllowed(chain(t, tt.urls...)); got != tt.want {
+			t.Errorf("%s: tokenAllowed(%v) = %v, want %v", tt.name, tt.urls, got, tt.want)
+		}
+	}
 }
 
 // redirector answers the first request of a chain with a redirect to the
@@ -115,7 +137,7 @@ func (r *redirector) RoundTrip(req *http.Request) (*http.Response, error) {
 
 // TestTokenAllowedMatchesNetHTTP follows the same chains with http.Client
 // and a caller-set Authorization header: the token goes wherever net/http
-// forwards that header, and nowhere else.
+// forwards that header, and nowhere else, but for schemeCases.
 func TestTokenAllowedMatchesNetHTTP(t *testing.T) {
 	for _, tt := range redirectCases {
 		rt := &redirector{urls: tt.urls}

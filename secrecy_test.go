@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -161,16 +162,6 @@ func (rt watchingTransport) RoundTrip(req *http.Request) (*http.Response, error)
 	rt.w.addJSON(data)
 	resp.Body = io.NopCloser(io.MultiReader(bytes.NewReader(data), errReader{err}))
 	return resp, nil
-}
-
-// errReader returns err, or io.EOF if err is nil.
-type errReader struct{ err error }
-
-func (r errReader) Read([]byte) (int, error) {
-	if r.err == nil {
-		return 0, io.EOF
-	}
-	return 0, r.err
 }
 
 func (w *secrecyWatch) add(secret string) {
@@ -348,8 +339,8 @@ func TestNoTokenInLogsOrErrors(t *testing.T) {
 		src := r.newSourceWith(r.srv.Config(), saveElsewhere{r.store, NewFileStore(filepath.Join(notAFolder, "token.json"))})
 		r.expire()
 		mustWatchedToken(t, w, src)
-		if st := src.Stats(); st.SaveErrors != 1 {
-			t.Fatalf("Stats = %+v, want 1 save error", st)
+		if st := src.Stats(); st.SaveErrors == 0 {
+			t.Fatalf("Stats = %+v, want save errors", st)
 		}
 		w.wantLogged("cannot save the token")
 	})
@@ -433,10 +424,51 @@ func TestNoTokenInLogsOrErrors(t *testing.T) {
 			writeFile(t, r.path, []byte(content))
 			src := r.newSource(r.srv.Config())
 			_, err := w.token(src)
-			wantMessage(t, err, "token file "+r.path+" is corrupt")
+			wantMessage(t, err, fmt.Sprintf("token file %q is corrupt", r.path))
 		}
 		w.wantLogged("cannot load the stored token")
 	})
+}
+
+// TestEndpointEchoesNoSecretIntoErrors has the token endpoint refuse a
+// refresh with an error that echoes the refresh token it was sent, the
+// client secret (as sent in the Basic header, and as is) and the access
+// token that goes with the refresh token, in its error code, description
+// and URI. No error or log record may show them.
+func TestEndpointEchoesNoSecretIntoErrors(t *testing.T) {
+	const secret = "cs/SECRET+client"
+	login := &oauth2.Token{AccessToken: "at-SECRET-login", RefreshToken: "rt-SECRET-login", Expiry: time.Now().Add(-time.Minute)}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, sentSecret, _ := r.BasicAuth()
+		rt := r.PostFormValue("refresh_token")
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusBadRequest)
+		json.NewEncoder(w).Encode(map[string]string{
+			"error":             "bad_" + rt,
+			"error_description": "bad refresh token " + rt + " " + sentSecret + " " + secret + " " + login.AccessToken,
+			"error_uri":         "https://as.example/errors?rt=" + rt + "&cs=" + sentSecret + "&at=" + login.AccessToken,
+		})
+	}))
+	defer srv.Close()
+
+	w := newSecrecyWatch(t)
+	w.addToken(login)
+	w.add(secret)
+	w.add(url.QueryEscape(secret))
+	conf := &oauth2.Config{ClientID: "client", ClientSecret: secret, Endpoint: oauth2.Endpoint{TokenURL: srv.URL}}
+	ctx := context.WithValue(context.Background(), oauth2.HTTPClient, w.client())
+	src := FromConfig(ctx, conf, storeWith(t, login), &Options{Logger: w.logger()})
+	_, err := w.token(src)
+	var ee *EndpointError
+	if !errors.As(err, &ee) {
+		t.Fatalf("err = %v, want an *EndpointError", err)
+	}
+	for _, field := range []string{ee.ErrorCode, ee.ErrorDescription, ee.ErrorURI} {
+		if !strings.Contains(field, redacted) {
+			t.Errorf("%q: no secret was redacted", field)
+		}
+	}
+	w.wantLogged("refresh failed")
 }
 
 // saveElsewhere is a FileStore (with its Lock) whose saves go to another,

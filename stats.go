@@ -3,10 +3,14 @@ package tokensource
 import "sync/atomic"
 
 // Stats counts what a Source did since New.
+//
+// RefreshErrors counts every failure that backs off: of the RefreshFunc,
+// of loading or locking the store before it, and of a new token that a
+// server rejected before it worked (see Source.Invalidate).
 type Stats struct {
-	Refreshes, RefreshErrors int64 // calls of the RefreshFunc that succeeded / failed
-	Adopted                  int64 // tokens taken from the store, instead of refreshing, that someone else saved (another process, a new login)
-	Saves, SaveErrors        int64 // Store.Save calls that succeeded / failed
+	Refreshes, RefreshErrors int64 // refreshes that succeeded / failed
+	Adopted                  int64 // tokens taken from the store, instead of refreshing, that someone else saved (another process, a new login) after the first load
+	Saves, SaveErrors        int64 // Store.Save calls that succeeded / failed, each attempt counted
 	Invalidations            int64 // Invalidate calls that actually dropped the current token
 }
 

@@ -8,6 +8,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -16,31 +17,37 @@ import (
 
 // parseTokenResponse reads a token endpoint's answer (RFC 6749 §5): JSON, or
 // the form encoding some servers use. Error messages quote no part of the
-// body but the error code and description, so no token can leak into them.
-func parseTokenResponse(resp *http.Response, body []byte) (*oauth2.Token, error) {
+// body but the error code, description and URI, with secrets (the tokens
+// and client secret of the request) and the answer's own tokens redacted.
+func parseTokenResponse(resp *http.Response, body []byte, secrets ...string) (*oauth2.Token, error) {
 	fields, err := decodeFields(resp.Header.Get("Content-Type"), body)
 	failed := resp.StatusCode < 200 || resp.StatusCode > 299
 	if failed || fields.str("error") != "" {
 		// The body is not kept: an error answer may still carry tokens,
 		// and RetrieveError.Error prints its body.
+		r := newRedacter(append(slices.Clip(secrets), fields.str("access_token"), fields.str("refresh_token")))
 		return nil, &EndpointError{RetrieveError: oauth2.RetrieveError{
 			Response:         resp,
-			ErrorCode:        fields.str("error"),
-			ErrorDescription: fields.str("error_description"),
-			ErrorURI:         fields.str("error_uri"),
+			ErrorCode:        redactCode(r, fields.str("error")),
+			ErrorDescription: r.Replace(fields.str("error_description")),
+			ErrorURI:         r.Replace(fields.str("error_uri")),
 		}}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("tokensource: token endpoint answered %s with a body that cannot be parsed (%d bytes): %w", resp.Status, len(body), err)
 	}
+	expiresIn, ok := fields.int("expires_in")
 	tok := &oauth2.Token{
 		AccessToken:  fields.str("access_token"),
 		TokenType:    fields.str("token_type"),
 		RefreshToken: fields.str("refresh_token"),
-		ExpiresIn:    fields.int("expires_in"),
+		ExpiresIn:    expiresIn,
 	}
 	if tok.AccessToken == "" {
 		return nil, fmt.Errorf("tokensource: token endpoint answered %s without an access_token", resp.Status)
+	}
+	if !ok {
+		return nil, fmt.Errorf("tokensource: token endpoint answered %s with an expires_in that is not a whole number of seconds", resp.Status)
 	}
 	return tok.WithExtra(map[string]any(fields)), nil
 }
@@ -74,31 +81,57 @@ func (f fields) str(key string) string {
 	return s
 }
 
-// int returns a whole-number parameter sent as a JSON number or a string
-// (some servers quote expires_in), or 0 when it is absent, not a number, or
-// negative. A number too large for an int64 gives math.MaxInt64.
-func (f fields) int(key string) int64 {
+// int returns a whole-number parameter, sent as a JSON number or as a
+// string (some servers quote expires_in). A string may have spaces around
+// it and a zero fraction: " 3600", "3600.0". Absent, null, "" and negative
+// numbers give 0; a number too large for an int64 gives math.MaxInt64. ok
+// is false for anything else (a fraction, text, another JSON type), which
+// x/oauth2 rejects too: read as 0, it would make a token that never
+// expires.
+func (f fields) int(key string) (n int64, ok bool) {
 	switch v := f[key].(type) {
+	case nil:
+		return 0, true
 	case float64:
-		if v >= math.MaxInt64 {
-			return math.MaxInt64
+		switch {
+		case v != math.Trunc(v):
+			return 0, false
+		case v <= 0:
+			return 0, true
+		case v >= math.MaxInt64:
+			return math.MaxInt64, true
 		}
-		return max(int64(v), 0)
+		return int64(v), true
 	case string:
-		n, err := strconv.ParseInt(v, 10, 64)
-		if errors.Is(err, strconv.ErrRange) && !strings.HasPrefix(v, "-") {
-			return math.MaxInt64
+		s := strings.TrimSpace(v)
+		if s == "" {
+			return 0, true
 		}
-		return max(n, 0)
+		if whole, frac, found := strings.Cut(s, "."); found && frac != "" && strings.Trim(frac, "0") == "" {
+			s = whole
+		}
+		n, err := strconv.ParseInt(s, 10, 64)
+		switch {
+		case err == nil:
+			return max(n, 0), true
+		case errors.Is(err, strconv.ErrRange):
+			if s[0] == '-' {
+				return 0, true
+			}
+			return math.MaxInt64, true
+		}
 	}
-	return 0
+	return 0, false
 }
 
 // EndpointError is a token endpoint's error answer. It is an
 // oauth2.RetrieveError (errors.As finds both), whose Response is the answer
 // (its body already read and closed) and whose Body is left empty: an error
 // answer may carry tokens, and no message shows more than the status, error
-// code and description.
+// code and description. Servers echo what they were sent, so the refresh
+// token, access token and client secret of the request, and any token in
+// the answer, are replaced with "[redacted]" in ErrorCode (unless it is a
+// code of RFC 6749), ErrorDescription and ErrorURI.
 type EndpointError struct {
 	oauth2.RetrieveError
 }
@@ -116,3 +149,40 @@ func (e *EndpointError) Error() string {
 
 // Unwrap returns the embedded oauth2.RetrieveError.
 func (e *EndpointError) Unwrap() error { return &e.RetrieveError }
+
+// redacted replaces every secret an EndpointError would otherwise show.
+const redacted = "[redacted]"
+
+// rfc6749Codes are the error codes of a token endpoint (RFC 6749 §5.2,
+// and §4.1.2.1 for the last two). They are kept as they are: programs act
+// on them, and a short secret must not turn invalid_grant into something
+// else.
+var rfc6749Codes = []string{
+	"invalid_request", "invalid_client", "invalid_grant", "unauthorized_client",
+	"unsupported_grant_type", "invalid_scope", "server_error", "temporarily_unavailable",
+}
+
+// redactCode returns code with r applied, unless it is in rfc6749Codes.
+func redactCode(r *strings.Replacer, code string) string {
+	if slices.Contains(rfc6749Codes, code) {
+		return code
+	}
+	return r.Replace(code)
+}
+
+// newRedacter returns a replacer of each non-empty secret, as sent and as
+// URL-encoded, by redacted. The longest go first, so that a secret holding
+// another is replaced whole.
+func newRedacter(secrets []string) *strings.Replacer {
+	var olds []string
+	for _, s := range secrets {
+		olds = append(olds, s, url.QueryEscape(s))
+	}
+	olds = slices.DeleteFunc(olds, func(s string) bool { return s == "" })
+	slices.SortFunc(olds, func(a, b string) int { return len(b) - len(a) })
+	pairs := make([]string, 0, 2*len(olds))
+	for _, s := range olds {
+		pairs = append(pairs, s, redacted)
+	}
+	return strings.NewReplacer(pairs...)
+}

@@ -2,6 +2,7 @@ package tokensource
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"golang.org/x/oauth2"
 )
 
@@ -30,7 +32,7 @@ func TestHugeExpiresInIsNotExpiredAtOnce(t *testing.T) {
 	src := FromConfig(context.Background(), conf, storeWith(t, expired), &Options{Now: clock.Now})
 	first := mustToken(t, src, "a1")
 	for range 5 {
-		if tok := mustToken(t, src, "a1"); tok != first {
+		if tok := mustToken(t, src, "a1"); !sameToken(tok, first) {
 			t.Fatal("the token was refreshed again")
 		}
 	}
@@ -67,5 +69,50 @@ func TestEndpointErrorWrapsNoTokenInItsBody(t *testing.T) {
 				t.Errorf("%d %s: an error in the chain shows a token: %s", tc.status, tc.body, msg)
 			}
 		}
+	}
+}
+
+// TestEndpointErrorRedactsSecrets gives parseTokenResponse error answers
+// that echo the secrets of the request and carry tokens of their own. Each
+// is replaced whole, as sent or URL-encoded; a standard error code stays as
+// it is, so that invalid_grant still means re-authentication.
+func TestEndpointErrorRedactsSecrets(t *testing.T) {
+	for _, tc := range []struct {
+		name, body      string
+		secrets         []string
+		code, desc, uri string
+	}{
+		{"each field",
+			`{"error":"bad_rt1","error_description":"rt1 at1 c/s+1","error_uri":"https://as.example/?s=c%2Fs%2B1"}`,
+			[]string{"rt1", "at1", "c/s+1"},
+			"bad_[redacted]", "[redacted] [redacted] [redacted]", "https://as.example/?s=[redacted]"},
+		{"a secret inside another",
+			`{"error":"invalid_request","error_description":"token rt-long, not rt"}`,
+			[]string{"rt", "rt-long"},
+			"invalid_request", "token [redacted], not [redacted]", ""},
+		{"a standard code",
+			`{"error":"invalid_grant","error_description":"grant revoked"}`,
+			[]string{"grant"},
+			"invalid_grant", "[redacted] revoked", ""},
+		{"the answer's own tokens",
+			`{"error":"server_error","error_description":"issued at9 and rt9","access_token":"at9","refresh_token":"rt9"}`,
+			nil,
+			"server_error", "issued [redacted] and [redacted]", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			resp := &http.Response{StatusCode: 400, Status: "400 Bad Request", Header: http.Header{"Content-Type": {"application/json"}}}
+			_, err := parseTokenResponse(resp, []byte(tc.body), tc.secrets...)
+			var ee *EndpointError
+			if !errors.As(err, &ee) {
+				t.Fatalf("err = %v, want an *EndpointError", err)
+			}
+			got := []string{ee.ErrorCode, ee.ErrorDescription, ee.ErrorURI}
+			if diff := cmp.Diff([]string{tc.code, tc.desc, tc.uri}, got); diff != "" {
+				t.Errorf("code, description and URI (-want +got):\n%s", diff)
+			}
+			if tc.code == "invalid_grant" && !errors.Is(classify(err), ErrReauthRequired) {
+				t.Errorf("invalid_grant no longer means ErrReauthRequired: %v", err)
+			}
+		})
 	}
 }

@@ -22,8 +22,10 @@ import (
 //
 // ctx is not any caller's context: it ends with Options.RefreshTimeout. A
 // response without a refresh token keeps the old one; one with ExpiresIn
-// but no Expiry gets its Expiry from the Source's clock. A panic is turned
-// into an error for the callers waiting for the refresh.
+// but no Expiry gets its Expiry from the Source's clock. A token that has
+// already expired, a panic and a runtime.Goexit are failed refreshes, like
+// an error: the callers waiting get an error, and the next refresh waits
+// for the backoff.
 type RefreshFunc func(ctx context.Context, current *oauth2.Token) (*oauth2.Token, error)
 
 // Options tune a Source. A nil *Options means all defaults.
@@ -34,7 +36,7 @@ type RefreshFunc func(ctx context.Context, current *oauth2.Token) (*oauth2.Token
 // token's lifetime; if it fails, the token is still served, and the next
 // background refresh starts after the backoff. RefreshTimeout bounds
 // loading the store, waiting for its lock and the token request together;
-// each save has a bound of its own, so that a slow refresh cannot cost the
+// saving has a bound of its own, so that a slow refresh cannot cost the
 // token it got.
 type Options struct {
 	EarlyExpiry    time.Duration    // a token counts as expired this long before Expiry; 0 means DefaultEarlyExpiry, <0 none
@@ -104,23 +106,27 @@ type Source struct {
 
 	cur atomic.Pointer[cached] // the token served on the hot path
 
+	// mu guards what follows, and is never held while calling out: no
+	// logger, store, locker, RefreshFunc or clock runs under it.
 	mu       sync.Mutex
 	flight   *flight // the running refresh, or nil
 	rejected string  // access token of the last token Invalidate dropped; never adopted again
+	fail     failure // the last failure, for backoff
 
 	// Owned by the running flight: flights run one at a time, each started
 	// under mu after the previous one ended under mu.
+	loaded bool          // the store was loaded once
 	stored *oauth2.Token // what the store held when last loaded or saved
 	latest *oauth2.Token // the newest token known: its refresh token is the one to use; newer than stored when a save failed
-	fail   failure       // the last refresh failure, for backoff
 
 	stats counters
 }
 
 // New returns a Source that obtains tokens with refresh and keeps them in
-// store. refresh must not be nil. A nil store means a new MemoryStore of
-// the Source's own: pass a store of your own if a new login may have to be
-// saved into it after ErrReauthRequired.
+// store. refresh must not be nil. A nil store means a new MemoryStore that
+// only the Source can reach: no login can be saved into it, so once
+// refreshing fails with ErrReauthRequired it fails for good. Pass a store of
+// your own if a user may have to log in again.
 //
 // New does no I/O: the first call that needs a token loads it from the store,
 // and refreshes it if it is missing or expired.
@@ -137,10 +143,13 @@ func New(refresh RefreshFunc, store Store, opts *Options) *Source {
 }
 
 // Token returns a valid token. It is TokenContext with context.Background,
-// so that a Source is an oauth2.TokenSource. The returned token is shared:
-// callers must not modify it.
+// so that a Source is an oauth2.TokenSource, except that it returns a copy
+// of the token, which the caller may modify: oauth2.ReuseTokenSource, which
+// oauth2.NewClient puts in front of every source, writes into the tokens it
+// gets. The copy costs one allocation; TokenContext makes none.
 func (s *Source) Token() (*oauth2.Token, error) {
-	return s.TokenContext(context.Background())
+	tok, err := s.TokenContext(context.Background())
+	return cloneToken(tok), err
 }
 
 // TokenContext returns a valid token, refreshing it first when it is
@@ -153,18 +162,19 @@ func (s *Source) Token() (*oauth2.Token, error) {
 // failed refresh, a caller without a valid token gets the last error at once.
 // The returned token is shared: callers must not modify it.
 func (s *Source) TokenContext(ctx context.Context) (*oauth2.Token, error) {
+	now := s.now()
+	wall := wallNanos(now)
 	if c := s.cur.Load(); c != nil {
-		now := s.now()
-		switch c.state(now) {
+		switch c.state(wall) {
 		case fresh:
 			return c.tok, nil
 		case stale:
-			s.refreshAhead(c, now)
+			s.refreshAhead(c, wall)
 			return c.tok, nil
 		}
 	}
 	s.mu.Lock()
-	if c := s.cur.Load(); c != nil && c.state(s.now()) != expired {
+	if c := s.cur.Load(); c != nil && c.state(wall) != expired {
 		// A refresh ended between the check above and the lock.
 		s.mu.Unlock()
 		return c.tok, nil
@@ -177,16 +187,19 @@ func (s *Source) TokenContext(ctx context.Context) (*oauth2.Token, error) {
 // Refresh obtains a new token now, even if the current one is valid, and
 // skips the backoff of earlier failures. It is coalesced: when a refresh is
 // already running, Refresh waits for it and returns its token if it
-// succeeded. It does not retry a refresh token the server refused
-// (ErrReauthRequired) until the store holds a different one.
+// succeeded with a new token (not the stored one, loaded on first use). It
+// does not retry a refresh token the server refused (ErrReauthRequired)
+// until the store holds a different one.
 func (s *Source) Refresh(ctx context.Context) (*oauth2.Token, error) {
 	for {
 		s.mu.Lock()
 		f := s.start(true)
 		s.mu.Unlock()
-		// A flight that was not forced may have stopped at the backoff:
-		// only its success counts, and then the next flight is forced.
-		if tok, err := f.wait(ctx); err == nil || f.force || ctx.Err() != nil {
+		// A flight that was not forced may have stopped at the backoff, or
+		// served the stored token on first use: only a new token counts,
+		// and otherwise the next flight is forced.
+		tok, err := f.wait(ctx)
+		if f.force || ctx.Err() != nil || (err == nil && !f.first) {
 			return tok, err
 		}
 	}
@@ -214,31 +227,9 @@ func (s *Source) Wait(ctx context.Context) error {
 	}
 }
 
-// Invalidate tells the Source that a server rejected this token (say, with
-// a 401). If it is still the current token, the Source drops it, and the next
-// call that needs a token refreshes; a token taken from the store is then
-// never one with this access token. If a newer token is already current,
-// Invalidate does nothing, so that N requests failing with the same token
-// cause one refresh. A nil token is ignored.
-func (s *Source) Invalidate(rejected *oauth2.Token) {
-	if rejected == nil {
-		return
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	c := s.cur.Load()
-	if c == nil || c.dead || c.tok.AccessToken != rejected.AccessToken {
-		return
-	}
-	s.cur.Store(c.rejected())
-	s.rejected = rejected.AccessToken
-	s.stats.invalidations.Add(1)
-	s.opts.log.Info("tokensource: token rejected, will refresh", "expiry", c.tok.Expiry)
-}
-
 // refreshAhead starts a background refresh of the stale token c, unless one
 // runs, or the last one failed and its backoff has not passed.
-func (s *Source) refreshAhead(c *cached, now time.Time) {
+func (s *Source) refreshAhead(c *cached, now int64) {
 	if !c.claimAhead(now) {
 		return
 	}
@@ -249,9 +240,11 @@ func (s *Source) refreshAhead(c *cached, now time.Time) {
 	s.mu.Unlock()
 }
 
+// now reads the clock, on which tokens are judged by the wall clock alone:
+// the monotonic reading, which stops while the machine sleeps, is stripped.
 func (s *Source) now() time.Time {
 	if s.opts.now != nil {
-		return s.opts.now()
+		return s.opts.now().Round(0)
 	}
-	return time.Now()
+	return time.Now().Round(0)
 }

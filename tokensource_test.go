@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -28,13 +29,14 @@ func TestValidTokenServedWithoutRefreshOrIO(t *testing.T) {
 	e := &fakeEndpoint{next: rotating(clock, time.Hour)}
 	s, st := newSource(t, e, clock, &oauth2.Token{AccessToken: "a0", RefreshToken: "r0", Expiry: clock.Now().Add(time.Hour)}, nil)
 
-	first, err := s.Token()
+	ctx := context.Background()
+	first, err := s.TokenContext(ctx)
 	if err != nil || first.AccessToken != "a0" {
-		t.Fatalf("Token() = %v, %v; want a0", first, err)
+		t.Fatalf("TokenContext() = %v, %v; want a0", first, err)
 	}
 	loads := st.loads.Load()
 	allocs := testing.AllocsPerRun(1000, func() {
-		if tok, _ := s.Token(); tok != first {
+		if tok, _ := s.TokenContext(ctx); tok != first {
 			t.Fatal("hot path returned another token")
 		}
 	})
@@ -231,6 +233,25 @@ func TestShortLivedTokenUsedForMostOfItsLife(t *testing.T) {
 	}
 }
 
+func TestStoredTokenLateInLifeKeepsItsEarlyExpiry(t *testing.T) {
+	clock := newTestClock()
+	e := &fakeEndpoint{next: rotating(clock, 4*time.Second)}
+	// Issued for 4s, 2s left when loaded: the early expiry is a quarter of
+	// the 4s, not of the 2s left.
+	s, _ := newSource(t, e, clock, &oauth2.Token{AccessToken: "a0", RefreshToken: "r0", ExpiresIn: 4, Expiry: clock.Now().Add(2 * time.Second)},
+		&Options{RefreshAhead: -1})
+	mustToken(t, s, "a0")
+
+	clock.Advance(time.Second - time.Millisecond)
+	if tok, err := s.Token(); err != nil || tok.AccessToken != "a0" {
+		t.Fatalf("1s before expiry: %v, %v; want a0", tok, err)
+	}
+	clock.Advance(2 * time.Millisecond)
+	if tok, err := s.Token(); err != nil || tok.AccessToken != "a1" {
+		t.Fatalf("0.999s before expiry: %v, %v; want a1", tok, err)
+	}
+}
+
 func TestEarlyExpiry(t *testing.T) {
 	clock := newTestClock()
 	e := &fakeEndpoint{next: rotating(clock, time.Hour)}
@@ -344,7 +365,7 @@ func TestInvalidateDropsOnlyTheRejectedToken(t *testing.T) {
 	a0, _ := s.Token()
 	s.Invalidate(&oauth2.Token{AccessToken: "other"})
 	s.Invalidate(nil)
-	if tok, _ := s.Token(); tok != a0 || e.calls.Load() != 0 {
+	if tok, _ := s.TokenContext(context.Background()); tok.AccessToken != a0.AccessToken || e.calls.Load() != 0 {
 		t.Fatalf("Invalidate of another token dropped the current one")
 	}
 
@@ -359,7 +380,7 @@ func TestInvalidateDropsOnlyTheRejectedToken(t *testing.T) {
 
 	// A late 401 for a0 must not drop a1.
 	s.Invalidate(a0)
-	if tok, _ := s.Token(); tok != a1 {
+	if tok, _ := s.TokenContext(context.Background()); tok.AccessToken != a1.AccessToken {
 		t.Fatalf("a stale Invalidate dropped the newer token")
 	}
 	if st := s.Stats(); st.Invalidations != 1 || st.Refreshes != 1 {
@@ -446,6 +467,7 @@ func TestRetryAfterForms(t *testing.T) {
 		{"5", 5 * time.Second, true},
 		{now.Add(time.Minute).Format(http.TimeFormat), time.Minute, true},
 		{"86400", retryAfterMax, true},
+		{"9223372037", retryAfterMax, true}, // overflows a Duration in nanoseconds
 		{"-3", 0, true},
 		{"soon", 0, false},
 		{"", 0, false},
@@ -558,5 +580,83 @@ func TestRefreshTimeoutBoundsTheWholeRefresh(t *testing.T) {
 	mustToken(t, s, "a1")
 	if st.lockDeadline.IsZero() || !refreshDeadline.Equal(st.lockDeadline) {
 		t.Errorf("lock deadline %v, refresh deadline %v; want one deadline", st.lockDeadline, refreshDeadline)
+	}
+}
+
+// TestTokenSharedByOAuth2Clients shares one Source between several
+// oauth2.NewClient clients, as the package doc suggests. Each client's
+// oauth2.ReuseTokenSource writes into the token it gets from Token, so each
+// must get a token of its own (run with -race).
+func TestTokenSharedByOAuth2Clients(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer a0" {
+			w.WriteHeader(http.StatusUnauthorized)
+		}
+	}))
+	defer srv.Close()
+	clock := newTestClock()
+	e := &fakeEndpoint{next: rotating(clock, time.Hour)}
+	s, _ := newSource(t, e, clock, &oauth2.Token{AccessToken: "a0", RefreshToken: "r0", Expiry: clock.Now().Add(time.Hour)}, nil)
+	mustToken(t, s, "a0")
+
+	ctx := context.WithValue(context.Background(), oauth2.HTTPClient, srv.Client())
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 4 {
+		c := oauth2.NewClient(ctx, s)
+		wg.Go(func() {
+			<-start
+			for range 5 {
+				resp, err := c.Get(srv.URL)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK {
+					t.Errorf("got %s", resp.Status)
+				}
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+
+	a, _ := s.Token()
+	b, _ := s.Token()
+	if a == b {
+		t.Error("Token returned the same *oauth2.Token twice")
+	}
+}
+
+func TestRefreshJoiningFirstLoadRefreshes(t *testing.T) {
+	clock := newTestClock()
+	e := &fakeEndpoint{next: rotating(clock, time.Hour)}
+	st := &gatedStore{Store: storeWith(t, &oauth2.Token{AccessToken: "a0", RefreshToken: "r0", Expiry: clock.Now().Add(time.Hour)}), gate: make(chan struct{})}
+	s := New(e.refresh, st, &Options{Now: clock.Now})
+
+	waiting := countWaiters(t)
+	first := make(chan *oauth2.Token)
+	go func() {
+		tok, _ := s.Token()
+		first <- tok
+	}()
+	awaitCount(t, waiting, 1) // the first load is running
+	refreshed := make(chan *oauth2.Token)
+	go func() {
+		tok, _ := s.Refresh(context.Background())
+		refreshed <- tok
+	}()
+	awaitCount(t, waiting, 2) // Refresh joined it
+	close(st.gate)
+
+	if tok := recv(t, first); tok == nil || tok.AccessToken != "a0" {
+		t.Errorf("Token = %v, want the stored a0", tok)
+	}
+	if tok := recv(t, refreshed); tok == nil || tok.AccessToken != "a1" {
+		t.Errorf("Refresh = %v, want a new token, a1", tok)
+	}
+	if n := e.calls.Load(); n != 1 {
+		t.Errorf("RefreshFunc called %d times, want 1", n)
 	}
 }

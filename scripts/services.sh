@@ -12,11 +12,13 @@
 
 services_dir=""
 
-# free_port prints a TCP port on 127.0.0.1 that nothing listens on.
+# free_port prints a TCP port on 127.0.0.1 that nothing listens on, below
+# Linux's range of ports for outgoing connections (32768 and up), which
+# could take it before the server binds it.
 free_port() {
 	local p
 	for _ in $(seq 100); do
-		p=$((20000 + RANDOM % 20000))
+		p=$((15000 + RANDOM % 17000))
 		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
 			echo "$p"
 			return
@@ -45,6 +47,15 @@ as_pg() {
 	fi
 }
 
+# redis_up waits up to 5 s for a redis-server to answer on port.
+redis_up() {
+	for _ in $(seq 50); do
+		redis-cli -p "$1" ping >/dev/null 2>&1 && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
 start_redis() {
 	local bin port
 	bin=$(command -v redis-server || true)
@@ -52,15 +63,19 @@ start_redis() {
 		echo "services: redis-server not installed; Redis tests will skip" >&2
 		return
 	fi
-	port=$(free_port)
 	mkdir -p "$services_dir/redis"
-	"$bin" --port "$port" --bind 127.0.0.1 --save '' --appendonly no \
-		--dir "$services_dir/redis" --daemonize yes \
-		--pidfile "$services_dir/redis/redis.pid" --logfile "$services_dir/redis/log" >/dev/null
-	for _ in $(seq 50); do
-		redis-cli -p "$port" ping >/dev/null 2>&1 && break
-		sleep 0.1
+	for _ in 1 2 3; do
+		port=$(free_port)
+		"$bin" --port "$port" --bind 127.0.0.1 --save '' --appendonly no \
+			--dir "$services_dir/redis" --daemonize yes \
+			--pidfile "$services_dir/redis/redis.pid" --logfile "$services_dir/redis/log" >/dev/null
+		redis_up "$port" && break
 	done
+	redis_up "$port" || {
+		echo "services: redis-server did not start:" >&2
+		tail -5 "$services_dir/redis/log" >&2
+		return 1
+	}
 	export TOKENSOURCE_REDIS_ADDR="127.0.0.1:$port" TOKENSOURCE_REDIS_SERVER="$bin"
 	echo "services: redis-server on $TOKENSOURCE_REDIS_ADDR"
 }
@@ -72,7 +87,6 @@ start_postgres() {
 		echo "services: PostgreSQL (initdb, pg_ctl) not installed; PostgreSQL tests will skip" >&2
 		return
 	fi
-	port=$(free_port)
 	data="$services_dir/pg"
 	mkdir -p "$data"
 	[ "$(id -u)" = 0 ] && chown postgres "$services_dir" "$data"
@@ -80,7 +94,16 @@ start_postgres() {
 		cat "$services_dir/initdb.log" >&2
 		return 1
 	}
-	as_pg "$bin/pg_ctl" -D "$data" -l "$data/log" -w -o "-c listen_addresses=127.0.0.1 -p $port -k $data -c max_connections=200" start >/dev/null
+	for try in 1 2 3; do
+		port=$(free_port)
+		as_pg "$bin/pg_ctl" -D "$data" -l "$data/log" -w \
+			-o "-c listen_addresses=127.0.0.1 -p $port -k $data -c max_connections=200" start >/dev/null && break
+		[ "$try" = 3 ] && {
+			echo "services: PostgreSQL did not start:" >&2
+			tail -5 "$data/log" >&2
+			return 1
+		}
+	done
 	export TOKENSOURCE_POSTGRES_URL="postgres://tokensource@127.0.0.1:$port/postgres?sslmode=disable" TOKENSOURCE_PG_BIN="$bin"
 	echo "services: PostgreSQL on 127.0.0.1:$port"
 }

@@ -1,0 +1,241 @@
+package pgstore
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"golang.org/x/oauth2"
+
+	"github.com/oauthkit/tokensource"
+	"github.com/oauthkit/tokensource/tokensourcetest"
+)
+
+// childEnv carries a childSpec to a child process: this test binary, run
+// again with -test.run=^TestChild$.
+const childEnv = "PGSTORE_TEST_CHILD"
+
+// childSpec says what a child process does.
+type childSpec struct {
+	Role            string // "requests" or "locker"
+	URL, Table, Key string // the store
+	Name            string // the application_name of its sessions
+	Goroutines      int
+
+	// requests: the tokensourcetest server's URL; for how long to send
+	// requests (0: one request per goroutine); the Source's RefreshTimeout.
+	Server         string
+	Run            time.Duration
+	RefreshTimeout time.Duration
+
+	// locker: how many times each goroutine locks, and the counter table.
+	Rounds  int
+	Counter string
+}
+
+// childReport is what a child prints when it is done.
+type childReport struct {
+	OK, Failed int64
+	Reauth     int64  // failures that wrap ErrReauthRequired
+	FirstError string // the first failure, if any
+	Stats      tokensource.Stats
+}
+
+// child is a running child process.
+type child struct {
+	spec childSpec
+	cmd  *exec.Cmd
+	out  bytes.Buffer
+
+	waitOnce sync.Once
+	waitErr  error
+}
+
+// wait waits for c to exit, once.
+func (c *child) wait() error {
+	c.waitOnce.Do(func() { c.waitErr = c.cmd.Wait() })
+	return c.waitErr
+}
+
+// startChild starts a child process that does spec; it is killed when ctx
+// ends.
+func startChild(t *testing.T, ctx context.Context, spec childSpec) *child {
+	t.Helper()
+	env, err := json.Marshal(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &child{spec: spec}
+	c.cmd = exec.CommandContext(ctx, os.Args[0], "-test.run=^TestChild$", "-test.count=1")
+	c.cmd.Env = append(os.Environ(), childEnv+"="+string(env))
+	c.cmd.Stdout = &c.out
+	c.cmd.Stderr = os.Stderr
+	if err := c.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// report waits for c to exit and returns what it printed.
+func (c *child) report() (childReport, error) {
+	var r childReport
+	if err := c.wait(); err != nil {
+		return r, fmt.Errorf("child %s: %w", c.spec.Name, err)
+	}
+	lines := bytes.Split(bytes.TrimSpace(c.out.Bytes()), []byte("\n"))
+	for i := len(lines) - 1; i >= 0; i-- {
+		if bytes.HasPrefix(lines[i], []byte("{")) {
+			return r, json.Unmarshal(lines[i], &r)
+		}
+	}
+	return r, fmt.Errorf("child %s printed no report: %q", c.spec.Name, c.out.String())
+}
+
+// startChildren starts n children that do spec, named child-0 to
+// child-n-1. They are killed when the test ends, or after a deadline that
+// only catches a hang.
+func startChildren(t *testing.T, n int, spec childSpec) []*child {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	children := make([]*child, n)
+	t.Cleanup(func() {
+		cancel()
+		for _, c := range children {
+			if c != nil {
+				c.wait()
+			}
+		}
+	})
+	for i := range children {
+		spec.Name = fmt.Sprintf("child-%d", i)
+		children[i] = startChild(t, ctx, spec)
+	}
+	return children
+}
+
+// TestChild is a child process of another test; see childSpec.
+func TestChild(t *testing.T) {
+	env := os.Getenv(childEnv)
+	if env == "" {
+		t.Skip("runs only as a child process of another test")
+	}
+	var spec childSpec
+	if err := json.Unmarshal([]byte(env), &spec); err != nil {
+		t.Fatal(err)
+	}
+	pool := newPool(t, spec.URL, func(c *pgxpool.Config) {
+		c.ConnConfig.RuntimeParams["application_name"] = spec.Name
+	})
+	store := New(pool, spec.Key, &Options{Table: spec.Table})
+	var r childReport
+	switch spec.Role {
+	case "requests":
+		r = sendRequests(t, store, spec)
+	case "locker":
+		// The counter has a pool of its own: waiters hold the store's
+		// connections while they wait.
+		r = lockRounds(store, &counter{pool: newPool(t, spec.URL, nil), table: spec.Counter}, spec)
+	default:
+		t.Fatalf("unknown role %q", spec.Role)
+	}
+	out, _ := json.Marshal(r)
+	fmt.Printf("\n%s\n", out)
+}
+
+// sendRequests sends requests to the protected resource through a Source
+// on store, from spec.Goroutines goroutines.
+func sendRequests(t *testing.T, store *Store, spec childSpec) childReport {
+	base := &http.Transport{MaxIdleConnsPerHost: spec.Goroutines}
+	defer base.CloseIdleConnections()
+	ctx := context.WithValue(context.Background(), oauth2.HTTPClient, &http.Client{Transport: base})
+	conf := &oauth2.Config{
+		ClientID:     tokensourcetest.DefaultClientID,
+		ClientSecret: tokensourcetest.DefaultClientSecret,
+		Endpoint:     oauth2.Endpoint{TokenURL: spec.Server + "/token", AuthStyle: oauth2.AuthStyleInHeader},
+	}
+	src := tokensource.FromConfig(ctx, conf, store, &tokensource.Options{RefreshTimeout: spec.RefreshTimeout})
+	client := tokensource.NewClient(ctx, src)
+
+	var ok, failed, reauth atomic.Int64
+	var firstErr sync.Once
+	var first string
+	deadline := time.Now().Add(spec.Run)
+	var wg sync.WaitGroup
+	for range spec.Goroutines {
+		wg.Go(func() {
+			for {
+				if err := get(client, spec.Server+"/resource"); err != nil {
+					failed.Add(1)
+					if errors.Is(err, tokensource.ErrReauthRequired) {
+						reauth.Add(1)
+					}
+					firstErr.Do(func() { first = err.Error() })
+				} else {
+					ok.Add(1)
+				}
+				if !time.Now().Before(deadline) {
+					return
+				}
+				time.Sleep(5 * time.Millisecond) // paces the workload; no outcome depends on it
+			}
+		})
+	}
+	wg.Wait()
+	// A refresh ahead may still run: let it save its token before exiting.
+	if err := src.Wait(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return childReport{OK: ok.Load(), Failed: failed.Load(), Reauth: reauth.Load(), FirstError: first, Stats: src.Stats()}
+}
+
+func get(c *http.Client, url string) error {
+	resp, err := c.Get(url)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	io.Copy(io.Discard, resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s", resp.Status)
+	}
+	return nil
+}
+
+// lockRounds runs spec.Rounds critical sections of c under store's lock,
+// from spec.Goroutines goroutines.
+func lockRounds(store *Store, c *counter, spec childSpec) childReport {
+	var ok, failed atomic.Int64
+	var firstErr sync.Once
+	var first string
+	var wg sync.WaitGroup
+	for range spec.Goroutines {
+		wg.Go(func() {
+			ctx := context.Background()
+			for range spec.Rounds {
+				unlock, err := store.Lock(ctx)
+				if err == nil {
+					err = c.critical(ctx)
+					unlock()
+				}
+				if err != nil {
+					failed.Add(1)
+					firstErr.Do(func() { first = err.Error() })
+					continue
+				}
+				ok.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	return childReport{OK: ok.Load(), Failed: failed.Load(), FirstError: first}
+}

@@ -1,0 +1,300 @@
+package pgstore
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"golang.org/x/oauth2"
+
+	"github.com/oauthkit/tokensource"
+)
+
+// tokenCmp compares tokens by their fields, extras included, and times by
+// instant.
+var tokenCmp = cmp.Comparer(func(a, b *oauth2.Token) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.AccessToken == b.AccessToken && a.TokenType == b.TokenType &&
+		a.RefreshToken == b.RefreshToken && a.Expiry.Equal(b.Expiry) && a.ExpiresIn == b.ExpiresIn &&
+		a.Extra("id_token") == b.Extra("id_token") && a.Extra("scope") == b.Extra("scope")
+})
+
+// fullToken returns a token with every field the stored JSON keeps, and an
+// expiry with nanoseconds, in a zone other than UTC.
+func fullToken(access string) *oauth2.Token {
+	zone := time.FixedZone("UTC+5:30", 5*3600+1800)
+	return (&oauth2.Token{
+		AccessToken:  access,
+		TokenType:    "Bearer",
+		RefreshToken: "refresh-" + access,
+		Expiry:       time.Date(2031, 2, 3, 4, 5, 6, 123456789, zone),
+		ExpiresIn:    3600,
+	}).WithExtra(map[string]any{"id_token": "id-" + access, "scope": "read write"})
+}
+
+func TestSaveLoadRoundTripKeepsEveryField(t *testing.T) {
+	pool := testPool(t)
+	s := New(pool, "acct", newTable(t, pool))
+	ctx := context.Background()
+	for _, tok := range []*oauth2.Token{
+		fullToken("a1"),
+		{AccessToken: "a2"},                      // no expiry, no refresh token
+		{RefreshToken: "r3", Expiry: time.Now()}, // with a monotonic reading
+	} {
+		if err := s.Save(ctx, tok); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.Load(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(tok, got, tokenCmp); diff != "" {
+			t.Errorf("Load after Save (-saved +loaded):\n%s", diff)
+		}
+		if got.Expiry.Round(0) != got.Expiry {
+			t.Errorf("loaded expiry %v carries a monotonic reading", got.Expiry)
+		}
+	}
+}
+
+// TestStoredRowIsTheFileStoreJSON checks what other programs read: the
+// token column holds exactly what a FileStore writes, and the expiry column
+// the expiry to the microsecond, or NULL.
+func TestStoredRowIsTheFileStoreJSON(t *testing.T) {
+	pool := testPool(t)
+	opts := newTable(t, pool)
+	ctx := context.Background()
+	for _, tok := range []*oauth2.Token{fullToken("a1"), {AccessToken: "a2"}} {
+		if err := New(pool, "acct", opts).Save(ctx, tok); err != nil {
+			t.Fatal(err)
+		}
+		var data string
+		var expiry *time.Time
+		if err := pool.QueryRow(ctx, "SELECT token, expiry FROM "+opts.ident()+" WHERE key = 'acct'").Scan(&data, &expiry); err != nil {
+			t.Fatal(err)
+		}
+		want, _ := tokensource.MarshalToken(tok)
+		if data != string(want) {
+			t.Errorf("token column:\n%s\nwant what MarshalToken writes:\n%s", data, want)
+		}
+		switch {
+		case tok.Expiry.IsZero() && expiry != nil:
+			t.Errorf("expiry column = %v, want NULL for a token without expiry", expiry)
+		case !tok.Expiry.IsZero() && (expiry == nil || !expiry.Equal(tok.Expiry.Truncate(time.Microsecond))):
+			t.Errorf("expiry column = %v, want %v", expiry, tok.Expiry.Truncate(time.Microsecond))
+		}
+	}
+}
+
+func TestKeysHoldTheirOwnTokens(t *testing.T) {
+	pool := testPool(t)
+	opts := newTable(t, pool)
+	ctx := context.Background()
+	a, b := New(pool, "a", opts), New(pool, "b", opts)
+	if err := a.Save(ctx, fullToken("ta")); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Save(ctx, fullToken("tb")); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Delete(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := b.Load(ctx); err != nil || got.AccessToken != "tb" {
+		t.Errorf("b after deleting a: %v, %v; want its own token", got, err)
+	}
+	if a.lock == b.lock {
+		t.Errorf("keys a and b share the lock %v", a.lock)
+	}
+}
+
+func TestLoadNotFoundNamesTableAndKey(t *testing.T) {
+	pool := testPool(t)
+	opts := newTable(t, pool)
+	_, err := New(pool, "nobody", opts).Load(context.Background())
+	if !errors.Is(err, tokensource.ErrNotFound) {
+		t.Fatalf("Load of an empty key: %v, want ErrNotFound", err)
+	}
+	for _, want := range []string{opts.Table, `"nobody"`} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not name %s", err, want)
+		}
+	}
+	wantPackageOnce(t, err)
+}
+
+// wantPackageOnce fails t unless err names this package once, and no other.
+func wantPackageOnce(t *testing.T, err error) {
+	t.Helper()
+	if msg := err.Error(); strings.Count(msg, "pgstore") != 1 || strings.Contains(msg, "tokensource:") {
+		t.Errorf("error %q: want the package named once", msg)
+	}
+}
+
+// TestLoadCorruptKeepsTheRow stores what another program might have
+// written badly: Load reports it as corrupt, names where, quotes none of it,
+// and leaves it for a new login to replace.
+func TestLoadCorruptKeepsTheRow(t *testing.T) {
+	pool := testPool(t)
+	opts := newTable(t, pool)
+	ctx := context.Background()
+	s := New(pool, "acct", opts)
+	for _, data := range []string{
+		`{"access_token": "secret-a", "expiry": "secret-x"}`, // not a time
+		`{"token_type": "Bearer"}`,                           // nothing to use
+		`secret-not-json`,
+	} {
+		if _, err := pool.Exec(ctx, "INSERT INTO "+opts.ident()+` (key, token) VALUES ('acct', $1)
+			ON CONFLICT (key) DO UPDATE SET token = excluded.token`, data); err != nil {
+			t.Fatal(err)
+		}
+		_, err := s.Load(ctx)
+		if !errors.Is(err, tokensource.ErrCorrupt) {
+			t.Fatalf("Load of %s: %v, want ErrCorrupt", data, err)
+		}
+		msg := err.Error()
+		if !strings.Contains(msg, opts.Table) || !strings.Contains(msg, `"acct"`) || strings.Contains(msg, "secret") {
+			t.Errorf("error %q: want the table and key named, and nothing of the row", msg)
+		}
+		wantPackageOnce(t, err)
+		var still string
+		if err := pool.QueryRow(ctx, "SELECT token FROM "+opts.ident()+" WHERE key = 'acct'").Scan(&still); err != nil || still != data {
+			t.Errorf("the corrupt row became %q, %v", still, err)
+		}
+	}
+}
+
+func TestSaveRefusesATokenWithoutCredentials(t *testing.T) {
+	pool, opts, s := savedStore(t, "kept")
+	for _, tok := range []*oauth2.Token{nil, {TokenType: "Bearer"}} {
+		err := s.Save(context.Background(), tok)
+		if err == nil || !strings.Contains(err.Error(), `key "k"`) {
+			t.Errorf("Save(%v) = %v, want an error naming the key", tok, err)
+		}
+	}
+	wantStored(t, pool, opts, "kept")
+}
+
+func TestDeleteLogsOut(t *testing.T) {
+	pool, _, s := savedStore(t, "a")
+	ctx := context.Background()
+	for range 2 { // deleting nothing is fine
+		if err := s.Delete(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.Load(ctx); !errors.Is(err, tokensource.ErrNotFound) {
+		t.Errorf("Load after Delete: %v, want ErrNotFound", err)
+	}
+	if !lockFree(t, pool, s) {
+		t.Error("Delete left the lock held")
+	}
+}
+
+// TestDeleteWaitsForARunningRefresh: a log-out while another process
+// refreshes must not be undone by that refresh's save.
+func TestDeleteWaitsForARunningRefresh(t *testing.T) {
+	pool, opts, refresher := savedStore(t, "old")
+	ctx := context.Background()
+	other := New(pool, "k", opts)
+	unlock, err := refresher.Lock(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unlock()
+	deleted := make(chan error)
+	go func() { deleted <- other.Delete(ctx) }()
+	waitFor(t, "Delete to wait for the lock", func() bool { return waiting(t, pool, other) == 1 })
+
+	if err := refresher.Save(ctx, fullToken("new")); err != nil {
+		t.Fatal(err)
+	}
+	unlock()
+	if err := <-deleted; err != nil {
+		t.Fatal(err)
+	}
+	if tok, err := other.Load(ctx); !errors.Is(err, tokensource.ErrNotFound) {
+		t.Errorf("after the refresh and the log-out: %v, %v; want nothing stored", tok, err)
+	}
+}
+
+// TestCreateTableIsIdempotentAndConcurrent: replicas that start together
+// all create the table, and the second time changes nothing.
+func TestCreateTableIsIdempotentAndConcurrent(t *testing.T) {
+	pool := newPool(t, serverURL(t), func(c *pgxpool.Config) { c.MaxConns = 10 })
+	ctx := context.Background()
+	for i := range 5 { // concurrent creation fails only now and then without the turn-taking
+		opts := &Options{Table: "create_" + strings.ToLower(t.Name()) + string(rune('a'+i))}
+		dropTable(t, pool, opts)
+		t.Cleanup(func() { dropTable(t, pool, opts) })
+		var wg sync.WaitGroup
+		for range 8 {
+			wg.Go(func() {
+				if err := CreateTable(ctx, pool, opts); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		wg.Wait()
+		if err := New(pool, "k", opts).Save(ctx, fullToken("a")); err != nil {
+			t.Fatal(err)
+		}
+		if err := CreateTable(ctx, pool, opts); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := New(pool, "k", opts).Load(ctx); err != nil {
+			t.Errorf("after CreateTable again: %v", err)
+		}
+	}
+}
+
+// TestTableNamesAreQuoted uses a schema and a table whose names are not
+// plain identifiers.
+func TestTableNamesAreQuoted(t *testing.T) {
+	pool := testPool(t)
+	ctx := context.Background()
+	schema := `Odd "schema"`
+	if _, err := pool.Exec(ctx, `CREATE SCHEMA IF NOT EXISTS "Odd ""schema"""`); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pool.Exec(context.Background(), `DROP SCHEMA "Odd ""schema""" CASCADE`) })
+	opts := &Options{Schema: schema, Table: `Tokens"; DROP TABLE x; --`}
+	if err := CreateTable(ctx, pool, opts); err != nil {
+		t.Fatal(err)
+	}
+	s := New(pool, "k", opts)
+	if err := s.Save(ctx, fullToken("a")); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.Load(ctx); err != nil || got.AccessToken != "a" {
+		t.Errorf("Load = %v, %v", got, err)
+	}
+	var n int
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM "Odd ""schema"""."Tokens""; DROP TABLE x; --"`).Scan(&n); err != nil || n != 1 {
+		t.Errorf("the table as named: %d rows, %v", n, err)
+	}
+}
+
+// TestSchemaSpellingsShareTheLock: one table named with and without its
+// schema is one lock.
+func TestSchemaSpellingsShareTheLock(t *testing.T) {
+	pool := testPool(t)
+	opts := newTable(t, pool)
+	bare := New(pool, "k", opts)
+	qualified := New(pool, "k", &Options{Schema: "public", Table: opts.Table})
+	unlock, err := bare.Lock(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unlock()
+	if lockFree(t, pool, qualified) {
+		t.Error("the schema-qualified store could take the lock the bare one holds")
+	}
+}

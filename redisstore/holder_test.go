@@ -1,0 +1,205 @@
+//go:build unix
+
+package redisstore
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/oauth2"
+
+	"github.com/oauthkit/tokensource"
+	"github.com/oauthkit/tokensource/tokensourcetest"
+)
+
+// A holderRig is a token server, a key whose stored token needs a refresh,
+// and a child process that takes the lock to refresh it.
+type holderRig struct {
+	srv   *tokensourcetest.Server
+	key   string
+	store *Store // on the key, in this process
+	login *oauth2.Token
+	child *child
+}
+
+// newHolderRig saves an expired login token on a new key, starts a child
+// that refreshes it under a lease of lockTTL through srv, and waits until
+// the child's token request has reached srv. srv's latency, or hang,
+// holds the request.
+func newHolderRig(t *testing.T, srv *tokensourcetest.Server, lockTTL time.Duration, hang bool) *holderRig {
+	t.Helper()
+	r := &holderRig{srv: srv, key: uniqueKey(t)}
+	r.store = New(newClient(t), r.key, nil)
+	r.login = srv.Login()
+	r.login.Expiry = time.Now().Add(-time.Minute) // the refresh token is good, the access token is not
+	mustSave(t, r.store, r.login)
+	r.child = startChild(t, childSpec{Part: "refresh", Key: r.key, URL: srv.URL, LockTTL: lockTTL, HangAfterResponse: hang})
+	for deadline := time.Now().Add(hangBound); srv.Stats().TokenRequests == 0; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the child sent no token request within %v; stderr:\n%s", hangBound, r.child.Stderr())
+		}
+	}
+	return r
+}
+
+// other returns a Source on the rig's key in this process: another replica.
+func (r *holderRig) other() *tokensource.Source {
+	return tokensource.FromConfig(context.Background(), r.srv.Config(), New(r.store.client, r.key, nil), nil)
+}
+
+// signal sends sig to the child.
+func (r *holderRig) signal(t *testing.T, sig syscall.Signal) {
+	t.Helper()
+	if err := r.child.cmd.Process.Signal(sig); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// kill kills the child and waits for it to end.
+func (r *holderRig) kill(t *testing.T) {
+	t.Helper()
+	r.signal(t, syscall.SIGKILL)
+	for range r.child.lines {
+	}
+	r.child.cmd.Wait()
+}
+
+// tokenWithin calls src.Token, and fails t if it has not returned within
+// hangBound.
+func tokenWithin(t *testing.T, src *tokensource.Source) (*oauth2.Token, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), hangBound)
+	defer cancel()
+	tok, err := src.TokenContext(ctx)
+	if ctx.Err() != nil {
+		t.Fatalf("Token still waiting after %v", hangBound)
+	}
+	return tok, err
+}
+
+// TestLockHolderDies kills the process that holds the lock while its token
+// request is in flight. The others go on once its lease has expired. If
+// the server never answered the request, its refresh token is still good
+// and the next holder refreshes with it; if the server had answered and
+// rotated it, the next holder presents the spent refresh token, which the
+// server detects as reuse: it gets ErrReauthRequired, never a token.
+func TestLockHolderDies(t *testing.T) {
+	const lockTTL = time.Second
+	t.Run("before the server answered", func(t *testing.T) {
+		srv := tokensourcetest.NewServer(&tokensourcetest.Options{Latency: time.Hour})
+		defer srv.Close()
+		r := newHolderRig(t, srv, lockTTL, false)
+		r.kill(t)
+		srv.SetLatency(0)
+
+		tok, err := tokenWithin(t, r.other())
+		if err != nil {
+			t.Fatalf("after the holder died: %v", err)
+		}
+		if st := srv.Stats(); st.Refreshes != 1 || st.ReuseDetected != 0 {
+			t.Errorf("server stats %+v; want the one refresh of the next holder, no reuse", st)
+		}
+		if got := mustLoad(t, r.store); got.AccessToken != tok.AccessToken {
+			t.Errorf("the store does not hold the next holder's token")
+		}
+	})
+
+	t.Run("after the server rotated", func(t *testing.T) {
+		srv := tokensourcetest.NewServer(nil)
+		defer srv.Close()
+		r := newHolderRig(t, srv, lockTTL, true)
+		r.child.waitLine(t, "responded")
+		r.kill(t)
+
+		src := r.other()
+		for i := range 2 {
+			if _, err := tokenWithin(t, src); !errors.Is(err, tokensource.ErrReauthRequired) {
+				t.Fatalf("call %d after the holder died: %v, want ErrReauthRequired", i, err)
+			}
+		}
+		if st := srv.Stats(); st.TokenRequests != 2 || st.Refreshes != 1 || st.ReuseDetected != 1 {
+			t.Errorf("server stats %+v; want 2 requests: the dead holder's refresh, and the reuse it detected", st)
+		}
+	})
+}
+
+// TestLockHolderStalls stops the process that holds the lock (SIGSTOP)
+// while its token request is in flight.
+//
+// Stalled for less than its lease, it keeps the lock: another replica
+// waits, and once the holder is resumed, adopts the token it saved.
+//
+// Stalled past its lease, it loses the lock: another replica takes it,
+// refreshes and saves; the resumed holder's save is refused by the fence,
+// and the store keeps the newer token. (The server here does not rotate
+// refresh tokens: with rotation, the second refresh would present the
+// refresh token the stalled holder had already sent, which no fence on the
+// store can prevent; see the package documentation.)
+func TestLockHolderStalls(t *testing.T) {
+	t.Run("shorter than the lease", func(t *testing.T) {
+		srv := tokensourcetest.NewServer(&tokensourcetest.Options{Latency: 500 * time.Millisecond})
+		defer srv.Close()
+		r := newHolderRig(t, srv, time.Minute, false)
+		r.signal(t, syscall.SIGSTOP)
+
+		type result struct {
+			tok *oauth2.Token
+			err error
+		}
+		got := make(chan result, 1)
+		src := r.other()
+		go func() {
+			tok, err := tokenWithin(t, src)
+			got <- result{tok, err}
+		}()
+		select {
+		case res := <-got:
+			t.Fatalf("another replica got a token (%v) while the holder was stopped", res.err)
+		case <-time.After(time.Second): // past the latency: the server has answered
+		}
+		r.signal(t, syscall.SIGCONT)
+		res := <-got
+		if res.err != nil {
+			t.Fatalf("after the holder resumed: %v", res.err)
+		}
+		rep := r.child.report(t)
+		if rep.Err != "" || rep.Stats.Refreshes != 1 || rep.Stats.SaveErrors != 0 {
+			t.Errorf("the holder reported %+v; want one refresh, saved", rep)
+		}
+		if st := src.Stats(); st.Refreshes != 0 || mustLoad(t, r.store).AccessToken != res.tok.AccessToken {
+			t.Errorf("the other replica refreshed %d times; want it to take the holder's token", st.Refreshes)
+		}
+		if st := srv.Stats(); st.Refreshes != 1 || st.ReuseDetected != 0 {
+			t.Errorf("server stats %+v; want one refresh, no reuse", st)
+		}
+	})
+
+	t.Run("past the lease", func(t *testing.T) {
+		const lockTTL = 500 * time.Millisecond
+		srv := tokensourcetest.NewServer(&tokensourcetest.Options{NoRotation: true, Latency: 3 * time.Second})
+		defer srv.Close()
+		r := newHolderRig(t, srv, lockTTL, false)
+		r.signal(t, syscall.SIGSTOP)
+		srv.SetLatency(0)
+
+		tok, err := tokenWithin(t, r.other()) // once the holder's lease has expired
+		if err != nil {
+			t.Fatalf("after the stalled holder's lease expired: %v", err)
+		}
+		r.signal(t, syscall.SIGCONT)
+		rep := r.child.report(t)
+		if rep.Err != "" || rep.Stats.Refreshes != 1 || rep.Stats.SaveErrors != 1 {
+			t.Errorf("the holder reported %+v; want one refresh whose save failed", rep)
+		}
+		if !strings.Contains(r.child.Stderr(), "lease lost") {
+			t.Errorf("the holder's log does not say its lease was lost:\n%s", r.child.Stderr())
+		}
+		if got := mustLoad(t, r.store); got.AccessToken != tok.AccessToken {
+			t.Errorf("the store does not hold the newer token")
+		}
+	})
+}

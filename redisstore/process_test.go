@@ -1,0 +1,367 @@
+package redisstore
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"golang.org/x/oauth2"
+
+	"github.com/oauthkit/tokensource"
+	"github.com/oauthkit/tokensource/tokensourcetest"
+)
+
+// childEnv carries the childSpec of a child process: this test binary,
+// re-run by a test to play another replica.
+const childEnv = "TOKENSOURCE_TEST_REDIS_CHILD"
+
+// A childSpec says what a child process does; TestChild reads it.
+type childSpec struct {
+	Part    string        // "replica", "increment" or "refresh"
+	Key     string        // the Store's key
+	URL     string        // the tokensourcetest server, for replica and refresh
+	LockTTL time.Duration // the Store's Options.LockTTL
+
+	// replica: Goroutines send requests for Run, each pausing Pace between two.
+	Goroutines int
+	Run, Pace  time.Duration
+	// increment: Goroutines each take the lock Rounds times.
+	Rounds int
+	// refresh: after the token response, say "responded" and hang.
+	HangAfterResponse bool
+}
+
+// A childReport is the last line a child prints.
+type childReport struct {
+	OK, Failed int64
+	Stats      tokensource.Stats
+	Err        string // refresh: the error of Token, or ""
+}
+
+// A child is a running child process.
+type child struct {
+	cmd    *exec.Cmd
+	lines  chan string // its stdout, line by line; closed at its end
+	mu     sync.Mutex
+	stderr bytes.Buffer
+}
+
+// startChild runs TestChild in a new process of the test binary, with spec.
+// The process is killed when t ends, if it still runs.
+func startChild(t *testing.T, spec childSpec) *child {
+	t.Helper()
+	data, err := json.Marshal(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &child{lines: make(chan string, 100)}
+	c.cmd = exec.Command(os.Args[0], "-test.run=^TestChild$", "-test.count=1", "-test.v")
+	c.cmd.Env = append(os.Environ(), childEnv+"="+string(data))
+	c.cmd.Stderr = writerFunc(func(p []byte) (int, error) {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return c.stderr.Write(p)
+	})
+	stdout, err := c.cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		defer close(c.lines)
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			c.lines <- sc.Text()
+		}
+	}()
+	t.Cleanup(func() {
+		c.cmd.Process.Kill()
+		for range c.lines {
+		}
+		c.cmd.Wait()
+	})
+	return c
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+// Stderr returns what the child wrote to its stderr so far.
+func (c *child) Stderr() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.stderr.String()
+}
+
+// waitLine waits for the child to print want, and fails t if it ends or
+// hangBound passes first.
+func (c *child) waitLine(t *testing.T, want string) {
+	t.Helper()
+	timeout := time.After(hangBound)
+	for {
+		select {
+		case line, ok := <-c.lines:
+			if !ok {
+				t.Fatalf("the child ended without saying %q; stderr:\n%s", want, c.Stderr())
+			}
+			if line == want {
+				return
+			}
+		case <-timeout:
+			t.Fatalf("the child did not say %q within %v; stderr:\n%s", want, hangBound, c.Stderr())
+		}
+	}
+}
+
+// report waits for the child to end and returns the report it printed.
+func (c *child) report(t *testing.T) childReport {
+	t.Helper()
+	var last string
+	timeout := time.After(2 * time.Minute)
+	for done := false; !done; {
+		select {
+		case line, ok := <-c.lines:
+			if !ok {
+				done = true
+			} else if strings.HasPrefix(line, "{") {
+				last = line
+			}
+		case <-timeout:
+			t.Fatalf("the child did not end within 2 minutes; stderr:\n%s", c.Stderr())
+		}
+	}
+	if err := c.cmd.Wait(); err != nil {
+		t.Fatalf("child: %v; stderr:\n%s", err, c.Stderr())
+	}
+	var r childReport
+	if err := json.Unmarshal([]byte(last), &r); err != nil {
+		t.Fatalf("child report %q: %v; stderr:\n%s", last, err, c.Stderr())
+	}
+	return r
+}
+
+// TestChild is not a test: run by the tests above in a child process, it
+// plays the part its childSpec names, and prints a childReport.
+func TestChild(t *testing.T) {
+	data := os.Getenv(childEnv)
+	if data == "" {
+		t.Skip("runs only as a child process of the multi-process tests")
+	}
+	var spec childSpec
+	if err := json.Unmarshal([]byte(data), &spec); err != nil {
+		t.Fatal(err)
+	}
+	client := newClient(t)
+	var r childReport
+	switch spec.Part {
+	case "replica":
+		r = playReplica(t, client, spec)
+	case "increment":
+		playIncrement(t, client, spec)
+	case "refresh":
+		r = playRefresh(t, client, spec)
+	default:
+		t.Fatalf("unknown part %q", spec.Part)
+	}
+	out, _ := json.Marshal(r)
+	fmt.Printf("\n%s\n", out)
+}
+
+// childSource returns a Source on spec's key and token server, logging to
+// stderr, whose HTTP transport is base.
+func childSource(client *redis.Client, spec childSpec, base http.RoundTripper) *tokensource.Source {
+	conf := &oauth2.Config{
+		ClientID:     tokensourcetest.DefaultClientID,
+		ClientSecret: tokensourcetest.DefaultClientSecret,
+		Endpoint:     oauth2.Endpoint{TokenURL: spec.URL + "/token", AuthStyle: oauth2.AuthStyleInHeader},
+	}
+	ctx := context.WithValue(context.Background(), oauth2.HTTPClient, &http.Client{Transport: base})
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	store := New(client, spec.Key, &Options{LockTTL: spec.LockTTL})
+	return tokensource.FromConfig(ctx, conf, store, &tokensource.Options{Logger: log})
+}
+
+// playReplica sends requests to the resource from spec.Goroutines
+// goroutines for spec.Run, through a Source on the shared key.
+func playReplica(t *testing.T, client *redis.Client, spec childSpec) childReport {
+	base := &http.Transport{MaxIdleConnsPerHost: spec.Goroutines}
+	defer base.CloseIdleConnections()
+	src := childSource(client, spec, base)
+	httpClient := &http.Client{Transport: &tokensource.Transport{Source: src, Base: base}}
+
+	var ok, failed atomic.Int64
+	deadline := time.Now().Add(spec.Run)
+	var wg sync.WaitGroup
+	for range spec.Goroutines {
+		wg.Go(func() {
+			for time.Now().Before(deadline) {
+				if err := get(httpClient, spec.URL+"/resource"); err != nil {
+					if failed.Add(1) <= 10 {
+						fmt.Fprintln(os.Stderr, "request failed:", err)
+					}
+				} else {
+					ok.Add(1)
+				}
+				time.Sleep(spec.Pace) // pacing the load, not waiting for an outcome
+			}
+		})
+	}
+	wg.Wait()
+	// A refresh ahead may still run: let it save its token before exiting.
+	if err := src.Wait(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return childReport{OK: ok.Load(), Failed: failed.Load(), Stats: src.Stats()}
+}
+
+// playIncrement has spec.Goroutines goroutines, each with a Store of its
+// own, increment the counter spec.Key+":counter" spec.Rounds times each,
+// under the lock.
+func playIncrement(t *testing.T, client *redis.Client, spec childSpec) {
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	for range spec.Goroutines {
+		s := New(client, spec.Key, nil)
+		wg.Go(func() {
+			for range spec.Rounds {
+				unlock := mustLock(t, s)
+				if err := increment(ctx, client, spec.Key+":counter"); err != nil {
+					t.Error(err)
+				}
+				unlock()
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// playRefresh gets one token through a Source on the shared key, and
+// reports how it went. With spec.HangAfterResponse, it hangs once the token
+// endpoint has answered the refresh, before the Source sees the answer.
+func playRefresh(t *testing.T, client *redis.Client, spec childSpec) childReport {
+	tr := &http.Transport{}
+	defer tr.CloseIdleConnections()
+	base := http.RoundTripper(tr)
+	if spec.HangAfterResponse {
+		base = hangAfterResponse{base}
+	}
+	src := childSource(client, spec, base)
+	var r childReport
+	if _, err := src.Token(); err != nil {
+		r.Err = err.Error()
+	}
+	r.Stats = src.Stats()
+	return r
+}
+
+// hangAfterResponse is an http.RoundTripper that reads a token response
+// whole, says "responded" on stdout, and never returns: a process that dies
+// there has had its refresh token rotated but never saved the new one.
+type hangAfterResponse struct{ base http.RoundTripper }
+
+func (h hangAfterResponse) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := h.base.RoundTrip(req)
+	if err == nil {
+		var buf bytes.Buffer
+		buf.ReadFrom(resp.Body)
+		fmt.Println("responded")
+		select {}
+	}
+	return resp, err
+}
+
+// TestLockExcludesAcrossProcesses has 4 processes, each with 5 goroutines
+// with a Store of their own, increment a counter in Redis by read and write
+// under the lock of one key: an increment lost to an overlap shows.
+func TestLockExcludesAcrossProcesses(t *testing.T) {
+	const processes, goroutines, rounds = 4, 5, 10
+	client := newClient(t)
+	spec := childSpec{Part: "increment", Key: uniqueKey(t), Goroutines: goroutines, Rounds: rounds}
+	children := make([]*child, processes)
+	for i := range children {
+		children[i] = startChild(t, spec)
+	}
+	for _, c := range children {
+		c.report(t)
+	}
+	want := fmt.Sprint(processes * goroutines * rounds)
+	if got := client.Get(context.Background(), spec.Key+":counter").Val(); got != want {
+		t.Errorf("counter = %s after %s increments under the lock", got, want)
+	}
+}
+
+// TestReplicas runs 4 processes of 50 goroutines each that send requests
+// through Sources on one key, for 6 seconds, against a server that rotates
+// refresh tokens, detects their reuse and issues 1-second access tokens.
+// No refresh token may be used twice and no request may fail, and the
+// server must see about one refresh per token lifetime in all, not one per
+// process.
+func TestReplicas(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs OS processes for 6 seconds")
+	}
+	const (
+		processes = 4
+		run       = 6 * time.Second
+		lifetime  = time.Second
+	)
+	srv := tokensourcetest.NewServer(&tokensourcetest.Options{AccessTokenLifetime: lifetime})
+	defer srv.Close()
+	spec := childSpec{Part: "replica", Key: uniqueKey(t), URL: srv.URL,
+		Goroutines: 50, Run: run, Pace: 100 * time.Millisecond}
+	mustSave(t, New(newClient(t), spec.Key, nil), srv.Login())
+
+	children := make([]*child, processes)
+	for i := range children {
+		children[i] = startChild(t, spec)
+	}
+	var ok, failed, refreshes, adopted int64
+	for i, c := range children {
+		r := c.report(t)
+		if r.Failed != 0 {
+			t.Logf("process %d: %+v; stderr:\n%s", i, r, c.Stderr())
+		}
+		ok += r.OK
+		failed += r.Failed
+		refreshes += r.Stats.Refreshes
+		adopted += r.Stats.Adopted
+	}
+
+	st := srv.Stats()
+	t.Logf("%d processes: %d requests ok, %d failed; %d refreshes, %d adopted; server: %+v",
+		processes, ok, failed, refreshes, adopted, st)
+	if st.ReuseDetected != 0 {
+		t.Errorf("the server detected %d reused refresh tokens", st.ReuseDetected)
+	}
+	if failed != 0 || ok == 0 {
+		t.Errorf("%d requests failed, %d succeeded", failed, ok)
+	}
+	if refreshes != st.Refreshes {
+		t.Errorf("the processes refreshed %d times, the server saw %d", refreshes, st.Refreshes)
+	}
+	// Requests succeeded for the whole run, so a token was refreshed at
+	// least once per lifetime after the first; and none is refreshed
+	// before half of its lifetime: at most run/(lifetime/2), plus one at
+	// the start. One refresh per process would be 4 times that.
+	if lo, hi := int64(run/lifetime)-1, int64(run/(lifetime/2))+1; st.Refreshes < lo || st.Refreshes > hi {
+		t.Errorf("%d refreshes in %v of %v tokens; want %d to %d", st.Refreshes, run, lifetime, lo, hi)
+	}
+	if adopted == 0 {
+		t.Errorf("no process adopted a token another one refreshed")
+	}
+}
