@@ -19,7 +19,7 @@ import (
 func BenchmarkUnaryCall(b *testing.B) {
 	auth := tokensourcetest.NewServer(nil)
 	defer auth.Close()
-	src, err := loggedIn(auth)
+	src, err := loggedIn(auth, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -69,7 +69,7 @@ func BenchmarkUnaryCall(b *testing.B) {
 func BenchmarkCredentials(b *testing.B) {
 	auth := tokensourcetest.NewServer(nil)
 	defer auth.Close()
-	src, err := loggedIn(auth)
+	src, err := loggedIn(auth, nil)
 	if err != nil {
 		b.Fatal(err)
 	}

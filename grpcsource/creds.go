@@ -3,6 +3,7 @@ package grpcsource
 import (
 	"context"
 	"errors"
+	"io"
 	"sync/atomic"
 
 	"github.com/oauthkit/tokensource"
@@ -46,17 +47,22 @@ func (c *callCreds) GetRequestMetadata(ctx context.Context, _ ...string) (map[st
 // RequireTransportSecurity reports true: a token is never sent in the clear.
 func (c *callCreds) RequireTransportSecurity() bool { return true }
 
-// rejected reports whether err is the server's Unauthenticated for the
-// token this attempt carried, and if so invalidates that token. An attempt
-// that carried none failed before the server could judge a token: the
-// connection is insecure, or no token could be had.
-func (c *callCreds) rejected(err error) bool {
+// report tells the Source what the server made of the token this attempt
+// carried, given the attempt's err: on success (io.EOF ends a stream that
+// succeeded), Confirm; on codes.Unauthenticated, Invalidate, and then it
+// returns true. An attempt that carried no token failed before any server
+// could judge one: the connection is insecure, or no token could be had.
+func (c *callCreds) report(err error) (rejected bool) {
 	tok := c.sent.Load()
-	if tok == nil || status.Code(err) != codes.Unauthenticated {
-		return false
+	switch {
+	case tok == nil:
+	case err == nil || err == io.EOF:
+		c.src.Confirm(tok)
+	case status.Code(err) == codes.Unauthenticated:
+		c.src.Invalidate(tok)
+		return true
 	}
-	c.src.Invalidate(tok)
-	return true
+	return false
 }
 
 // tokenError is the error of a call for which no token could be had. It

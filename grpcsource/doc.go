@@ -5,7 +5,9 @@
 // token from the Source as per-RPC credentials. A call the server answers
 // with codes.Unauthenticated invalidates the token it carried
 // ([tokensource.Source.Invalidate]) and is made once more with a new one;
-// calls rejected together cause one refresh. Install both on the
+// calls rejected together cause one refresh. A call that succeeds confirms
+// its token ([tokensource.Source.Confirm]), so that a server that rejects
+// every new token costs a bounded number of refreshes. Install both on the
 // connection:
 //
 //	conn, err := grpc.NewClient(target,

@@ -74,7 +74,7 @@ func ExampleStreamClientInterceptor() {
 	}
 	defer api.stop()
 
-	src, err := loggedIn(auth) // as in the package example
+	src, err := loggedIn(auth, nil) // as in the package example
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -266,15 +266,15 @@ func echoStatus(s *testpb.EchoStatus) error {
 	return status.Error(codes.Code(s.GetCode()), s.GetMessage())
 }
 
-// loggedIn returns a Source for auth's client, with a logged-in token in a
-// MemoryStore.
-func loggedIn(auth *tokensourcetest.Server) (*tokensource.Source, error) {
+// loggedIn returns a Source for auth's client, with opts and a logged-in
+// token in a MemoryStore.
+func loggedIn(auth *tokensourcetest.Server, opts *tokensource.Options) (*tokensource.Source, error) {
 	ctx := context.Background()
 	store := tokensource.NewMemoryStore()
 	if err := store.Save(ctx, auth.Login()); err != nil {
 		return nil, err
 	}
-	return tokensource.FromConfig(ctx, auth.Config(), store, nil), nil
+	return tokensource.FromConfig(ctx, auth.Config(), store, opts), nil
 }
 
 // A rig is a tokensourcetest server, a Source for it, an api over TLS, and
@@ -286,10 +286,13 @@ type rig struct {
 	client testpb.TestServiceClient
 }
 
-func newRig(t testing.TB) *rig {
+func newRig(t testing.TB) *rig { return newRigWith(t, nil) }
+
+// newRigWith is newRig with a Source made with opts.
+func newRigWith(t testing.TB, opts *tokensource.Options) *rig {
 	auth := tokensourcetest.NewServer(nil)
 	t.Cleanup(auth.Close)
-	src, err := loggedIn(auth)
+	src, err := loggedIn(auth, opts)
 	if err != nil {
 		t.Fatal(err)
 	}

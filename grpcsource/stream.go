@@ -15,11 +15,12 @@ import (
 // with a token from src, got with the stream's context, as per-RPC
 // credentials that require transport security.
 //
-// A RecvMsg that fails with codes.Unauthenticated invalidates the token the
-// stream carried, so that the next call gets a new one. If it is the first
-// RecvMsg, the stream is also opened once more, with a new token, and
-// RecvMsg returns what the new stream gives, provided the request can be
-// sent again in full: the client sent at most one message and closed its
+// A message received, or the stream's success, confirms the token the
+// stream carried ([tokensource.Source.Confirm]); a RecvMsg that fails with
+// codes.Unauthenticated invalidates it, so that the next call gets a new
+// one. If it is the first RecvMsg, the stream is also opened once more,
+// with a new token, and RecvMsg returns what the new stream gives, provided
+// the request can be sent again in full: the client sent at most one message and closed its
 // side (CloseSend) before that RecvMsg. Every server-streaming call is such
 // a stream (its generated code sends the request and closes before it
 // returns the stream), and so is a client-streaming call of one message.
@@ -105,13 +106,13 @@ func (s *stream) CloseSend() error {
 	return cs.CloseSend()
 }
 
-// RecvMsg receives the next message. An Unauthenticated from the server
-// invalidates the token the attempt carried; on the first RecvMsg, it may
-// open the stream once more; see StreamClientInterceptor.
+// RecvMsg receives the next message, and tells the Source what the server
+// made of the token (see callCreds.report). On the first RecvMsg, a
+// rejection may open the stream once more; see StreamClientInterceptor.
 func (s *stream) RecvMsg(m any) error {
 	cs, creds := s.current()
 	err := cs.RecvMsg(m)
-	rejected := creds.rejected(err)
+	rejected := creds.report(err)
 	if s.answered {
 		return err
 	}

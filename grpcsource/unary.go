@@ -16,7 +16,10 @@ import (
 // sent at most twice. Because Invalidate does nothing once a newer token is
 // current, any number of calls rejected together cause one refresh. Every
 // other code, codes.PermissionDenied included, is returned as it is, and
-// so is the second attempt's result.
+// so is the second attempt's result. A call that succeeds confirms its
+// token ([tokensource.Source.Confirm]), so that the Source tells a revoked
+// token, which costs one refresh, from a server that rejects every new
+// token, against which refreshes back off.
 //
 // When no token can be had, the call fails without being sent, with an
 // error that wraps the Source's (errors.Is works on it) and has the status
@@ -31,12 +34,12 @@ func UnaryClientInterceptor(src *tokensource.Source) grpc.UnaryClientInterceptor
 		}
 		withToken, creds := withCreds(src, opts)
 		err := invoker(ctx, method, req, reply, cc, withToken...)
-		if !creds.rejected(err) {
+		if !creds.report(err) {
 			return err
 		}
 		withToken, creds = withCreds(src, opts)
 		err = invoker(ctx, method, req, reply, cc, withToken...)
-		creds.rejected(err)
+		creds.report(err)
 		return err
 	}
 }
