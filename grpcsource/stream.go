@@ -60,7 +60,7 @@ type stream struct {
 
 	// Owned by RecvMsg, which grpc does not allow in two goroutines at once.
 	answered bool // the current attempt's first RecvMsg returned
-	retried  bool
+	retried  bool // the stream was opened once more
 
 	// SendMsg and CloseSend may run in another goroutine than RecvMsg.
 	mu      sync.Mutex
