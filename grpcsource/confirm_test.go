@@ -1,0 +1,74 @@
+package grpcsource_test
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/oauthkit/tokensource"
+	"github.com/oauthkit/tokensource/tokensourcetest"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// stoppedClock returns Options whose clock moves only when told, so that
+// a backoff never ends by itself.
+func stoppedClock() (*tokensource.Options, *tokensourcetest.Clock) {
+	clock := tokensourcetest.NewClock(time.Now())
+	return &tokensource.Options{Now: clock.Now}, clock
+}
+
+// Against a server that rejects every token, the first call costs one
+// refresh: the new token is rejected before it ever worked, so the Source
+// backs off, and the next calls fail at once without reaching the server.
+// Once the server accepts tokens again, a call after the backoff succeeds.
+func TestEveryTokenRejectedCostsOneRefreshThenBacksOff(t *testing.T) {
+	opts, clock := stoppedClock()
+	r := newRigWith(t, opts)
+	r.api.rejectAll.Store(true)
+	for i := range 20 {
+		err := call(t.Context(), r.client, i)
+		if status.Code(err) != codes.Unauthenticated {
+			t.Fatalf("call %d: %v; want Unauthenticated", i, err)
+		}
+		var be *tokensource.BackoffError
+		if i > 0 && !errors.As(err, &be) {
+			t.Errorf("call %d: %v; want a BackoffError", i, err)
+		}
+	}
+	if n := r.auth.Stats().Refreshes; n != 1 {
+		t.Errorf("token endpoint served %d refreshes; want 1", n)
+	}
+	r.wantCalls(t, 2) // the first call, and its retry
+
+	r.api.rejectAll.Store(false)
+	clock.Advance(2 * time.Minute) // past any backoff after one failure
+	for i := range 2 {
+		if err := call(t.Context(), r.client, i); err != nil {
+			t.Errorf("call after the server recovered: %v", err)
+		}
+	}
+}
+
+// A token that worked and is then revoked costs one refresh, each time:
+// the interceptors confirm every token that works, so the Source does not
+// take a revocation for a server that rejects every new token.
+func TestRevocationsOfWorkingTokensEachCostOneRefresh(t *testing.T) {
+	for _, kind := range []struct {
+		name   string
+		worker int // call's choice: even for unary, odd for a stream
+	}{{"unary", 0}, {"stream", 1}} {
+		t.Run(kind.name, func(t *testing.T) {
+			opts, _ := stoppedClock()
+			r := newRigWith(t, opts)
+			const rounds = 5
+			for i := range rounds {
+				r.revoke(t)
+				if err := call(t.Context(), r.client, kind.worker); err != nil {
+					t.Fatalf("round %d: %v", i, err)
+				}
+			}
+			r.wantStats(t, rounds, rounds)
+		})
+	}
+}
