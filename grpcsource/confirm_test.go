@@ -18,11 +18,12 @@ func stoppedClock() (*tokensource.Options, *tokensourcetest.Clock) {
 	return &tokensource.Options{Now: clock.Now}, clock
 }
 
-// Against a server that rejects every token, the first call costs one
-// refresh: the new token is rejected before it ever worked, so the Source
-// backs off, and the next calls fail at once without reaching the server.
-// Once the server accepts tokens again, a call after the backoff succeeds.
-func TestEveryTokenRejectedCostsOneRefreshThenBacksOff(t *testing.T) {
+// Against a server that rejects every token, the first two calls cost one
+// refresh each: two new tokens in a row are rejected before they ever
+// worked, so the Source backs off, and the next calls fail at once without
+// reaching the server. Once the server accepts tokens again, a call after
+// the backoff succeeds.
+func TestEveryTokenRejectedCostsTwoRefreshesThenBacksOff(t *testing.T) {
 	opts, clock := stoppedClock()
 	r := newRigWith(t, opts)
 	r.api.rejectAll.Store(true)
@@ -36,10 +37,10 @@ func TestEveryTokenRejectedCostsOneRefreshThenBacksOff(t *testing.T) {
 			t.Errorf("call %d: %v; want a BackoffError", i, err)
 		}
 	}
-	if n := r.auth.Stats().Refreshes; n != 1 {
-		t.Errorf("token endpoint served %d refreshes; want 1", n)
+	if n := r.auth.Stats().Refreshes; n != 2 {
+		t.Errorf("token endpoint served %d refreshes; want 2", n)
 	}
-	r.wantCalls(t, 2) // the first call, and its retry
+	r.wantCalls(t, 3) // the first call and its retry, the second call
 
 	r.api.rejectAll.Store(false)
 	clock.Advance(2 * time.Minute) // past any backoff after one failure
