@@ -15,9 +15,10 @@
 // login was needed, the token file's mode is not 0600, the second process
 // failed, or the setup failed; and with status 2 on bad flags.
 //
-// Usage:
+// Usage, from the repository's root directory (the demo is a module of its
+// own, so that the root module does not depend on what the demo uses):
 //
-//	go run ./cmd/demo [-dir folder] [-duration 3s] [-workers 32] [-lifetime 2s] [-v]
+//	go -C cmd/demo run . [-dir folder] [-duration 3s] [-workers 32] [-lifetime 2s] [-v]
 //
 // The token file goes to a temporary folder, removed at exit, unless -dir
 // names one. -v logs what the Sources do; no token value is ever printed.

@@ -1,0 +1,16 @@
+module github.com/oauthkit/tokensource/cmd/demo
+
+go 1.26.0
+
+require (
+	github.com/oauthkit/tokensource v0.0.0-00010101000000-000000000000
+	go.uber.org/goleak v1.3.0
+	golang.org/x/oauth2 v0.38.0
+)
+
+require (
+	github.com/gofrs/flock v0.13.2 // indirect
+	golang.org/x/sys v0.49.0 // indirect
+)
+
+replace github.com/oauthkit/tokensource => ../..
