@@ -195,7 +195,7 @@ func (d *demo) phase1() {
 	d.first = d.newSource("first run")
 	client := tokensource.NewClient(d.clients.apiCtx, d.first)
 	d.out.event("phase 1: %d goroutines call the API through tokensource.NewClient for %v", d.cfg.workers, d.cfg.duration)
-	d.workload(client, &d.firstRun, func() { d.revoke(d.first, "in use") })
+	d.workload(client, &d.firstRun, func() { d.revoke(client, "in use") })
 	d.first.Wait(context.Background()) // the "program" ends: let a refresh still running save its token
 	d.out.event("  done: %d ok, %d failed; %d recovered from a 401; Source: %s",
 		d.firstRun.ok.Load(), d.firstRun.failed.Load(), d.firstRun.recovered.Load(), statsLine(d.first.Stats()))
@@ -245,7 +245,7 @@ func (d *demo) phase3() {
 	}
 	d.out.event("  process %d is working too", ch.cmd.Process.Pid)
 	client := tokensource.NewClient(d.clients.apiCtx, d.restarted)
-	d.workload(client, &d.later, func() { d.revoke(d.restarted, "both processes use") })
+	d.workload(client, &d.later, func() { d.revoke(client, "both processes use") })
 	d.restarted.Wait(context.Background())
 	d.out.event("  after restart (this process): %d ok, %d failed; %d recovered from a 401; Source: %s",
 		d.later.ok.Load(), d.later.failed.Load(), d.later.recovered.Load(), statsLine(d.restarted.Stats()))
@@ -287,15 +287,18 @@ func (d *demo) workload(client *http.Client, t *tally, midway func()) {
 	}
 }
 
-// revoke makes the server revoke the access token src serves now: the
-// next requests that carry it get a 401.
-func (d *demo) revoke(src *tokensource.Source, whose string) {
-	tok, err := src.Token()
+// revoke makes the server revoke the access token of a request it just
+// accepted through client: the next requests that carry it get a 401.
+// A token that no request has used yet would not do: its Source would take
+// its rejection for a server that rejects every new token, and fail
+// requests until its backoff ends (see tokensource.Source.Invalidate).
+func (d *demo) revoke(client *http.Client, whose string) {
+	tok, err := acceptedToken(client, d.srv.ResourceURL())
 	if err != nil {
 		d.problem("no token to revoke: %v", err)
 		return
 	}
-	d.srv.RevokeAccessToken(tok.AccessToken)
+	d.srv.RevokeAccessToken(tok)
 	d.out.event("  the server revokes the access token %s", whose)
 }
 
