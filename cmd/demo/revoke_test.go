@@ -23,7 +23,7 @@ func TestRevokeFreshTokenCostsOneRefresh(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer d.close()
-	if err := tokensource.NewFileStore(d.path).Save(t.Context(), d.srv.Login()); err != nil {
+	if err := d.store.open().Save(t.Context(), d.srv.Login()); err != nil {
 		t.Fatal(err)
 	}
 	src := d.newSource("test")
