@@ -20,12 +20,13 @@ import (
 
 // childEnv is the environment variable that turns the demo into the second
 // process of phase 3. Its value is a JSON childConfig: where the server and
-// the token file are, never a token.
+// the store are, never a token.
 const childEnv = "TOKENSOURCE_DEMO_CHILD"
 
 type childConfig struct {
 	Server   string        `json:"server"` // base URL of the tokensourcetest server
-	File     string        `json:"file"`   // the token file
+	Store    string        `json:"store"`  // the -store URL; "" for the file store
+	Key      string        `json:"key"`    // the token file, or the key on the server
 	Duration time.Duration `json:"duration"`
 	Workers  int           `json:"workers"`
 	Verbose  bool          `json:"verbose"`
@@ -41,15 +42,26 @@ type childResult struct {
 // childReady is the line the second process writes once it is set up.
 const childReady = "ready"
 
-// runChild is the second process: its own Source on the shared token file,
+// runChild is the second process: its own Source on the shared store,
 // no login, the same workload as the first process. It writes childReady,
 // works for the configured duration, then writes a JSON childResult.
 func runChild(env string, stdout, stderr io.Writer) int {
 	var cfg childConfig
-	if err := json.Unmarshal([]byte(env), &cfg); err != nil || cfg.Server == "" || cfg.File == "" || cfg.Workers <= 0 {
+	if err := json.Unmarshal([]byte(env), &cfg); err != nil || cfg.Server == "" || cfg.Key == "" || cfg.Workers <= 0 {
 		fmt.Fprintf(stderr, "demo: %s is not a valid child configuration (%v)\n", childEnv, err)
 		return 2
 	}
+	u, err := parseStoreURL(cfg.Store)
+	if err != nil {
+		fmt.Fprintln(stderr, "demo:", err)
+		return 2
+	}
+	st, err := openStore(u, cfg.Key)
+	if err != nil {
+		fmt.Fprintln(stderr, "demo:", err)
+		return 1
+	}
+	defer st.close()
 	conf := &oauth2.Config{
 		ClientID:     tokensourcetest.DefaultClientID,
 		ClientSecret: tokensourcetest.DefaultClientSecret,
@@ -57,7 +69,7 @@ func runChild(env string, stdout, stderr io.Writer) int {
 	}
 	c := newClients(cfg.Workers)
 	defer c.close()
-	src := tokensource.FromConfig(c.tokenCtx, conf, tokensource.NewFileStore(cfg.File),
+	src := tokensource.FromConfig(c.tokenCtx, conf, st.open(),
 		&tokensource.Options{Logger: newLogger(cfg.Verbose, stderr, "other process")})
 	client := tokensource.NewClient(c.apiCtx, src)
 

@@ -4,23 +4,29 @@
 // It starts a tokensourcetest server in the process: access tokens live two
 // seconds, every refresh rotates the refresh token, and a refresh token
 // presented twice revokes its whole family (RFC 9700 §4.14.2). The user logs
-// in once; the token goes to a FileStore. Then goroutines call the server's
-// protected resource through tokensource.NewClient, through three events:
-// the server revokes the access token in use; the program restarts (a new
-// Source on the same file, no new login); and a second process, this
-// program run again, shares the token file while both work and while the
-// server revokes their token once more. The demo ends with a report, and
-// exits with status 1 if anything went wrong: a request failed, a phase
-// made no successful request, a refresh token was presented twice, a second
-// login was needed, the token file's mode is not 0600, the second process
-// failed, or the setup failed; and with status 2 on bad flags.
+// in once; the token goes to a store: a FileStore, or with -store a
+// redisstore or pgstore on the server the URL names. Then goroutines call the
+// server's protected resource through tokensource.NewClient, through three
+// events: the server revokes the access token in use; the program restarts
+// (a new Source on the same store, no new login); and a second process, this
+// program run again, shares the store while both work and while the server
+// revokes their token once more. The demo ends with a report, and exits with
+// status 1 if anything went wrong: a request failed, a phase made no
+// successful request, a refresh token was presented twice, a second login
+// was needed, the token file's mode is not 0600, the stored token is
+// missing, the second process failed, or the setup or the clean-up failed;
+// and with status 2 on bad flags.
 //
-// Usage:
+// Usage, from the repository's root directory (the demo is a module of its
+// own, so that the root module does not depend on Redis and PostgreSQL):
 //
-//	go run ./cmd/demo [-dir folder] [-duration 3s] [-workers 32] [-lifetime 2s] [-v]
+//	go -C cmd/demo run . [-store url] [-dir directory] [-keep] [-duration 3s] [-workers 32] [-lifetime 2s] [-v]
 //
-// The token file goes to a temporary folder, removed at exit, unless -dir
-// names one. -v logs what the Sources do; no token value is ever printed.
+// Without -store, the token file goes to a temporary directory, removed at
+// exit, unless -dir names one. -store redis://host:port/db or
+// -store postgres://… keeps the token under a new key for each run, deleted
+// at exit unless -keep. -v logs what the Sources do; no token value is ever
+// printed.
 package main
 
 import (
@@ -38,9 +44,11 @@ import (
 
 	"github.com/oauthkit/tokensource"
 	"github.com/oauthkit/tokensource/tokensourcetest"
+	"github.com/redis/go-redis/v9"
 )
 
 func main() {
+	redis.SetLogger(quietRedis{})
 	if env, ok := os.LookupEnv(childEnv); ok {
 		os.Exit(runChild(env, os.Stdout, os.Stderr))
 	}
@@ -48,7 +56,9 @@ func main() {
 }
 
 type config struct {
+	store    storeURL
 	dir      string
+	keep     bool
 	duration time.Duration
 	workers  int
 	lifetime time.Duration
@@ -58,8 +68,15 @@ type config struct {
 func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage, from the repository's root directory: go -C cmd/demo run . [flags]")
+		fs.PrintDefaults()
+	}
 	var c config
-	fs.StringVar(&c.dir, "dir", "", "keep the token file in this `folder` (default: a temporary folder, removed at exit)")
+	var store string
+	fs.StringVar(&store, "store", "", "keep the token in Redis (redis://host:port/db) or PostgreSQL (postgres://…) at this `url` (default: a file)")
+	fs.StringVar(&c.dir, "dir", "", "keep the token file in this `directory` (default: a temporary directory, removed at exit)")
+	fs.BoolVar(&c.keep, "keep", false, "with -store, keep the token at exit (default: deleted)")
 	fs.DurationVar(&c.duration, "duration", 3*time.Second, "length of each of the two workload phases")
 	fs.IntVar(&c.workers, "workers", 32, "goroutines calling the API in each process")
 	fs.DurationVar(&c.lifetime, "lifetime", 2*time.Second, "lifetime of the access tokens the server issues, at least 1s")
@@ -67,9 +84,17 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
+	var err error
+	if c.store, err = parseStoreURL(store); err != nil {
+		return c, err
+	}
 	switch {
 	case fs.NArg() > 0:
 		return c, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	case store != "" && c.dir != "":
+		return c, errors.New("-dir is for the token file; with -store there is none")
+	case store == "" && c.keep:
+		return c, errors.New("-keep is for -store; -dir keeps the token file")
 	case c.duration <= 0:
 		return c, errors.New("-duration must be positive")
 	case c.workers <= 0:
@@ -93,13 +118,18 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	d := &demo{cfg: cfg, out: &printer{w: stdout, start: time.Now()}, stderr: stderr}
-	defer d.close()
+	ok := false
 	if err := d.setUp(); err != nil {
 		fmt.Fprintln(stderr, "demo:", err)
-		return 1
+	} else {
+		d.run()
+		ok = d.report()
 	}
-	d.run()
-	if !d.report() {
+	if err := d.close(); err != nil {
+		fmt.Fprintln(stderr, "demo:", err)
+		ok = false
+	}
+	if !ok {
 		return 1
 	}
 	return 0
@@ -113,13 +143,14 @@ type demo struct {
 
 	srv     *tokensourcetest.Server
 	dir     string
-	tempDir bool // dir is ours, to remove at exit
-	path    string
+	tempDir bool   // dir is ours, to remove at exit
+	key     string // the token file, or the key in Redis or PostgreSQL
+	store   *store
 	clients *clients
 
 	first, restarted *tokensource.Source
 	firstRun, later  tally
-	fromFile         bool // the restarted Source's first token was the saved one, no refresh
+	fromStore        bool // the restarted Source's first token was the saved one, no refresh
 	other            childResult
 	problems         []string
 }
@@ -131,6 +162,26 @@ func (d *demo) problem(format string, args ...any) {
 }
 
 func (d *demo) setUp() error {
+	if err := d.setUpKey(); err != nil {
+		return err
+	}
+	st, err := openStore(d.cfg.store, d.key)
+	if err != nil {
+		return err
+	}
+	d.store = st
+	d.srv = tokensourcetest.NewServer(&tokensourcetest.Options{AccessTokenLifetime: d.cfg.lifetime})
+	d.clients = newClients(d.cfg.workers)
+	return nil
+}
+
+// setUpKey sets where the token goes: a new key on a server, or the token
+// file in its directory.
+func (d *demo) setUpKey() error {
+	if d.cfg.store.raw != "" {
+		d.key = newKey()
+		return nil
+	}
 	d.dir = d.cfg.dir
 	if d.dir == "" {
 		dir, err := os.MkdirTemp("", "tokensource-demo-")
@@ -143,45 +194,55 @@ func (d *demo) setUp() error {
 	if err != nil {
 		return err
 	}
-	d.path = abs
-	d.srv = tokensourcetest.NewServer(&tokensourcetest.Options{AccessTokenLifetime: d.cfg.lifetime})
-	d.clients = newClients(d.cfg.workers)
+	d.key = abs
 	return nil
 }
 
-func (d *demo) close() {
+// close releases what setUp made, and deletes the token from a server
+// unless -keep.
+func (d *demo) close() error {
+	var err error
 	if d.srv != nil {
 		d.srv.Close()
 	}
 	if d.clients != nil {
 		d.clients.close()
 	}
+	if d.store != nil {
+		if d.cfg.store.raw != "" && !d.cfg.keep {
+			if err = d.store.delete(); err != nil {
+				err = fmt.Errorf("deleting the token at exit: %w", err)
+			}
+		}
+		d.store.close()
+	}
 	if d.tempDir {
 		os.RemoveAll(d.dir)
 	}
+	return err
 }
 
-// newSource returns a Source on the token file, as a program would make it
-// at start-up.
+// newSource returns a Source on the store, as a program would make it at
+// start-up.
 func (d *demo) newSource(name string) *tokensource.Source {
 	opts := &tokensource.Options{Logger: newLogger(d.cfg.verbose, d.stderr, name)}
-	return tokensource.FromConfig(d.clients.tokenCtx, d.srv.Config(), tokensource.NewFileStore(d.path), opts)
+	return tokensource.FromConfig(d.clients.tokenCtx, d.srv.Config(), d.store.open(), opts)
 }
 
 func (d *demo) run() {
 	d.out.line("tokensource demo")
 	d.out.line("  server      tokensourcetest on %s, in this process: access tokens live %v,", d.srv.URL, d.cfg.lifetime)
 	d.out.line("              every refresh rotates the refresh token, and one used twice revokes them all")
-	d.out.line("  token file  %s", d.path)
+	d.out.line("  store       %s", d.store.name)
 	d.out.line("")
 
 	// The user logs in once, say through a browser; the program saves
 	// the token where its Sources will find it.
-	if err := tokensource.NewFileStore(d.path).Save(d.clients.tokenCtx, d.srv.Login()); err != nil {
+	if err := d.store.open().Save(d.clients.tokenCtx, d.srv.Login()); err != nil {
 		d.problem("saving the login: %v", err)
 		return
 	}
-	d.out.event("the user logs in once; the token is saved to the file")
+	d.out.event("the user logs in once; the token is saved to %s", d.store.where)
 
 	d.phase1()
 	d.restart()
@@ -194,18 +255,18 @@ func (d *demo) phase1() {
 	d.first = d.newSource("first run")
 	client := tokensource.NewClient(d.clients.apiCtx, d.first)
 	d.out.event("phase 1: %d goroutines call the API through tokensource.NewClient for %v", d.cfg.workers, d.cfg.duration)
-	d.workload(client, &d.firstRun, func() { d.revoke(d.first, "in use") })
+	d.workload(client, &d.firstRun, func() { d.revoke(client, "in use") })
 	d.first.Wait(context.Background()) // the "program" ends: let a refresh still running save its token
 	d.out.event("  done: %d ok, %d failed; %d recovered from a 401; Source: %s",
 		d.firstRun.ok.Load(), d.firstRun.failed.Load(), d.firstRun.recovered.Load(), statsLine(d.first.Stats()))
 }
 
-// restart is the program starting again: a new Source on the same file.
+// restart is the program starting again: a new Source on the same store.
 func (d *demo) restart() {
-	d.out.event("phase 2: restart: a new Source on the same file, no login")
-	saved, err := tokensource.NewFileStore(d.path).Load(d.clients.tokenCtx)
+	d.out.event("phase 2: restart: a new Source on %s, no login", d.store.where)
+	saved, err := d.store.open().Load(d.clients.tokenCtx)
 	if err != nil {
-		d.problem("reading the token file: %v", err)
+		d.problem("reading %s: %v", d.store.where, err)
 		return
 	}
 	d.restarted = d.newSource("after restart")
@@ -214,8 +275,8 @@ func (d *demo) restart() {
 		d.problem("the restarted Source has no token: %v", err)
 		return
 	}
-	d.fromFile = tok.AccessToken == saved.AccessToken && d.restarted.Stats().Refreshes == 0
-	if d.fromFile {
+	d.fromStore = tok.AccessToken == saved.AccessToken && d.restarted.Stats().Refreshes == 0
+	if d.fromStore {
 		d.out.event("  it serves the token the first run saved, still valid: no refresh, no login")
 	} else {
 		d.out.event("  the saved token had expired; it refreshed with the saved refresh token, no login")
@@ -223,17 +284,18 @@ func (d *demo) restart() {
 	call(tokensource.NewClient(d.clients.apiCtx, d.restarted), d.srv.ResourceURL(), false, &d.later)
 }
 
-// phase3 runs the restarted program and a second process on the same file,
-// and revokes the access token half way.
+// phase3 runs the restarted program and a second process on the same
+// store, and revokes the access token half way.
 func (d *demo) phase3() {
 	if d.restarted == nil {
 		return
 	}
-	d.out.event("phase 3: a second process (this program, run again) shares the token file; %d goroutines each for %v",
-		d.cfg.workers, d.cfg.duration)
+	d.out.event("phase 3: a second process (this program, run again) shares %s; %d goroutines each for %v",
+		d.store.where, d.cfg.workers, d.cfg.duration)
 	ch, err := startChild(childConfig{
 		Server:   d.srv.URL,
-		File:     d.path,
+		Store:    d.cfg.store.raw,
+		Key:      d.key,
 		Duration: d.cfg.duration,
 		Workers:  d.cfg.workers,
 		Verbose:  d.cfg.verbose,
@@ -244,7 +306,7 @@ func (d *demo) phase3() {
 	}
 	d.out.event("  process %d is working too", ch.cmd.Process.Pid)
 	client := tokensource.NewClient(d.clients.apiCtx, d.restarted)
-	d.workload(client, &d.later, func() { d.revoke(d.restarted, "both processes use") })
+	d.workload(client, &d.later, func() { d.revoke(client, "both processes use") })
 	d.restarted.Wait(context.Background())
 	d.out.event("  after restart (this process): %d ok, %d failed; %d recovered from a 401; Source: %s",
 		d.later.ok.Load(), d.later.failed.Load(), d.later.recovered.Load(), statsLine(d.restarted.Stats()))
@@ -286,15 +348,18 @@ func (d *demo) workload(client *http.Client, t *tally, midway func()) {
 	}
 }
 
-// revoke makes the server revoke the access token src serves now: the
-// next requests that carry it get a 401.
-func (d *demo) revoke(src *tokensource.Source, whose string) {
-	tok, err := src.Token()
+// revoke makes the server revoke the access token of a request it just
+// accepted through client: the next requests that carry it get a 401.
+// A token that no request has used yet would not do: its Source would take
+// its rejection for a server that rejects every new token, and fail
+// requests until its backoff ends (see tokensource.Source.Invalidate).
+func (d *demo) revoke(client *http.Client, whose string) {
+	tok, err := acceptedToken(client, d.srv.ResourceURL())
 	if err != nil {
 		d.problem("no token to revoke: %v", err)
 		return
 	}
-	d.srv.RevokeAccessToken(tok.AccessToken)
+	d.srv.RevokeAccessToken(tok)
 	d.out.event("  the server revokes the access token %s", whose)
 }
 
@@ -341,9 +406,13 @@ func (d *demo) report() bool {
 		first.Refreshes, restarted.Refreshes, d.other.Stats.Refreshes)
 	d.out.line("  adopted         %d times a Source took the token the other process had just saved, instead of refreshing",
 		first.Adopted+restarted.Adopted+d.other.Stats.Adopted)
-	d.out.line("  logins          %d; the restart and the second process used the token file", logins)
+	d.out.line("  logins          %d; the restart and the second process used %s", logins, d.store.where)
 	d.out.line("  reuse detected  %d refresh tokens presented twice", st.ReuseDetected)
-	d.out.line("  token file      %s", d.fileLine())
+	if d.cfg.store.raw == "" {
+		d.out.line("  token file      %s", d.fileLine())
+	} else {
+		d.out.line("  stored token    %s", d.storedLine())
+	}
 
 	for _, s := range [][]string{d.firstRun.reasons(), d.later.reasons(), d.other.Failures} {
 		for _, r := range s {
@@ -361,12 +430,24 @@ func (d *demo) report() bool {
 	return true
 }
 
+// storedLine describes the token on a server, and checks it is there.
+func (d *demo) storedLine() string {
+	if _, err := d.store.open().Load(d.clients.tokenCtx); err != nil {
+		d.problems = append(d.problems, fmt.Sprintf("the stored token: %v", err))
+	}
+	keep := "deleted at exit; -keep keeps it"
+	if d.cfg.keep {
+		keep = "kept (-keep)"
+	}
+	return fmt.Sprintf("%s, %s", d.store.name, keep)
+}
+
 // fileLine describes the token file, and checks its mode.
 func (d *demo) fileLine() string {
-	fi, err := os.Stat(d.path)
+	fi, err := os.Stat(d.key)
 	if err != nil {
 		d.problems = append(d.problems, fmt.Sprintf("token file: %v", err))
-		return d.path
+		return d.key
 	}
 	mode := fi.Mode().Perm()
 	if runtime.GOOS != "windows" && mode != 0o600 {
@@ -376,7 +457,7 @@ func (d *demo) fileLine() string {
 	if d.tempDir {
 		keep = "removed at exit; -dir keeps it"
 	}
-	return fmt.Sprintf("%s, mode %#o (%v), %s", d.path, mode, mode, keep)
+	return fmt.Sprintf("%s, mode %#o (%v), %s", d.key, mode, mode, keep)
 }
 
 // printer writes the demo's lines; event lines carry the time since start.

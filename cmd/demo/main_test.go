@@ -13,13 +13,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"go.uber.org/goleak"
 )
 
 // TestMain runs the second process of phase 3 when the demo, here the test
 // binary, runs itself again; otherwise it runs the tests, and fails if one
-// leaves a goroutine behind.
+// leaves a goroutine behind. Like main, it silences go-redis's log.
 func TestMain(m *testing.M) {
+	redis.SetLogger(quietRedis{})
 	if env, ok := os.LookupEnv(childEnv); ok {
 		os.Exit(runChild(env, os.Stdout, os.Stderr))
 	}
@@ -97,7 +99,7 @@ func checkSuccess(t *testing.T, code int, out string) {
 // tokenFile returns the token file path the demo printed.
 func tokenFile(t *testing.T, out string) string {
 	t.Helper()
-	m := regexp.MustCompile(`(?m)^  token file  (.+)$`).FindStringSubmatch(out)
+	m := regexp.MustCompile(`(?m)^  store       file (.+)$`).FindStringSubmatch(out)
 	if m == nil {
 		t.Fatalf("no token file in the output:\n%s", out)
 	}
@@ -108,10 +110,10 @@ func TestDemo(t *testing.T) {
 	code, out := runDemo(t, "-duration=1500ms", "-lifetime=1s", "-workers=8", "-v")
 	checkSuccess(t, code, out)
 
-	// Without -dir, the token file's temporary folder is gone.
+	// Without -dir, the token file's temporary directory is gone.
 	path := tokenFile(t, out)
 	if _, err := os.Stat(filepath.Dir(path)); !errors.Is(err, fs.ErrNotExist) {
-		t.Errorf("the temporary folder of %s is still there (%v)", path, err)
+		t.Errorf("the temporary directory of %s is still there (%v)", path, err)
 	}
 }
 
@@ -140,6 +142,12 @@ func TestDemoFlags(t *testing.T) {
 		{"-workers=0"},
 		{"extra"},
 		{"-nosuchflag"},
+		{"-store=mysql://localhost/db"},
+		{"-store=localhost:6379"},
+		{"-store=redis://localhost:6379/notadb"},
+		{"-store=postgres://localhost:notaport/db"},
+		{"-store=redis://localhost:6379/0", "-dir=tokens"},
+		{"-keep"},
 	} {
 		var out syncBuffer
 		if code := run(args, &out, &out); code != 2 {
@@ -147,7 +155,7 @@ func TestDemoFlags(t *testing.T) {
 		}
 	}
 	var out syncBuffer
-	if code := run([]string{"-h"}, &out, &out); code != 0 || !strings.Contains(out.String(), "-duration") {
+	if code := run([]string{"-h"}, &out, &out); code != 0 || !strings.Contains(out.String(), "go -C cmd/demo run .") || !strings.Contains(out.String(), "-store") {
 		t.Errorf("run(-h) = %d, output:\n%s", code, out.String())
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -54,19 +55,52 @@ func (c *clients) close() {
 // rejectionsKey is the context key of a request's count of 401 answers.
 type rejectionsKey struct{}
 
+// acceptedKey is the context key of a *string that receives the access
+// token of the request, if the server accepted it.
+type acceptedKey struct{}
+
 // rejectionCounter sits under tokensource.Transport and counts, per
 // request, the 401 answers the server gave, so that a request that
-// succeeded after one counts as a recovered 401.
+// succeeded after one counts as a recovered 401. It also hands the token a
+// request carried to [acceptedToken].
 type rejectionCounter struct{ base http.RoundTripper }
 
 func (r rejectionCounter) RoundTrip(req *http.Request) (*http.Response, error) {
 	resp, err := r.base.RoundTrip(req)
-	if err == nil && resp.StatusCode == http.StatusUnauthorized {
-		if n, ok := req.Context().Value(rejectionsKey{}).(*atomic.Int32); ok {
-			n.Add(1)
-		}
+	if err != nil {
+		return resp, err
+	}
+	ctx := req.Context()
+	if n, ok := ctx.Value(rejectionsKey{}).(*atomic.Int32); ok && resp.StatusCode == http.StatusUnauthorized {
+		n.Add(1)
+	}
+	if tok, ok := ctx.Value(acceptedKey{}).(*string); ok && resp.StatusCode == http.StatusOK {
+		*tok, _ = strings.CutPrefix(req.Header.Get("Authorization"), "Bearer ")
 	}
 	return resp, err
+}
+
+// acceptedToken makes a request through client, and returns the access
+// token the server accepted it with. By the time it returns, the
+// client's Source knows the token works (tokensource.Source.Confirm).
+func acceptedToken(client *http.Client, url string) (string, error) {
+	var tok string
+	ctx, cancel := context.WithTimeout(context.WithValue(context.Background(), acceptedKey{}, &tok), requestTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return "", err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return "", err
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if tok == "" {
+		return "", errors.New("the server accepted no token: " + resp.Status)
+	}
+	return tok, nil
 }
 
 // tally counts the outcomes of a workload's requests.
