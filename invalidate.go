@@ -42,6 +42,7 @@ func (s *Source) Invalidate(rejected *oauth2.Token) {
 		s.stats.refreshErrors.Add(1)
 		s.logFailure(errNeverWorked, n, retryAt)
 	}
+	s.invalidated(c.tok.Expiry, neverWorked)
 }
 
 // Confirm tells the Source that a server accepted a request carrying tok:

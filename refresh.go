@@ -27,18 +27,19 @@ const stepLoad = "loading the store"
 // one another process saved, or a new one from the RefreshFunc, saved
 // before it is returned. Loading, waiting for the lock and the refresh
 // share one deadline, RefreshTimeout; saving has a deadline of its own, so
-// that a slow refresh cannot cost its token.
+// that a slow refresh cannot cost its token. Each step gets the values of
+// f.ctx.
 func (s *Source) obtain(f *flight) (*oauth2.Token, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), s.opts.refreshTimeout)
+	ctx, cancel := context.WithTimeout(f.ctx, s.opts.refreshTimeout)
 	defer cancel()
 	now := s.now()
-	if err := s.gate(now, f.force, true); err != nil {
+	if err := s.gate(f, now, true); err != nil {
 		return nil, err
 	}
 	if tok, err := s.adopt(ctx, f, now); tok != nil || err != nil {
 		return tok, err
 	}
-	if err := s.gate(now, f.force, false); err != nil {
+	if err := s.gate(f, now, false); err != nil {
 		return nil, err
 	}
 	if s.locker != nil {
@@ -65,13 +66,15 @@ func (s *Source) obtain(f *flight) (*oauth2.Token, error) {
 // loaded (beforeLoad), only a failure of the store itself stops f, so that
 // a broken store is not read on every call; a token someone else saved is
 // still adopted during the backoff of a failed refresh.
-func (s *Source) gate(now time.Time, force, beforeLoad bool) error {
+func (s *Source) gate(f *flight, now time.Time, beforeLoad bool) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if beforeLoad && !s.fail.storeDown {
 		return nil
 	}
-	return s.fail.gate(now, s.latest, force)
+	err := s.fail.gate(now, s.latest, f.force)
+	f.gated = err != nil
+	return err
 }
 
 // adopt loads the store and returns its token if it should replace the
@@ -105,6 +108,7 @@ func (s *Source) load(ctx context.Context, f *flight, now time.Time) (stored *oa
 	if errors.Is(err, ErrNotFound) {
 		stored, err = nil, nil
 	}
+	s.storeLoaded(f, stored != nil, err)
 	if err != nil {
 		return nil, false, s.failedLoading(stepError(stepLoad, err), now)
 	}
@@ -134,16 +138,19 @@ func (s *Source) adoptable(stored *oauth2.Token, replace bool, now time.Time) bo
 // lock takes the store's cross-process lock, waiting no longer than ctx.
 func (s *Source) lock(ctx context.Context, f *flight) (unlock func(), err error) {
 	const step = "locking the store"
+	began := time.Now()
 	err = f.call(step, func() (err error) {
 		unlock, err = s.locker.Lock(ctx)
 		return err
 	})
+	f.lockWait += time.Since(began)
 	if err == nil && unlock == nil {
 		err = errors.New("the Locker returned neither an unlock function nor an error")
 	}
 	if err != nil {
 		return nil, s.failed(stepError(step, err), s.latest, s.now())
 	}
+	s.lockAcquired(f)
 	return unlock, nil
 }
 
@@ -160,6 +167,7 @@ func (s *Source) refreshLatest(ctx context.Context, f *flight) (*oauth2.Token, e
 	base := s.latest
 	f.base = base
 	var tok *oauth2.Token
+	s.tokenRequest(f)
 	err := f.call("the RefreshFunc", func() (err error) {
 		tok, err = s.refresh(ctx, cloneToken(base))
 		return err
@@ -231,21 +239,23 @@ func (s *Source) keep(f *flight, tok *oauth2.Token, retry bool) {
 }
 
 // save stores tok once, unless the store holds it already, waiting no
-// longer than RefreshTimeout.
+// longer than RefreshTimeout from now.
 func (s *Source) save(f *flight, tok *oauth2.Token) error {
 	if sameToken(tok, s.stored) {
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), s.opts.refreshTimeout)
+	ctx, cancel := context.WithTimeout(f.ctx, s.opts.refreshTimeout)
 	defer cancel()
 	err := f.call("saving the token", func() error { return s.store.Save(ctx, tok) })
 	if err != nil {
 		s.stats.saveErrors.Add(1)
+		s.saved(f, err)
 		s.logPanic(err)
 		return err
 	}
 	s.stored = tok
 	s.stats.saves.Add(1)
+	s.saved(f, nil)
 	return nil
 }
 
