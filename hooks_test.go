@@ -260,6 +260,58 @@ func TestHooksAddUpToStats(t *testing.T) {
 	}
 }
 
+// TestHooksAddUpToStatsConcurrent has many callers get, reject, confirm and
+// force tokens at once, while the clock runs and the endpoint fails every
+// third call: the hooks' calls still add up to Stats exactly.
+func TestHooksAddUpToStatsConcurrent(t *testing.T) {
+	clock := newTestClock()
+	e := &fakeEndpoint{next: func(n int64, _ *oauth2.Token) (*oauth2.Token, error) {
+		if n%3 == 0 {
+			return nil, errEndpoint
+		}
+		return &oauth2.Token{AccessToken: "a" + itoa(n), RefreshToken: "r" + itoa(n), Expiry: clock.Now().Add(time.Minute)}, nil
+	}}
+	st := &failingSaveStore{lockedStore: newLockedStore(storeWith(t, &oauth2.Token{AccessToken: "a0", RefreshToken: "r0", Expiry: clock.Now().Add(time.Minute)}))}
+	h := &hookTally{t: t}
+	s := New(e.refresh, st, &Options{Now: clock.Now, Hooks: h.hooks()})
+	h.src.Store(s)
+	ctx := context.Background()
+
+	var wg sync.WaitGroup
+	for g := range 50 {
+		wg.Go(func() {
+			for i := range 100 {
+				switch (g + i) % 4 {
+				case 0:
+					if tok, err := s.Token(); err == nil {
+						s.Invalidate(tok)
+					}
+				case 1:
+					if tok, err := s.Token(); err == nil {
+						s.Confirm(tok)
+					}
+				case 2:
+					s.Refresh(ctx)
+				case 3:
+					clock.Advance(time.Second)
+					if g == 0 && i%25 == 3 {
+						st.failSaves.Store(1)
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	s.waitIdle(t)
+	got := s.Stats()
+	if diff := cmp.Diff(got, h.stats()); diff != "" {
+		t.Errorf("Stats (-) and what the hooks add up to (+) differ:\n%s", diff)
+	}
+	if got.Refreshes < 10 || got.RefreshErrors < 10 || got.Invalidations < 10 || got.SaveErrors == 0 {
+		t.Errorf("Stats = %+v: too few of some count to tell", got)
+	}
+}
+
 func TestHooksNotCalledOnTheHotPath(t *testing.T) {
 	clock := newTestClock()
 	e := &fakeEndpoint{next: rotating(clock, time.Hour)}
