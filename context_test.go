@@ -3,6 +3,7 @@ package tokensource
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"sync"
 	"testing"
 	"time"
@@ -165,4 +166,63 @@ func TestTokenRefreshesWithoutCallerValues(t *testing.T) {
 	s := seeingSource(t, e, clock, &oauth2.Token{AccessToken: "a0", RefreshToken: "r0", Expiry: clock.Now().Add(-time.Minute)}, seen, nil)
 	mustToken(t, s, "a1")
 	seen.check(t, map[string][]string{"RefreshFunc": {""}})
+}
+
+// ctxLog is a slog.Handler that notes, for each message, the callerKey
+// value of the context it was logged with.
+type ctxLog struct {
+	mu   sync.Mutex
+	seen map[string][]string
+}
+
+func (l *ctxLog) Enabled(context.Context, slog.Level) bool { return true }
+
+func (l *ctxLog) Handle(ctx context.Context, r slog.Record) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	v, _ := ctx.Value(callerKey{}).(string)
+	l.seen[r.Message] = append(l.seen[r.Message], v)
+	return nil
+}
+
+func (l *ctxLog) WithAttrs([]slog.Attr) slog.Handler { return l }
+func (l *ctxLog) WithGroup(string) slog.Handler      { return l }
+
+func TestRefreshLogsWithTheCallersContext(t *testing.T) {
+	clock := newTestClock()
+	e := &fakeEndpoint{next: failing(errEndpoint)}
+	logs := &ctxLog{seen: map[string][]string{}}
+	s, _ := newSource(t, e, clock, &oauth2.Token{AccessToken: "a0", RefreshToken: "r0", Expiry: clock.Now().Add(-time.Minute)},
+		&Options{Logger: slog.New(logs)})
+	if _, err := s.TokenContext(callerCtx("failing")); !errors.Is(err, errEndpoint) {
+		t.Fatalf("err = %v, want the endpoint's", err)
+	}
+	clock.Advance(backoffMax)
+	e.next = rotating(clock, time.Hour)
+	if tok, err := s.TokenContext(callerCtx("working")); err != nil || tok.AccessToken != "a2" {
+		t.Fatalf("TokenContext = %v, %v; want a2", tok, err)
+	}
+	want := map[string][]string{
+		"tokensource: refresh failed": {"failing"},
+		"tokensource: refreshed":      {"working"},
+	}
+	logs.mu.Lock()
+	defer logs.mu.Unlock()
+	if diff := cmp.Diff(want, logs.seen); diff != "" {
+		t.Errorf("the context of each message (-want +got):\n%s", diff)
+	}
+}
+
+func TestNilContextStartsARefreshAhead(t *testing.T) {
+	clock := newTestClock()
+	e := &fakeEndpoint{next: rotating(clock, time.Hour)}
+	s, _ := newSource(t, e, clock, &oauth2.Token{AccessToken: "a0", RefreshToken: "r0", Expiry: clock.Now().Add(time.Hour)}, nil)
+	mustToken(t, s, "a0")
+	clock.Advance(time.Hour - DefaultEarlyExpiry - DefaultRefreshAhead/2)
+	var none context.Context // a caller's mistake, which must not end the program in the refresh's goroutine
+	if tok, err := s.TokenContext(none); err != nil || tok.AccessToken != "a0" {
+		t.Fatalf("TokenContext(nil) = %v, %v; want a0", tok, err)
+	}
+	s.waitIdle(t)
+	mustToken(t, s, "a1")
 }

@@ -72,6 +72,9 @@ var testHookPublishing = func() {}
 // values of the caller's ctx. s.mu must be held.
 func (s *Source) start(ctx context.Context, reason RefreshReason) *flight {
 	if s.flight == nil {
+		if ctx == nil {
+			ctx = context.Background() // context.WithoutCancel would panic, in the flight's goroutine
+		}
 		s.flight = &flight{force: reason == ReasonForced, reason: reason, ctx: ctx, done: make(chan struct{})}
 		s.last = s.flight
 		go s.run(s.flight)
@@ -90,9 +93,9 @@ func (s *Source) run(f *flight) {
 		if !returned {
 			err := fmt.Errorf("tokensource: %s called runtime.Goexit", f.step)
 			if f.step == stepLoad {
-				f.tok, f.err = nil, s.failedLoading(err, s.now())
+				f.tok, f.err = nil, s.failedLoading(f.ctx, err, s.now())
 			} else {
-				f.tok, f.err = nil, s.failed(err, f.base, s.now())
+				f.tok, f.err = nil, s.failed(f.ctx, err, f.base, s.now())
 			}
 		}
 		testHookPublishing()
@@ -146,10 +149,10 @@ func (s *Source) publish(f *flight) {
 	switch {
 	case refused:
 		s.stats.refreshErrors.Add(1)
-		s.logFailure(f.err, n, retryAt)
+		s.logFailure(f.ctx, f.err, n, retryAt)
 	case f.refreshed && f.err == nil:
 		s.stats.refreshes.Add(1)
-		s.opts.log.Debug("tokensource: refreshed", "expiry", f.tok.Expiry)
+		s.opts.log.DebugContext(f.ctx, "tokensource: refreshed", "expiry", f.tok.Expiry)
 	}
 	defer func() { // even if the hook calls runtime.Goexit
 		f.ctx = nil // the caller's values, which s.last would keep

@@ -90,7 +90,7 @@ func (s *Source) adopt(ctx context.Context, f *flight, now time.Time) (*oauth2.T
 	} else {
 		// Another process, or a new login, saved it.
 		s.stats.adopted.Add(1)
-		s.opts.log.Info("tokensource: adopted a token saved by someone else", "expiry", stored.Expiry)
+		s.opts.log.InfoContext(f.ctx, "tokensource: adopted a token saved by someone else", "expiry", stored.Expiry)
 	}
 	return stored, nil
 }
@@ -110,7 +110,7 @@ func (s *Source) load(ctx context.Context, f *flight, now time.Time) (stored *oa
 	}
 	s.storeLoaded(f, stored != nil, err)
 	if err != nil {
-		return nil, false, s.failedLoading(stepError(stepLoad, err), now)
+		return nil, false, s.failedLoading(f.ctx, stepError(stepLoad, err), now)
 	}
 	s.loaded = true
 	stored = onWallClock(stored)
@@ -148,7 +148,7 @@ func (s *Source) lock(ctx context.Context, f *flight) (unlock func(), err error)
 		err = errors.New("the Locker returned neither an unlock function nor an error")
 	}
 	if err != nil {
-		return nil, s.failed(stepError(step, err), s.latest, s.now())
+		return nil, s.failed(f.ctx, stepError(step, err), s.latest, s.now())
 	}
 	s.lockAcquired(f)
 	return unlock, nil
@@ -157,7 +157,7 @@ func (s *Source) lock(ctx context.Context, f *flight) (unlock func(), err error)
 // unlock releases the store's lock; a panic in unlock is logged.
 func (s *Source) unlock(f *flight, unlock func()) {
 	if err := f.call("unlocking the store", func() error { unlock(); return nil }); err != nil {
-		s.logPanic(err)
+		s.logPanic(f.ctx, err)
 	}
 }
 
@@ -177,7 +177,7 @@ func (s *Source) refreshLatest(ctx context.Context, f *flight) (*oauth2.Token, e
 		err = errors.New("tokensource: refresh returned no access token")
 	}
 	if err != nil {
-		return nil, s.failed(classify(err), base, now)
+		return nil, s.failed(f.ctx, classify(err), base, now)
 	}
 	tok = complete(tok, base, now)
 	s.latest = tok
@@ -186,7 +186,7 @@ func (s *Source) refreshLatest(ctx context.Context, f *flight) (*oauth2.Token, e
 		// An absolute expiry read with clock skew, say: serving it would
 		// have every call refresh again. Its refresh token is kept (saved
 		// above).
-		return nil, s.failed(fmt.Errorf("tokensource: refresh returned a token that expired at %v", tok.Expiry), base, now)
+		return nil, s.failed(f.ctx, fmt.Errorf("tokensource: refresh returned a token that expired at %v", tok.Expiry), base, now)
 	}
 	f.refreshed = true
 	return tok, nil
@@ -225,12 +225,12 @@ func (s *Source) keep(f *flight, tok *oauth2.Token, retry bool) {
 		err := s.save(f, tok)
 		switch {
 		case err == nil && attempts > 1:
-			s.opts.log.Warn("tokensource: saved the token after failed attempts", "attempts", attempts)
+			s.opts.log.WarnContext(f.ctx, "tokensource: saved the token after failed attempts", "attempts", attempts)
 			return
 		case err == nil:
 			return
 		case !retry || time.Now().Add(wait).After(giveUp):
-			s.opts.log.Error("tokensource: cannot save the token; keeping it in memory", "error", err, "attempts", attempts)
+			s.opts.log.ErrorContext(f.ctx, "tokensource: cannot save the token; keeping it in memory", "error", err, "attempts", attempts)
 			return
 		}
 		time.Sleep(wait)
@@ -250,7 +250,7 @@ func (s *Source) save(f *flight, tok *oauth2.Token) error {
 	if err != nil {
 		s.stats.saveErrors.Add(1)
 		s.saved(f, err)
-		s.logPanic(err)
+		s.logPanic(f.ctx, err)
 		return err
 	}
 	s.stored = tok
@@ -259,20 +259,20 @@ func (s *Source) save(f *flight, tok *oauth2.Token) error {
 	return nil
 }
 
-// failed counts and logs a failed refresh from base at now, and notes it
-// for the backoff.
-func (s *Source) failed(err error, base *oauth2.Token, now time.Time) error {
+// failed counts and logs (with ctx) a failed refresh from base at now, and
+// notes it for the backoff.
+func (s *Source) failed(ctx context.Context, err error, base *oauth2.Token, now time.Time) error {
 	n, retryAt := s.note(err, base, now, false)
-	s.logFailure(err, n, retryAt)
+	s.logFailure(ctx, err, n, retryAt)
 	return err
 }
 
 // failedLoading is failed for a store that could not be loaded: the backoff
 // keeps flights off the store too.
-func (s *Source) failedLoading(err error, now time.Time) error {
+func (s *Source) failedLoading(ctx context.Context, err error, now time.Time) error {
 	n, retryAt := s.note(err, s.latest, now, true)
-	s.logPanic(err)
-	s.opts.log.Error("tokensource: cannot load the stored token", "error", err, "failures", n, "retry_at", retryAt)
+	s.logPanic(ctx, err)
+	s.opts.log.ErrorContext(ctx, "tokensource: cannot load the stored token", "error", err, "failures", n, "retry_at", retryAt)
 	return err
 }
 
@@ -290,15 +290,15 @@ func (s *Source) note(err error, base *oauth2.Token, now time.Time, storeDown bo
 }
 
 // logFailure logs a failed refresh, the n-th in a row.
-func (s *Source) logFailure(err error, n int, retryAt time.Time) {
-	s.logPanic(err)
-	s.opts.log.Warn("tokensource: refresh failed", "error", err, "failures", n, "retry_at", retryAt)
+func (s *Source) logFailure(ctx context.Context, err error, n int, retryAt time.Time) {
+	s.logPanic(ctx, err)
+	s.opts.log.WarnContext(ctx, "tokensource: refresh failed", "error", err, "failures", n, "retry_at", retryAt)
 }
 
 // logPanic logs the stack of a panic behind err, if any.
-func (s *Source) logPanic(err error) {
+func (s *Source) logPanic(ctx context.Context, err error) {
 	var p *stepPanic
 	if errors.As(err, &p) {
-		s.opts.log.Error("tokensource: "+p.step+" panicked", "panic", p.value, "stack", string(p.stack))
+		s.opts.log.ErrorContext(ctx, "tokensource: "+p.step+" panicked", "panic", p.value, "stack", string(p.stack))
 	}
 }
