@@ -14,10 +14,11 @@ import (
 // added.
 //
 // Hooks are never called on the hot path (a valid cached token), never under
-// the Source's lock, and are never given a token value; expiry times and
-// errors, which hold no token value either, they are. They run synchronously,
-// on the goroutine of the refresh or of the caller, and must be quick and
-// safe for concurrent use. A hook that panics is recovered and the panic is
+// the Source's mutex, and are never given a token value (expiry times and
+// errors, which hold none, they are). They run synchronously, on the
+// goroutine of the refresh or of the caller, so they must be quick, and safe
+// for concurrent use: some run while the store's lock, which other processes
+// may wait for, is held. A hook that panics is recovered, and the panic is
 // logged at level Error: a broken observer must not break the refreshes it
 // observes, which run on goroutines of their own, where a panic would end
 // the program. A hook must not call runtime.Goexit.
@@ -35,7 +36,7 @@ import (
 //
 // # Counting them reproduces Stats
 //
-// For every Source, at any moment when no refresh runs:
+// For every Source, whenever no refresh runs and no Invalidate is under way:
 //
 //	Stats.Refreshes     = RefreshDone calls with OutcomeRefreshed
 //	Stats.Adopted       = RefreshDone calls with OutcomeAdopted
@@ -125,7 +126,7 @@ const (
 
 // RefreshStartInfo describes a refresh that starts.
 type RefreshStartInfo struct {
-	Reason RefreshReason
+	Reason RefreshReason // why it starts
 }
 
 // StoreLoadedInfo describes a Store.Load.
@@ -141,8 +142,8 @@ type SavedInfo struct {
 
 // RefreshDoneInfo describes a refresh that ended.
 type RefreshDoneInfo struct {
-	Reason  RefreshReason
-	Outcome RefreshOutcome
+	Reason  RefreshReason  // why it started
+	Outcome RefreshOutcome // how it ended
 	// Err is the error the callers get: nil unless Outcome is
 	// OutcomeFailed, OutcomeReauth or OutcomeBackoff.
 	Err error
