@@ -64,8 +64,10 @@ func (r refreshSource) Token() (*oauth2.Token, error) {
 func tokenSides(b *testing.B) (sides map[string]oauth2.TokenSource, check func()) {
 	e := &fakeEndpoint{next: failing(errEndpoint)}
 	s := primedSource(b, e.refresh, benchToken(time.Hour), nil)
+	hooked := primedSource(b, e.refresh, benchToken(time.Hour), &Options{Hooks: benchHooks()})
 	sides = map[string]oauth2.TokenSource{
 		"tokensource":       hotPath{s},
+		"tokensource-hooks": hotPath{hooked},
 		"tokensource-Token": s,
 		"x-oauth2":          oauth2.ReuseTokenSource(benchToken(time.Hour), refreshSource(e.refresh)),
 	}
@@ -84,11 +86,27 @@ func (h hotPath) Token() (*oauth2.Token, error) { return h.s.TokenContext(contex
 
 var benchSides = []string{"tokensource", "x-oauth2"}
 
-// tokenBenchSides are the sides of the valid-token benchmarks.
-var tokenBenchSides = []string{"tokensource", "tokensource-Token", "x-oauth2"}
+// tokenBenchSides are the sides of the valid-token benchmarks;
+// tokensource-hooks is tokensource with every hook set.
+var tokenBenchSides = []string{"tokensource", "tokensource-hooks", "tokensource-Token", "x-oauth2"}
+
+// benchHooks returns Hooks with every field set, doing nothing.
+func benchHooks() *Hooks {
+	return &Hooks{
+		RefreshStart: func(ctx context.Context, _ RefreshStartInfo) context.Context { return ctx },
+		StoreLoaded:  func(context.Context, StoreLoadedInfo) {},
+		LockAcquired: func(context.Context, time.Duration) {},
+		TokenRequest: func(context.Context) {},
+		Saved:        func(context.Context, SavedInfo) {},
+		RefreshDone:  func(context.Context, RefreshDoneInfo) {},
+		Invalidated:  func(InvalidatedInfo) {},
+		Unauthorized: func(context.Context, UnauthorizedInfo) {},
+	}
+}
 
 // BenchmarkToken measures getting a valid cached token, from one
-// goroutine. Goal: no allocation (tokensource-Token makes one, its copy).
+// goroutine. Goal: no allocation (tokensource-Token makes one, its copy),
+// and the same speed with hooks set (tokensource-hooks).
 func BenchmarkToken(b *testing.B) {
 	for _, side := range tokenBenchSides {
 		b.Run(side, func(b *testing.B) {

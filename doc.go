@@ -55,7 +55,8 @@
 //     that rejects every token costs a refresh per wait, not per request.
 //   - A caller's context bounds only that caller's wait. The refresh runs
 //     detached from every caller, bounded by Options.RefreshTimeout, and
-//     completes for the others.
+//     completes for the others; it keeps the values of the caller's
+//     context that started it (a trace span, say), not its cancellation.
 //   - No rotated token is lost. A new token is saved before any caller gets
 //     it. If the Save fails, the token is still used; the failure is logged
 //     and counted in Stats.SaveErrors, and the token is saved again before
@@ -121,6 +122,14 @@
 // EndpointError shows the status, error code and description of the token
 // endpoint's answer, not its body, and FileStore errors never quote the
 // file.
+//
+// # Metrics and traces
+//
+// Options.Hooks reports each refresh (why it started, how it ended, how long
+// it took and waited for the store's lock), each save and invalidation, and
+// each 401 a Transport handled, never with a token value, and never on the
+// hot path. Module github.com/oauthkit/tokensource/otelsource turns them
+// into OpenTelemetry metrics and spans.
 //
 // Package tokensourcetest provides an OAuth 2.0 server for tests, with
 // rotation, reuse detection, revocation and fault injection.

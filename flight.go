@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"runtime/debug"
+	"time"
 
 	"golang.org/x/oauth2"
 )
@@ -11,8 +12,13 @@ import (
 // A flight is one run of the refresh procedure (see obtain). Everyone who
 // needs a token while it runs waits for it and gets its result.
 type flight struct {
-	force bool          // skip the backoff of earlier failures
-	done  chan struct{} // closed when the result is set
+	force  bool          // skip the backoff of earlier failures
+	reason RefreshReason // why it started, for the hooks
+	done   chan struct{} // closed when the result is set
+
+	// ctx carries the values of the caller that started f, none of its
+	// cancellation, to every step: see refreshStart.
+	ctx context.Context
 
 	// The result, set before done is closed.
 	tok   *oauth2.Token
@@ -21,16 +27,19 @@ type flight struct {
 
 	// Set by the procedure, for publish.
 	refreshed bool          // tok comes from the RefreshFunc
+	gated     bool          // f stopped at the backoff of an earlier failure
 	base      *oauth2.Token // the token the RefreshFunc was given
 	step      string        // the step calling out of the package: named if it never returns
+
+	// For the hooks.
+	began    time.Time     // on the monotonic clock
+	lockWait time.Duration // in the store's Lock
 }
 
 // wait returns the flight's result, or ctx.Err() if ctx ends first.
 func (f *flight) wait(ctx context.Context) (*oauth2.Token, error) {
-	select {
-	case <-f.done:
+	if f.ended() {
 		return f.tok, f.err
-	default:
 	}
 	testHookWaiting()
 	select {
@@ -38,6 +47,16 @@ func (f *flight) wait(ctx context.Context) (*oauth2.Token, error) {
 		return f.tok, f.err
 	case <-ctx.Done():
 		return nil, ctx.Err()
+	}
+}
+
+// ended reports whether f has its result.
+func (f *flight) ended() bool {
+	select {
+	case <-f.done:
+		return true
+	default:
+		return false
 	}
 }
 
@@ -49,10 +68,15 @@ var testHookWaiting = func() {}
 // publish makes it the Source's.
 var testHookPublishing = func() {}
 
-// start returns the running flight, or starts one. s.mu must be held.
-func (s *Source) start(force bool) *flight {
+// start returns the running flight, or starts one for reason, with the
+// values of the caller's ctx. s.mu must be held.
+func (s *Source) start(ctx context.Context, reason RefreshReason) *flight {
 	if s.flight == nil {
-		s.flight = &flight{force: force, done: make(chan struct{})}
+		if ctx == nil {
+			ctx = context.Background() // context.WithoutCancel would panic, in the flight's goroutine
+		}
+		s.flight = &flight{force: reason == ReasonForced, reason: reason, ctx: ctx, done: make(chan struct{})}
+		s.last = s.flight
 		go s.run(s.flight)
 	}
 	return s.flight
@@ -69,19 +93,21 @@ func (s *Source) run(f *flight) {
 		if !returned {
 			err := fmt.Errorf("tokensource: %s called runtime.Goexit", f.step)
 			if f.step == stepLoad {
-				f.tok, f.err = nil, s.failedLoading(err, s.now())
+				f.tok, f.err = nil, s.failedLoading(f.ctx, err, s.now())
 			} else {
-				f.tok, f.err = nil, s.failed(err, f.base, s.now())
+				f.tok, f.err = nil, s.failed(f.ctx, err, f.base, s.now())
 			}
 		}
 		testHookPublishing()
 		s.publish(f)
 	}()
+	s.refreshStart(f)
 	f.tok, f.err = s.obtain(f)
 	returned = true
 }
 
-// publish makes f's result the Source's and wakes f's waiters.
+// publish makes f's result the Source's, reports it to the RefreshDone
+// hook, and wakes f's waiters.
 //
 // A server may have rejected the new token's access token while f ran (a
 // refresh can return the access token it replaces): that is checked here,
@@ -126,12 +152,16 @@ func (s *Source) publish(f *flight) {
 	switch {
 	case refused:
 		s.stats.refreshErrors.Add(1)
-		s.logFailure(f.err, n, retryAt)
+		s.logFailure(f.ctx, f.err, n, retryAt)
 	case f.refreshed && f.err == nil:
 		s.stats.refreshes.Add(1)
-		s.opts.log.Debug("tokensource: refreshed", "expiry", f.tok.Expiry)
+		s.opts.log.DebugContext(f.ctx, "tokensource: refreshed", "expiry", f.tok.Expiry)
 	}
-	close(f.done)
+	defer func() { // even if the hook calls runtime.Goexit
+		f.ctx = nil // the caller's values, which s.last would keep
+		close(f.done)
+	}()
+	s.refreshDone(f)
 }
 
 // call runs fn, a step of f that calls code outside this package, named by

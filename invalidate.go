@@ -1,6 +1,10 @@
 package tokensource
 
-import "golang.org/x/oauth2"
+import (
+	"context"
+
+	"golang.org/x/oauth2"
+)
 
 // Invalidate tells the Source that a server rejected this token (say, with
 // a 401). If it is still the current token, the Source drops it, and the next
@@ -45,8 +49,9 @@ func (s *Source) Invalidate(rejected *oauth2.Token) {
 	s.opts.log.Info("tokensource: token rejected, will refresh", "expiry", c.tok.Expiry)
 	if neverWorked {
 		s.stats.refreshErrors.Add(1)
-		s.logFailure(errNeverWorked, n, retryAt)
+		s.logFailure(context.Background(), errNeverWorked, n, retryAt)
 	}
+	s.invalidated(c.tok.Expiry, neverWorked)
 }
 
 // Confirm tells the Source that a server accepted a request carrying tok:

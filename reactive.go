@@ -63,7 +63,9 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		t.confirm(tok, resp)
 		return resp, err
 	}
-	return t.retry(req, tok, resp)
+	resp, retried, err := t.retry(req, tok, resp)
+	t.Source.unauthorized(req.Context(), retried, resp)
+	return resp, err
 }
 
 // confirm tells the Source that tok worked, unless resp is a 401 or nil.
@@ -76,10 +78,10 @@ func (t *Transport) confirm(tok *oauth2.Token, resp *http.Response) {
 // retry handles resp, a 401 that rejected the token tok: it sends req again
 // with a new token if it can, and otherwise returns resp. The base closed
 // req.Body already; the retry sends a copy from GetBody.
-func (t *Transport) retry(req *http.Request, rejected *oauth2.Token, resp *http.Response) (*http.Response, error) {
+func (t *Transport) retry(req *http.Request, rejected *oauth2.Token, resp *http.Response) (_ *http.Response, retried bool, _ error) {
 	t.Source.Invalidate(rejected)
 	if !replayable(req) {
-		return resp, nil
+		return resp, false, nil
 	}
 	// The refresh may need the 401's connection: the token endpoint can be
 	// on the same host, through a pool capped per host. So free it before
@@ -87,17 +89,17 @@ func (t *Transport) retry(req *http.Request, rejected *oauth2.Token, resp *http.
 	release(resp)
 	tok, err := t.Source.TokenContext(req.Context())
 	if err != nil || tok.AccessToken == rejected.AccessToken {
-		return resp, nil
+		return resp, false, nil
 	}
 	body, err := replayBody(req)
 	if err != nil {
-		return resp, nil
+		return resp, false, nil
 	}
 	resp.Body.Close()
 	n, _ := headerValues(req.Header)
 	resp, err = t.base().RoundTrip(withToken(req, n, tok, body))
 	t.confirm(tok, resp)
-	return resp, err
+	return resp, true, err
 }
 
 // CloseIdleConnections closes the idle connections of t.Base, or of

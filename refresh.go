@@ -27,18 +27,19 @@ const stepLoad = "loading the store"
 // one another process saved, or a new one from the RefreshFunc, saved
 // before it is returned. Loading, waiting for the lock and the refresh
 // share one deadline, RefreshTimeout; saving has a deadline of its own, so
-// that a slow refresh cannot cost its token.
+// that a slow refresh cannot cost its token. Each step gets the values of
+// f.ctx.
 func (s *Source) obtain(f *flight) (*oauth2.Token, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), s.opts.refreshTimeout)
+	ctx, cancel := context.WithTimeout(f.ctx, s.opts.refreshTimeout)
 	defer cancel()
 	now := s.now()
-	if err := s.gate(now, f.force, true); err != nil {
+	if err := s.gate(f, now, true); err != nil {
 		return nil, err
 	}
 	if tok, err := s.adopt(ctx, f, now); tok != nil || err != nil {
 		return tok, err
 	}
-	if err := s.gate(now, f.force, false); err != nil {
+	if err := s.gate(f, now, false); err != nil {
 		return nil, err
 	}
 	if s.locker != nil {
@@ -65,13 +66,15 @@ func (s *Source) obtain(f *flight) (*oauth2.Token, error) {
 // loaded (beforeLoad), only a failure of the store itself stops f, so that
 // a broken store is not read on every call; a token someone else saved is
 // still adopted during the backoff of a failed refresh.
-func (s *Source) gate(now time.Time, force, beforeLoad bool) error {
+func (s *Source) gate(f *flight, now time.Time, beforeLoad bool) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if beforeLoad && !s.fail.storeDown {
 		return nil
 	}
-	return s.fail.gate(now, s.latest, force)
+	err := s.fail.gate(now, s.latest, f.force)
+	f.gated = err != nil
+	return err
 }
 
 // adopt loads the store and returns its token if it should replace the
@@ -87,7 +90,7 @@ func (s *Source) adopt(ctx context.Context, f *flight, now time.Time) (*oauth2.T
 	} else {
 		// Another process, or a new login, saved it.
 		s.stats.adopted.Add(1)
-		s.opts.log.Info("tokensource: adopted a token saved by someone else", "expiry", stored.Expiry)
+		s.opts.log.InfoContext(f.ctx, "tokensource: adopted a token saved by someone else", "expiry", stored.Expiry)
 	}
 	return stored, nil
 }
@@ -105,8 +108,9 @@ func (s *Source) load(ctx context.Context, f *flight, now time.Time) (stored *oa
 	if errors.Is(err, ErrNotFound) {
 		stored, err = nil, nil
 	}
+	s.storeLoaded(f, stored != nil, err)
 	if err != nil {
-		return nil, false, s.failedLoading(stepError(stepLoad, err), now)
+		return nil, false, s.failedLoading(f.ctx, stepError(stepLoad, err), now)
 	}
 	s.loaded = true
 	stored = onWallClock(stored)
@@ -134,23 +138,26 @@ func (s *Source) adoptable(stored *oauth2.Token, replace bool, now time.Time) bo
 // lock takes the store's cross-process lock, waiting no longer than ctx.
 func (s *Source) lock(ctx context.Context, f *flight) (unlock func(), err error) {
 	const step = "locking the store"
+	began := time.Now()
 	err = f.call(step, func() (err error) {
 		unlock, err = s.locker.Lock(ctx)
 		return err
 	})
+	f.lockWait += time.Since(began)
 	if err == nil && unlock == nil {
 		err = errors.New("the Locker returned neither an unlock function nor an error")
 	}
 	if err != nil {
-		return nil, s.failed(stepError(step, err), s.latest, s.now())
+		return nil, s.failed(f.ctx, stepError(step, err), s.latest, s.now())
 	}
+	s.lockAcquired(f)
 	return unlock, nil
 }
 
 // unlock releases the store's lock; a panic in unlock is logged.
 func (s *Source) unlock(f *flight, unlock func()) {
 	if err := f.call("unlocking the store", func() error { unlock(); return nil }); err != nil {
-		s.logPanic(err)
+		s.logPanic(f.ctx, err)
 	}
 }
 
@@ -160,6 +167,7 @@ func (s *Source) refreshLatest(ctx context.Context, f *flight) (*oauth2.Token, e
 	base := s.latest
 	f.base = base
 	var tok *oauth2.Token
+	s.tokenRequest(f)
 	err := f.call("the RefreshFunc", func() (err error) {
 		tok, err = s.refresh(ctx, cloneToken(base))
 		return err
@@ -169,7 +177,7 @@ func (s *Source) refreshLatest(ctx context.Context, f *flight) (*oauth2.Token, e
 		err = errors.New("tokensource: refresh returned no access token")
 	}
 	if err != nil {
-		return nil, s.failed(classify(err), base, now)
+		return nil, s.failed(f.ctx, classify(err), base, now)
 	}
 	tok = complete(tok, base, now)
 	s.latest = tok
@@ -178,7 +186,7 @@ func (s *Source) refreshLatest(ctx context.Context, f *flight) (*oauth2.Token, e
 		// An absolute expiry read with clock skew, say: serving it would
 		// have every call refresh again. Its refresh token is kept (saved
 		// above).
-		return nil, s.failed(fmt.Errorf("tokensource: refresh returned a token that expired at %v", tok.Expiry), base, now)
+		return nil, s.failed(f.ctx, fmt.Errorf("tokensource: refresh returned a token that expired at %v", tok.Expiry), base, now)
 	}
 	f.refreshed = true
 	return tok, nil
@@ -217,12 +225,12 @@ func (s *Source) keep(f *flight, tok *oauth2.Token, retry bool) {
 		err := s.save(f, tok)
 		switch {
 		case err == nil && attempts > 1:
-			s.opts.log.Warn("tokensource: saved the token after failed attempts", "attempts", attempts)
+			s.opts.log.WarnContext(f.ctx, "tokensource: saved the token after failed attempts", "attempts", attempts)
 			return
 		case err == nil:
 			return
 		case !retry || time.Now().Add(wait).After(giveUp):
-			s.opts.log.Error("tokensource: cannot save the token; keeping it in memory", "error", err, "attempts", attempts)
+			s.opts.log.ErrorContext(f.ctx, "tokensource: cannot save the token; keeping it in memory", "error", err, "attempts", attempts)
 			return
 		}
 		time.Sleep(wait)
@@ -231,38 +239,40 @@ func (s *Source) keep(f *flight, tok *oauth2.Token, retry bool) {
 }
 
 // save stores tok once, unless the store holds it already, waiting no
-// longer than RefreshTimeout.
+// longer than RefreshTimeout from now.
 func (s *Source) save(f *flight, tok *oauth2.Token) error {
 	if sameToken(tok, s.stored) {
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), s.opts.refreshTimeout)
+	ctx, cancel := context.WithTimeout(f.ctx, s.opts.refreshTimeout)
 	defer cancel()
 	err := f.call("saving the token", func() error { return s.store.Save(ctx, tok) })
 	if err != nil {
 		s.stats.saveErrors.Add(1)
-		s.logPanic(err)
+		s.saved(f, err)
+		s.logPanic(f.ctx, err)
 		return err
 	}
 	s.stored = tok
 	s.stats.saves.Add(1)
+	s.saved(f, nil)
 	return nil
 }
 
-// failed counts and logs a failed refresh from base at now, and notes it
-// for the backoff.
-func (s *Source) failed(err error, base *oauth2.Token, now time.Time) error {
+// failed counts and logs (with ctx) a failed refresh from base at now, and
+// notes it for the backoff.
+func (s *Source) failed(ctx context.Context, err error, base *oauth2.Token, now time.Time) error {
 	n, retryAt := s.note(err, base, now, false)
-	s.logFailure(err, n, retryAt)
+	s.logFailure(ctx, err, n, retryAt)
 	return err
 }
 
 // failedLoading is failed for a store that could not be loaded: the backoff
 // keeps flights off the store too.
-func (s *Source) failedLoading(err error, now time.Time) error {
+func (s *Source) failedLoading(ctx context.Context, err error, now time.Time) error {
 	n, retryAt := s.note(err, s.latest, now, true)
-	s.logPanic(err)
-	s.opts.log.Error("tokensource: cannot load the stored token", "error", err, "failures", n, "retry_at", retryAt)
+	s.logPanic(ctx, err)
+	s.opts.log.ErrorContext(ctx, "tokensource: cannot load the stored token", "error", err, "failures", n, "retry_at", retryAt)
 	return err
 }
 
@@ -280,15 +290,15 @@ func (s *Source) note(err error, base *oauth2.Token, now time.Time, storeDown bo
 }
 
 // logFailure logs a failed refresh, the n-th in a row.
-func (s *Source) logFailure(err error, n int, retryAt time.Time) {
-	s.logPanic(err)
-	s.opts.log.Warn("tokensource: refresh failed", "error", err, "failures", n, "retry_at", retryAt)
+func (s *Source) logFailure(ctx context.Context, err error, n int, retryAt time.Time) {
+	s.logPanic(ctx, err)
+	s.opts.log.WarnContext(ctx, "tokensource: refresh failed", "error", err, "failures", n, "retry_at", retryAt)
 }
 
 // logPanic logs the stack of a panic behind err, if any.
-func (s *Source) logPanic(err error) {
+func (s *Source) logPanic(ctx context.Context, err error) {
 	var p *stepPanic
 	if errors.As(err, &p) {
-		s.opts.log.Error("tokensource: "+p.step+" panicked", "panic", p.value, "stack", string(p.stack))
+		s.opts.log.ErrorContext(ctx, "tokensource: "+p.step+" panicked", "panic", p.value, "stack", string(p.stack))
 	}
 }

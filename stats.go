@@ -1,6 +1,9 @@
 package tokensource
 
-import "sync/atomic"
+import (
+	"sync/atomic"
+	"time"
+)
 
 // Stats counts what a Source did since New.
 //
@@ -29,4 +32,18 @@ func (s *Source) Stats() Stats {
 		SaveErrors:    c.saveErrors.Load(),
 		Invalidations: c.invalidations.Load(),
 	}
+}
+
+// Remaining returns how long the token the Source serves has until its
+// Expiry, by the Source's clock (Options.Now), and true; it is negative once
+// the Expiry has passed, until a refresh replaces the token. It returns false
+// when the Source serves no token (none was loaded yet, or a server rejected
+// the last one: [Source.Invalidate]) or one that never expires. Like the hot
+// path, it takes no lock and does no I/O.
+func (s *Source) Remaining() (time.Duration, bool) {
+	c := s.cur.Load()
+	if c == nil || c.dead || c.tok.Expiry.IsZero() {
+		return 0, false
+	}
+	return c.tok.Expiry.Sub(s.now()), true
 }

@@ -20,8 +20,9 @@ import (
 // deleted, which acts as a log-out). A RefreshFunc that cannot work without
 // a refresh token returns an error wrapping ErrReauthRequired.
 //
-// ctx is not any caller's context: it ends with Options.RefreshTimeout. A
-// response without a refresh token keeps the old one; one with ExpiresIn
+// ctx carries the values of the caller that started the refresh (its trace
+// span, its logger's attributes), but none of its cancellation: it ends with
+// Options.RefreshTimeout. A response without a refresh token keeps the old one; one with ExpiresIn
 // but no Expiry gets its Expiry from the Source's clock. A token that has
 // already expired, a panic and a runtime.Goexit are failed refreshes, like
 // an error: the callers waiting get an error, and the next refresh waits
@@ -37,13 +38,15 @@ type RefreshFunc func(ctx context.Context, current *oauth2.Token) (*oauth2.Token
 // background refresh starts after the backoff. RefreshTimeout bounds
 // loading the store, waiting for its lock and the token request together;
 // saving has a bound of its own, so that a slow refresh cannot cost the
-// token it got.
+// token it got. The Store and the Locker, like the RefreshFunc, get a
+// context with the values of the caller that started the refresh.
 type Options struct {
 	EarlyExpiry    time.Duration    // a token counts as expired this long before Expiry; 0 means DefaultEarlyExpiry, <0 none
 	RefreshAhead   time.Duration    // refresh in the background this long before EarlyExpiry; 0 means DefaultRefreshAhead, <0 disables
 	RefreshTimeout time.Duration    // bound on one refresh, independent of any caller's context; 0 or <0 means DefaultRefreshTimeout
 	Now            func() time.Time // clock, for tests; nil means time.Now
 	Logger         *slog.Logger     // nil means silent; never logs a token value
+	Hooks          *Hooks           // nil means none; New copies it
 }
 
 // Defaults for the zero fields of Options.
@@ -60,6 +63,7 @@ type options struct {
 	refreshTimeout time.Duration
 	now            func() time.Time // nil means time.Now, called directly on the hot path
 	log            *slog.Logger
+	hooks          *Hooks // nil when there are none
 }
 
 func (o *Options) resolve() options {
@@ -75,6 +79,10 @@ func (o *Options) resolve() options {
 	}
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)
+	}
+	if o.Hooks != nil {
+		h := *o.Hooks
+		r.hooks = &h
 	}
 	return r
 }
@@ -110,6 +118,7 @@ type Source struct {
 	// logger, store, locker, RefreshFunc or clock runs under it.
 	mu       sync.Mutex
 	flight   *flight // the running refresh, or nil
+	last     *flight // the latest refresh, which may still be waking its callers
 	rejected string  // access token of the last token Invalidate dropped; never adopted again
 	fail     failure // the last failure, for backoff
 
@@ -169,19 +178,31 @@ func (s *Source) TokenContext(ctx context.Context) (*oauth2.Token, error) {
 		case fresh:
 			return c.tok, nil
 		case stale:
-			s.refreshAhead(c, wall)
+			s.refreshAhead(ctx, c, wall)
 			return c.tok, nil
 		}
 	}
 	s.mu.Lock()
-	if c := s.cur.Load(); c != nil && c.state(wall) != expired {
+	c := s.cur.Load()
+	if c != nil && c.state(wall) != expired {
 		// A refresh ended between the check above and the lock.
 		s.mu.Unlock()
 		return c.tok, nil
 	}
-	f := s.start(false)
+	f := s.start(ctx, whyExpired(c))
 	s.mu.Unlock()
 	return f.wait(ctx)
+}
+
+// whyExpired returns the reason to refresh c, an expired token or nil.
+func whyExpired(c *cached) RefreshReason {
+	switch {
+	case c == nil:
+		return ReasonMissing
+	case c.dead && c.tok.AccessToken != "":
+		return ReasonRejected
+	}
+	return ReasonExpired
 }
 
 // Refresh obtains a new token now, even if the current one is valid, and
@@ -193,7 +214,7 @@ func (s *Source) TokenContext(ctx context.Context) (*oauth2.Token, error) {
 func (s *Source) Refresh(ctx context.Context) (*oauth2.Token, error) {
 	for {
 		s.mu.Lock()
-		f := s.start(true)
+		f := s.start(ctx, ReasonForced)
 		s.mu.Unlock()
 		// A flight that was not forced may have stopped at the backoff, or
 		// served the stored token on first use: only a new token counts,
@@ -213,29 +234,40 @@ func (s *Source) Refresh(ctx context.Context) (*oauth2.Token, error) {
 // defer src.Wait(ctx). Wait does not stop new refreshes from starting.
 func (s *Source) Wait(ctx context.Context) error {
 	for {
+		// The latest flight, rather than the running one: a flight stops
+		// running before its RefreshDone hook and its callers get its result.
 		s.mu.Lock()
-		f := s.flight
+		f := s.last
 		s.mu.Unlock()
 		if f == nil {
 			return nil
 		}
-		select {
-		case <-f.done:
-		case <-ctx.Done():
-			return ctx.Err()
+		if !f.ended() {
+			select {
+			case <-f.done:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		s.mu.Lock()
+		again := s.last != f
+		s.mu.Unlock()
+		if !again {
+			return nil
 		}
 	}
 }
 
-// refreshAhead starts a background refresh of the stale token c, unless one
-// runs, or the last one failed and its backoff has not passed.
-func (s *Source) refreshAhead(c *cached, now int64) {
+// refreshAhead starts a background refresh of the stale token c, with the
+// values of ctx, unless one runs, or the last one failed and its backoff
+// has not passed.
+func (s *Source) refreshAhead(ctx context.Context, c *cached, now int64) {
 	if !c.claimAhead(now) {
 		return
 	}
 	s.mu.Lock()
 	if s.cur.Load() == c {
-		s.start(false)
+		s.start(ctx, ReasonAhead)
 	}
 	s.mu.Unlock()
 }

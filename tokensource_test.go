@@ -329,8 +329,18 @@ func TestRefreshAheadFailureKeepsValidTokenAndBacksOff(t *testing.T) {
 	if n := callAt(2*backoffMin - time.Millisecond); n != 2 {
 		t.Fatalf("during the second backoff: %d refreshes, want 2", n)
 	}
+	// This one succeeds: it is held until the callers have checked that
+	// they still get a0, or its token could land among their calls.
 	e.next = rotating(clock, time.Hour)
-	if n := callAt(3*backoffMin + time.Millisecond); n != 3 {
+	e.entered, e.release = make(chan struct{}, 1), make(chan struct{})
+	clock.Advance(window.Add(3*backoffMin + time.Millisecond).Sub(clock.Now()))
+	for range 10 {
+		mustToken(t, s, "a0")
+	}
+	recv(t, e.entered)
+	close(e.release)
+	s.waitIdle(t)
+	if n := e.calls.Load(); n != 3 {
 		t.Fatalf("after the second backoff: %d refreshes, want 3", n)
 	}
 	mustToken(t, s, "a3")

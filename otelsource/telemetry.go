@@ -1,0 +1,101 @@
+package otelsource
+
+import (
+	"errors"
+	"sync"
+	"weak"
+
+	"github.com/oauthkit/tokensource"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/metric/noop"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// ScopeName is the instrumentation scope of the meter and the tracer.
+const ScopeName = "github.com/oauthkit/tokensource/otelsource"
+
+// An Option configures New.
+type Option func(*config)
+
+type config struct {
+	mp metric.MeterProvider
+	tp trace.TracerProvider
+}
+
+// WithMeterProvider sets the MeterProvider; without it, New uses the global
+// one (otel.GetMeterProvider).
+func WithMeterProvider(mp metric.MeterProvider) Option {
+	return func(c *config) { c.mp = mp }
+}
+
+// WithTracerProvider sets the TracerProvider; without it, New uses the
+// global one (otel.GetTracerProvider).
+func WithTracerProvider(tp trace.TracerProvider) Option {
+	return func(c *config) { c.tp = tp }
+}
+
+// Telemetry holds the instruments and the tracer that the Hooks of any
+// number of Sources share. It is safe for concurrent use.
+type Telemetry struct {
+	tracer trace.Tracer
+
+	refreshes     metric.Int64Counter
+	duration      metric.Float64Histogram
+	lockWait      metric.Float64Histogram
+	saves         metric.Int64Counter
+	invalidations metric.Int64Counter
+	rejections    metric.Int64Counter
+
+	mu       sync.Mutex
+	observed map[weak.Pointer[tokensource.Source]]attribute.Set // for the gauge
+}
+
+// Bucket boundaries, in seconds, of the duration histograms: from a token
+// endpoint on the same network to DefaultRefreshTimeout.
+var durationBounds = []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30}
+
+// New creates the instruments, with the providers of the options or the
+// global ones. An error means the MeterProvider refused an instrument; the
+// Telemetry returned then still works, without it.
+func New(opts ...Option) (*Telemetry, error) {
+	c := config{mp: otel.GetMeterProvider(), tp: otel.GetTracerProvider()}
+	for _, o := range opts {
+		o(&c)
+	}
+	m := c.mp.Meter(ScopeName)
+	t := &Telemetry{tracer: c.tp.Tracer(ScopeName), observed: map[weak.Pointer[tokensource.Source]]attribute.Set{}}
+	var errs [7]error
+	t.refreshes, errs[0] = m.Int64Counter("tokensource.refreshes", metric.WithUnit("{refresh}"),
+		metric.WithDescription("Refreshes of a token, by reason and outcome (an adoption is an outcome)."))
+	t.duration, errs[1] = m.Float64Histogram("tokensource.refresh.duration", metric.WithUnit("s"),
+		metric.WithDescription("Duration of refreshes, by reason and outcome."), metric.WithExplicitBucketBoundaries(durationBounds...))
+	t.lockWait, errs[2] = m.Float64Histogram("tokensource.lock.wait_time", metric.WithUnit("s"),
+		metric.WithDescription("Time a refresh waited for the store's lock."), metric.WithExplicitBucketBoundaries(durationBounds...))
+	t.saves, errs[3] = m.Int64Counter("tokensource.saves", metric.WithUnit("{save}"),
+		metric.WithDescription("Attempts to save a token to the store, by outcome."))
+	t.invalidations, errs[4] = m.Int64Counter("tokensource.invalidations", metric.WithUnit("{invalidation}"),
+		metric.WithDescription("Tokens dropped because a server rejected them."))
+	t.rejections, errs[5] = m.Int64Counter("tokensource.rejections", metric.WithUnit("{response}"),
+		metric.WithDescription("Responses that rejected a request's token, by what the Transport made of them."))
+	_, errs[6] = m.Float64ObservableGauge("tokensource.token.remaining_lifetime", metric.WithUnit("s"),
+		metric.WithDescription("Time until the Expiry of the token a Source serves."), metric.WithFloat64Callback(t.observe))
+	// A provider may return nil with its error.
+	t.refreshes = orNoop(t.refreshes, metric.Int64Counter(noop.Int64Counter{}))
+	t.duration = orNoop(t.duration, metric.Float64Histogram(noop.Float64Histogram{}))
+	t.lockWait = orNoop(t.lockWait, metric.Float64Histogram(noop.Float64Histogram{}))
+	t.saves = orNoop(t.saves, metric.Int64Counter(noop.Int64Counter{}))
+	t.invalidations = orNoop(t.invalidations, metric.Int64Counter(noop.Int64Counter{}))
+	t.rejections = orNoop(t.rejections, metric.Int64Counter(noop.Int64Counter{}))
+	return t, errors.Join(errs[:]...)
+}
+
+// orNoop returns inst, or noop if inst is nil.
+func orNoop[T comparable](inst, noop T) T {
+	var none T
+	if inst == none {
+		return noop
+	}
+	return inst
+}
