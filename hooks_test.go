@@ -209,17 +209,18 @@ func TestHooksAddUpToStats(t *testing.T) {
 	a := mustToken(t, s, "a3")
 	step("a refresh whose first save fails", "expired/refreshed")
 
-	s.Invalidate(a) // before any Confirm: it never worked
+	s.Invalidate(a) // before any Confirm: revoked, perhaps
+	s.Invalidate(mustToken(t, s, "a4"))
 	if _, err := s.Token(); !errors.As(err, &be) {
 		t.Fatalf("err = %v, want a BackoffError", err)
 	}
-	step("a new token rejected", "rejected/backoff")
+	step("two new tokens rejected in a row", "rejected/refreshed", "rejected/backoff")
 
 	clock.Advance(backoffMin)
-	a = mustToken(t, s, "a4")
+	a = mustToken(t, s, "a5")
 	s.Confirm(a)
 	s.Invalidate(a)
-	mustToken(t, s, "a5")
+	mustToken(t, s, "a6")
 	step("a revoked token", "rejected/refreshed", "rejected/refreshed")
 
 	e.next = failing(fmt.Errorf("%w: refresh token revoked", ErrReauthRequired))
@@ -240,11 +241,11 @@ func TestHooksAddUpToStats(t *testing.T) {
 
 	e.next = rotating(clock, time.Hour)
 	clock.Advance(backoffMax)
-	mustToken(t, s, "a8")
-	clock.Advance(time.Hour - DefaultEarlyExpiry - DefaultRefreshAhead/2)
-	mustToken(t, s, "a8") // starts the refresh ahead
-	s.waitIdle(t)
 	mustToken(t, s, "a9")
+	clock.Advance(time.Hour - DefaultEarlyExpiry - DefaultRefreshAhead/2)
+	mustToken(t, s, "a9") // starts the refresh ahead
+	s.waitIdle(t)
+	mustToken(t, s, "a10")
 	step("a refresh ahead", "expired/refreshed", "ahead/refreshed")
 
 	// Every kind of count was reached, and the other hooks were called.
