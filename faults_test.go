@@ -222,21 +222,18 @@ func TestTokenEndpointFaults(t *testing.T) {
 // one after the other, as fast as the endpoint answers.
 func TestRetryAfterNeverShortensBackoff(t *testing.T) {
 	const callers, calls = 50, 20
-	const bug = "a Retry-After of zero, a negative number or a past date replaces the backoff with no wait at all: every call after the failure sends a token request"
-	for _, tc := range []struct{ retryAfter, skip string }{
-		{"0", bug},
-		{"-5", bug},
-		{"Fri, 03 Feb 2023 04:05:06 GMT", bug}, // long past on the test clock
-		{"not a number", ""},
+	for _, retryAfter := range []string{
+		"0",
+		"-5",
+		"Fri, 03 Feb 2023 04:05:06 GMT", // long past on the test clock
+		"not a number",
 	} {
-		t.Run(tc.retryAfter, func(t *testing.T) {
-			if tc.skip != "" {
-			}
+		t.Run(retryAfter, func(t *testing.T) {
 			var requests atomic.Int64
 			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				requests.Add(1)
 				w.Header().Set("Content-Type", "application/json")
-				w.Header().Set("Retry-After", tc.retryAfter)
+				w.Header().Set("Retry-After", retryAfter)
 				w.WriteHeader(http.StatusServiceUnavailable)
 				io.WriteString(w, `{"error":"temporarily_unavailable"}`)
 			}))
