@@ -1,7 +1,6 @@
 package tokensource
 
 import (
-	"fmt"
 	"math/rand/v2"
 	"time"
 
@@ -62,7 +61,7 @@ func (f *failure) gate(now time.Time, latest *oauth2.Token, force bool) error {
 		}
 		return f.err
 	case !force && now.Before(f.retryAt):
-		return &BackoffError{Err: f.err, RetryAt: f.retryAt, wait: f.retryAt.Sub(now)}
+		return &BackoffError{Err: f.err, RetryAt: f.retryAt}
 	}
 	return nil
 }
@@ -81,12 +80,20 @@ func backoff(n int) time.Duration {
 // refresh. It wraps that refresh's error.
 type BackoffError struct {
 	Err     error     // the last refresh's error
-	RetryAt time.Time // when the next attempt may start; Source.Refresh does not wait for it
-	wait    time.Duration
+	RetryAt time.Time // when the next attempt may start, by Options.Now; [Source.Refresh] does not wait for it
 }
 
+// Error says when the next attempt may start, in UTC, and why the last one
+// failed: "refresh failed, next attempt at 2026-01-02T15:04:05.123Z: ...".
 func (e *BackoffError) Error() string {
-	return fmt.Sprintf("tokensource: refresh failed, next attempt in %v: %v", e.wait.Round(time.Millisecond), e.Err)
+	msg := prefixed("refresh failed, next attempt at "+e.RetryAt.UTC().Format(retryAtLayout), e.Err)
+	if e.Err == nil {
+		return msg
+	}
+	return msg + ": " + e.Err.Error()
 }
+
+// retryAtLayout is RFC 3339 to the millisecond.
+const retryAtLayout = "2006-01-02T15:04:05.000Z07:00"
 
 func (e *BackoffError) Unwrap() error { return e.Err }

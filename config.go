@@ -106,7 +106,7 @@ func (e *endpoint) post(ctx context.Context, current *oauth2.Token, style oauth2
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, e.conf.Endpoint.TokenURL, strings.NewReader(form.Encode()))
 	if err != nil {
-		return nil, fmt.Errorf("tokensource: token request: %w", err)
+		return nil, fmt.Errorf("tokensource: cannot build the token request: %w", err)
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Accept", "application/json")
@@ -115,7 +115,7 @@ func (e *endpoint) post(ctx context.Context, current *oauth2.Token, style oauth2
 	}
 	resp, err := e.client.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("tokensource: token request: %w", err)
+		return nil, fmt.Errorf("tokensource: no response from the token endpoint: %w", err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))

@@ -447,7 +447,7 @@ func Example_reauth() {
 	// 200 OK
 }
 
-// A token endpoint's error answer is an *EndpointError, which errors.As also
+// A token endpoint's error response is an *EndpointError, which errors.As also
 // finds as an *oauth2.RetrieveError. Its message gives the status, the error
 // code and the description, and never quotes the response body.
 func ExampleEndpointError() {
@@ -468,7 +468,7 @@ func ExampleEndpointError() {
 		fmt.Println("error code:", re.ErrorCode)
 	}
 	// Output:
-	// tokensource: token endpoint answered 500 Internal Server Error: server_error: injected fault: server error
+	// requesting a token: tokensource: token endpoint responded 500 Internal Server Error: server_error: injected fault: server error
 	// error code: server_error
 }
 

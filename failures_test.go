@@ -126,7 +126,7 @@ var stepTraps = []struct {
 	{"locking the store",
 		func(st *trapStore, _ *fakeEndpoint, trap func()) { st.set(func(st *trapStore) { st.onLock = trap }) },
 		func(st *trapStore, _ *fakeEndpoint) *atomic.Int64 { return &st.locks }},
-	{"the RefreshFunc",
+	{"requesting a token",
 		func(st *trapStore, e *fakeEndpoint, trap func()) {
 			next := e.next
 			e.next = func(n int64, cur *oauth2.Token) (*oauth2.Token, error) {
@@ -230,7 +230,7 @@ func TestRefreshReturningExpiredTokenFailsAndBacksOff(t *testing.T) {
 	}}
 	s, st := newSource(t, e, clock, &oauth2.Token{AccessToken: "a0", RefreshToken: "r0", Expiry: clock.Now().Add(-time.Hour)}, nil)
 
-	const want = "tokensource: refresh returned a token that expired at"
+	const want = "tokensource: requesting a token: got a token that expired at 2026-01-01T11:59:00Z"
 	if err := boundedCall(t, s); err == nil || !strings.Contains(err.Error(), want) {
 		t.Fatalf("err = %v, want %q", err, want)
 	}

@@ -76,13 +76,13 @@ func TestTokenEndpointFaults(t *testing.T) {
 		name: "malformed JSON", fault: tokensourcetest.FaultMalformedJSON, faults: 1, requests: 1,
 		quiet: backoffMin / 2, retry: backoffMin,
 		check: func(t *testing.T, err error) {
-			wantMessage(t, err, "token endpoint answered 200 OK with a body that cannot be parsed")
+			wantMessage(t, err, "requesting a token: tokensource: token endpoint responded 200 OK with a body that cannot be parsed")
 		},
 	}, {
 		name: "200 without access_token", fault: tokensourcetest.FaultMissingAccessToken, faults: 1, requests: 1,
 		quiet: backoffMin / 2, retry: backoffMin,
 		check: func(t *testing.T, err error) {
-			wantMessage(t, err, "token endpoint answered 200 OK without an access_token")
+			wantMessage(t, err, "requesting a token: tokensource: token endpoint responded 200 OK without an access_token")
 		},
 	}, {
 		name: "hang past RefreshTimeout", fault: tokensourcetest.FaultHang, faults: 1, requests: 1,
@@ -91,7 +91,7 @@ func TestTokenEndpointFaults(t *testing.T) {
 			if !errors.Is(err, context.DeadlineExceeded) {
 				t.Fatalf("err = %v, want context.DeadlineExceeded", err)
 			}
-			wantMessage(t, err, "tokensource: token request")
+			wantMessage(t, err, "requesting a token: tokensource: no response from the token endpoint")
 		},
 	}, {
 		name: "reset connection", fault: tokensourcetest.FaultResetConnection, faults: 1, requests: 1,
@@ -101,7 +101,7 @@ func TestTokenEndpointFaults(t *testing.T) {
 			if errors.As(err, &ee) {
 				t.Fatalf("err = %v: an EndpointError for a request that got no answer", err)
 			}
-			wantMessage(t, err, "tokensource: token request")
+			wantMessage(t, err, "requesting a token: tokensource: no response from the token endpoint")
 		},
 	}, {
 		name: "invalid_grant", fault: tokensourcetest.FaultInvalidGrant, faults: 1, requests: 1,

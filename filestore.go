@@ -73,12 +73,15 @@ func NewFileStore(path string) *FileStore {
 var errNoPath = errors.New("tokensource: FileStore has no path; make it with NewFileStore")
 
 // ready returns the error that stops a method before it touches the disk:
-// errNoPath, or ctx's error.
+// errNoPath, or ctx's error, with the path.
 func (f *FileStore) ready(ctx context.Context) error {
 	if f.path == "" {
 		return errNoPath
 	}
-	return ctx.Err()
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("tokensource: token file %q: %w", f.path, err)
+	}
+	return nil
 }
 
 // Path returns the path the FileStore was created with.
@@ -87,7 +90,7 @@ func (f *FileStore) Path() string { return f.path }
 // Load reads the token from the file. It returns an error that wraps
 // ErrNotFound when the file does not exist, and an error naming the path when
 // the file is corrupt or cannot be read; no error holds a token value. It
-// returns ctx's error, without reading, if ctx is already done.
+// returns an error wrapping ctx's, without reading, if ctx is already done.
 func (f *FileStore) Load(ctx context.Context) (*oauth2.Token, error) {
 	if err := f.ready(ctx); err != nil {
 		return nil, err
@@ -117,13 +120,13 @@ func (f *FileStore) Load(ctx context.Context) (*oauth2.Token, error) {
 // corrupt. On error, the old file is untouched and no temporary file is
 // left behind, except when only the final flush of the directory failed:
 // then tok is in place but might not survive a crash. Errors name the path
-// and hold no token value. It returns ctx's error, without writing, if ctx
-// is already done.
+// and hold no token value. It returns an error wrapping ctx's, without
+// writing, if ctx is already done.
 func (f *FileStore) Save(ctx context.Context, tok *oauth2.Token) error {
 	if err := f.ready(ctx); err != nil {
 		return err
 	}
-	data, err := MarshalToken(tok)
+	data, err := marshalToken(tok)
 	if err != nil {
 		return fmt.Errorf("tokensource: cannot save token to %q: %w", f.path, err)
 	}

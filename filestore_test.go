@@ -730,6 +730,12 @@ func TestFileStoreErrorsQuotePath(t *testing.T) {
 		names string // what the error quotes, after the path
 	}{
 		{"Load of a missing file", func(*testing.T, string) {}, load, ""},
+		{"Load with a done context", func(*testing.T, string) {}, func(s *FileStore) error {
+			ctx, cancel := context.WithCancel(ctx)
+			cancel()
+			_, err := s.Load(ctx)
+			return err
+		}, ""},
 		{"Load of a corrupt file", func(t *testing.T, path string) { mkdir(t, filepath.Dir(path)); writeFile(t, path, []byte("{")) }, load, ""},
 		{"Save under a regular file", func(t *testing.T, path string) { writeFile(t, filepath.Dir(path), nil) },
 			func(s *FileStore) error { return s.Save(ctx, sampleToken()) }, ""},

@@ -192,7 +192,8 @@ type stepPanic struct {
 }
 
 func (p *stepPanic) Error() string {
-	return fmt.Sprintf("tokensource: %s panicked: %v", p.step, p.value)
+	err, _ := p.value.(error)
+	return fmt.Sprintf("%s: %v", prefixed(p.step+" panicked", err), p.value)
 }
 
 // Unwrap returns the panic value if it is an error.
@@ -207,5 +208,5 @@ func stepError(step string, err error) error {
 	if _, ok := err.(*stepPanic); ok || err == nil {
 		return err
 	}
-	return fmt.Errorf("tokensource: %s: %w", step, err)
+	return wrap(step, err)
 }

@@ -33,7 +33,7 @@ func TestLostRefreshResponse(t *testing.T) {
 		if err == nil || errors.Is(err, ErrReauthRequired) {
 			t.Fatalf("after a lost answer: err = %v, want a transport error", err)
 		}
-		wantMessage(t, err, "tokensource: token request")
+		wantMessage(t, err, "requesting a token: tokensource: no response from the token endpoint")
 		if st := r.srv.Stats(); st.TokenRequests != 1 || st.Refreshes != 1 {
 			t.Fatalf("server stats %+v; want 1 request, which rotated the token", st)
 		}

@@ -19,9 +19,16 @@ const (
 	saveRetryFor = 2 * time.Second
 )
 
-// stepLoad names the step that loads the store, whose failure keeps the
-// next flights off the store until the backoff has passed.
-const stepLoad = "loading the store"
+// The steps of a refresh that call code outside the package, named in its
+// errors. A failure of stepLoad keeps the next flights off the store until
+// the backoff has passed.
+const (
+	stepLoad    = "loading the store"
+	stepLock    = "locking the store"
+	stepUnlock  = "unlocking the store"
+	stepRequest = "requesting a token"
+	stepSave    = "saving the token"
+)
 
 // obtain is the refresh procedure of f. It returns the token to use next:
 // one another process saved, or a new one from the RefreshFunc, saved
@@ -137,9 +144,8 @@ func (s *Source) adoptable(stored *oauth2.Token, replace bool, now time.Time) bo
 
 // lock takes the store's cross-process lock, waiting no longer than ctx.
 func (s *Source) lock(ctx context.Context, f *flight) (unlock func(), err error) {
-	const step = "locking the store"
 	began := time.Now()
-	err = f.call(step, func() (err error) {
+	err = f.call(stepLock, func() (err error) {
 		unlock, err = s.locker.Lock(ctx)
 		return err
 	})
@@ -148,7 +154,7 @@ func (s *Source) lock(ctx context.Context, f *flight) (unlock func(), err error)
 		err = errors.New("the Locker returned neither an unlock function nor an error")
 	}
 	if err != nil {
-		return nil, s.failed(f.ctx, stepError(step, err), s.latest, s.now())
+		return nil, s.failed(f.ctx, stepError(stepLock, err), s.latest, s.now())
 	}
 	s.lockAcquired(f)
 	return unlock, nil
@@ -156,7 +162,7 @@ func (s *Source) lock(ctx context.Context, f *flight) (unlock func(), err error)
 
 // unlock releases the store's lock; a panic in unlock is logged.
 func (s *Source) unlock(f *flight, unlock func()) {
-	if err := f.call("unlocking the store", func() error { unlock(); return nil }); err != nil {
+	if err := f.call(stepUnlock, func() error { unlock(); return nil }); err != nil {
 		s.logPanic(f.ctx, err)
 	}
 }
@@ -168,16 +174,16 @@ func (s *Source) refreshLatest(ctx context.Context, f *flight) (*oauth2.Token, e
 	f.base = base
 	var tok *oauth2.Token
 	s.tokenRequest(f)
-	err := f.call("the RefreshFunc", func() (err error) {
+	err := f.call(stepRequest, func() (err error) {
 		tok, err = s.refresh(ctx, cloneToken(base))
 		return err
 	})
 	now := s.now()
 	if err == nil && (tok == nil || tok.AccessToken == "") {
-		err = errors.New("tokensource: refresh returned no access token")
+		err = errors.New("got no access token")
 	}
 	if err != nil {
-		return nil, s.failed(f.ctx, classify(err), base, now)
+		return nil, s.failed(f.ctx, stepError(stepRequest, classify(err)), base, now)
 	}
 	tok = complete(tok, base, now)
 	s.latest = tok
@@ -186,7 +192,7 @@ func (s *Source) refreshLatest(ctx context.Context, f *flight) (*oauth2.Token, e
 		// An absolute expiry read with clock skew, say: serving it would
 		// have every call refresh again. Its refresh token is kept (saved
 		// above).
-		return nil, s.failed(f.ctx, fmt.Errorf("tokensource: refresh returned a token that expired at %v", tok.Expiry), base, now)
+		return nil, s.failed(f.ctx, stepError(stepRequest, fmt.Errorf("got a token that expired at %s", tok.Expiry.Format(time.RFC3339))), base, now)
 	}
 	f.refreshed = true
 	return tok, nil
@@ -246,7 +252,7 @@ func (s *Source) save(f *flight, tok *oauth2.Token) error {
 	}
 	ctx, cancel := context.WithTimeout(f.ctx, s.opts.refreshTimeout)
 	defer cancel()
-	err := f.call("saving the token", func() error { return s.store.Save(ctx, tok) })
+	err := stepError(stepSave, f.call(stepSave, func() error { return s.store.Save(ctx, tok) }))
 	if err != nil {
 		s.stats.saveErrors.Add(1)
 		s.saved(f, err)

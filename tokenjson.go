@@ -3,6 +3,7 @@ package tokensource
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -25,7 +26,7 @@ type fileToken struct {
 
 // errNoCredential marks a token that has neither an access token nor a
 // refresh token: nothing could ever be done with it.
-var errNoCredential = errors.New("it has neither an access_token nor a refresh_token")
+var errNoCredential = errors.New("the token has neither an access_token nor a refresh_token")
 
 // ErrCorrupt is wrapped by the error of a Store whose stored token cannot be
 // read back: it is not the JSON MarshalToken writes, or it holds neither an
@@ -37,8 +38,19 @@ var ErrCorrupt = errors.New("tokensource: stored token is corrupt")
 // json.Marshal(*oauth2.Token) writes, plus the id_token and scope extras,
 // indented, with a trailing newline. Stores of other modules use it so that
 // every store holds the same format. It fails for a nil token and for one
-// with neither an access token nor a refresh token.
+// with neither an access token nor a refresh token. Its error names this
+// package; [errors.Unwrap] gives the cause alone, for a Store whose own
+// error names it.
 func MarshalToken(tok *oauth2.Token) ([]byte, error) {
+	data, err := marshalToken(tok)
+	if err != nil {
+		return nil, fmt.Errorf("tokensource: %w", err)
+	}
+	return data, nil
+}
+
+// marshalToken is MarshalToken, with an error that names no package.
+func marshalToken(tok *oauth2.Token) ([]byte, error) {
 	if tok == nil || (tok.AccessToken == "" && tok.RefreshToken == "") {
 		return nil, errNoCredential
 	}
@@ -67,7 +79,8 @@ func extraString(tok *oauth2.Token, key string) string {
 
 // UnmarshalToken parses what MarshalToken or json.Marshal(*oauth2.Token)
 // wrote. Its error wraps ErrCorrupt and never quotes data, so it may be
-// logged even when data holds a live token.
+// logged even when data holds a live token. Like MarshalToken's, it names
+// this package, and [errors.Unwrap] gives the cause alone.
 func UnmarshalToken(data []byte) (*oauth2.Token, error) {
 	tok, err := decodeToken(data)
 	if err != nil {

@@ -34,7 +34,7 @@ func parseTokenResponse(resp *http.Response, body []byte, secrets ...string) (*o
 		}}
 	}
 	if err != nil {
-		return nil, fmt.Errorf("tokensource: token endpoint answered %s with a body that cannot be parsed (%d bytes): %w", resp.Status, len(body), err)
+		return nil, fmt.Errorf("tokensource: token endpoint responded %s with a body that cannot be parsed (%d bytes): %w", resp.Status, len(body), err)
 	}
 	expiresIn, ok := fields.int("expires_in")
 	tok := &oauth2.Token{
@@ -44,10 +44,10 @@ func parseTokenResponse(resp *http.Response, body []byte, secrets ...string) (*o
 		ExpiresIn:    expiresIn,
 	}
 	if tok.AccessToken == "" {
-		return nil, fmt.Errorf("tokensource: token endpoint answered %s without an access_token", resp.Status)
+		return nil, fmt.Errorf("tokensource: token endpoint responded %s without an access_token", resp.Status)
 	}
 	if !ok {
-		return nil, fmt.Errorf("tokensource: token endpoint answered %s with an expires_in that is not a whole number of seconds", resp.Status)
+		return nil, fmt.Errorf("tokensource: token endpoint responded %s with an expires_in that is not a whole number of seconds", resp.Status)
 	}
 	return tok.WithExtra(map[string]any(fields)), nil
 }
@@ -137,7 +137,7 @@ type EndpointError struct {
 }
 
 func (e *EndpointError) Error() string {
-	msg := "tokensource: token endpoint answered " + e.Response.Status
+	msg := "tokensource: token endpoint responded " + e.Response.Status
 	if e.ErrorCode != "" {
 		msg += ": " + e.ErrorCode
 	}

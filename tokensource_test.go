@@ -154,6 +154,32 @@ func TestBackoffGrowsAndIsCapped(t *testing.T) {
 	}
 }
 
+// TestBackoffErrorSaysTheTimeOfTheNextAttempt reads the error of a caller
+// during the backoff a while after the failure: it gives the instant the
+// next attempt may start, which stays true however late it is read.
+func TestBackoffErrorSaysTheTimeOfTheNextAttempt(t *testing.T) {
+	clock := newTestClock()
+	e := &fakeEndpoint{next: failing(errEndpoint)}
+	s, _ := newSource(t, e, clock, &oauth2.Token{AccessToken: "a0", RefreshToken: "r0", Expiry: clock.Now().Add(-time.Minute)}, nil)
+	failedAt := clock.Now()
+	if _, err := s.Token(); !errors.Is(err, errEndpoint) {
+		t.Fatalf("err = %v, want the endpoint's", err)
+	}
+	clock.Advance(backoffMin / 4)
+	_, err := s.Token()
+	var be *BackoffError
+	if !errors.As(err, &be) {
+		t.Fatalf("err = %v, want a BackoffError", err)
+	}
+	if be.RetryAt.Before(failedAt.Add(backoffMin/2)) || be.RetryAt.After(failedAt.Add(backoffMin)) {
+		t.Errorf("RetryAt = %v, want within the first backoff after %v", be.RetryAt, failedAt)
+	}
+	want := "refresh failed, next attempt at " + be.RetryAt.UTC().Format("2006-01-02T15:04:05.000Z") + ": tokensource: requesting a token: endpoint down"
+	if err.Error() != want {
+		t.Errorf("err = %q\nwant  %q", err, want)
+	}
+}
+
 func TestCallerContextEndsWaitNotRefresh(t *testing.T) {
 	clock := newTestClock()
 	e := &fakeEndpoint{next: rotating(clock, time.Hour), entered: make(chan struct{}, 1), release: make(chan struct{})}
