@@ -47,11 +47,11 @@ func (f *failure) record(err error, wait time.Duration, reauth bool, now time.Ti
 	}
 }
 
-// gate returns the error a flight ends with instead of calling the
+// backedOff returns the error a flight ends with instead of calling the
 // RefreshFunc with latest: ErrReauthRequired while latest carries the
 // refresh token that was refused (until someone saves another one), and,
 // unless forced, the last error until the backoff has passed.
-func (f *failure) gate(now time.Time, latest *oauth2.Token, force bool) error {
+func (f *failure) backedOff(now time.Time, latest *oauth2.Token, force bool) error {
 	switch {
 	case f.err == nil:
 		return nil

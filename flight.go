@@ -27,7 +27,7 @@ type flight struct {
 
 	// Set by the procedure, for publish.
 	refreshed bool          // tok comes from the RefreshFunc
-	gated     bool          // f stopped at the backoff of an earlier failure
+	backedOff bool          // f stopped at the backoff of an earlier failure
 	base      *oauth2.Token // the token the RefreshFunc was given
 	step      string        // the step calling out of the package: named if it never returns
 

@@ -239,7 +239,7 @@ func (s *Source) refreshDone(f *flight) {
 	}
 	info := RefreshDoneInfo{Reason: f.reason, Err: f.err, Duration: time.Since(f.began), LockWait: f.lockWait}
 	switch {
-	case f.gated:
+	case f.backedOff:
 		info.Outcome = OutcomeBackoff
 	case errors.Is(f.err, ErrReauthRequired):
 		info.Outcome = OutcomeReauth

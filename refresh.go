@@ -11,7 +11,7 @@ import (
 )
 
 // Retries of a save of a token with a rotated refresh token while the
-// store's lock is held (see keep): the wait doubles from saveRetryMin, and
+// store's lock is held (see saveLatest): the wait doubles from saveRetryMin, and
 // no attempt starts after saveRetryFor. That bridges a blip; a store that
 // stays down longer is left to the next refresh.
 const (
@@ -40,13 +40,13 @@ func (s *Source) obtain(f *flight) (*oauth2.Token, error) {
 	ctx, cancel := context.WithTimeout(f.ctx, s.opts.refreshTimeout)
 	defer cancel()
 	now := s.now()
-	if err := s.gate(f, now, true); err != nil {
+	if err := s.backedOff(f, now, true); err != nil {
 		return nil, err
 	}
-	if tok, err := s.adopt(ctx, f, now); tok != nil || err != nil {
+	if tok, err := s.adoptStored(ctx, f, now); tok != nil || err != nil {
 		return tok, err
 	}
-	if err := s.gate(f, now, false); err != nil {
+	if err := s.backedOff(f, now, false); err != nil {
 		return nil, err
 	}
 	if s.locker != nil {
@@ -56,37 +56,37 @@ func (s *Source) obtain(f *flight) (*oauth2.Token, error) {
 		}
 		defer s.unlock(f, unlock)
 		// Another process may have refreshed while we waited for the lock.
-		if tok, err := s.adopt(ctx, f, s.now()); tok != nil || err != nil {
+		if tok, err := s.adoptStored(ctx, f, s.now()); tok != nil || err != nil {
 			return tok, err
 		}
 	}
 	if s.latest != nil && !sameToken(s.latest, s.stored) {
 		// The last save failed: save now, so that the newest refresh token
 		// is in the store even if this refresh fails.
-		s.keep(f, s.latest, false)
+		s.saveLatest(f, false)
 	}
-	return s.refreshLatest(ctx, f)
+	return s.callRefresh(ctx, f)
 }
 
-// gate returns the error f ends with instead of going on, after a failure
-// whose backoff has not passed (see failure.gate). Before the store is
-// loaded (beforeLoad), only a failure of the store itself stops f, so that
-// a broken store is not read on every call; a token someone else saved is
-// still adopted during the backoff of a failed refresh.
-func (s *Source) gate(f *flight, now time.Time, beforeLoad bool) error {
+// backedOff returns the error f ends with instead of going on, after a
+// failure whose backoff has not passed (see failure.backedOff). Before the
+// store is loaded (beforeLoad), only a failure of the store itself stops f,
+// so that a broken store is not read on every call; a token someone else
+// saved is still adopted during the backoff of a failed refresh.
+func (s *Source) backedOff(f *flight, now time.Time, beforeLoad bool) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if beforeLoad && !s.fail.storeDown {
 		return nil
 	}
-	err := s.fail.gate(now, s.latest, f.force)
-	f.gated = err != nil
+	err := s.fail.backedOff(now, s.latest, f.force)
+	f.backedOff = err != nil
 	return err
 }
 
-// adopt loads the store and returns its token if it should replace the
-// current one without a refresh.
-func (s *Source) adopt(ctx context.Context, f *flight, now time.Time) (*oauth2.Token, error) {
+// adoptStored loads the store and returns its token if it should replace
+// the current one without a refresh.
+func (s *Source) adoptStored(ctx context.Context, f *flight, now time.Time) (*oauth2.Token, error) {
 	first := !s.loaded
 	stored, changed, err := s.load(ctx, f, now)
 	if err != nil || !changed || !s.adoptable(stored, f.force && first, now) {
@@ -167,9 +167,9 @@ func (s *Source) unlock(f *flight, unlock func()) {
 	}
 }
 
-// refreshLatest calls the RefreshFunc with the newest token known, and
-// saves the token it returns before returning it.
-func (s *Source) refreshLatest(ctx context.Context, f *flight) (*oauth2.Token, error) {
+// callRefresh calls the RefreshFunc with the newest token known, and saves
+// the token it returns before returning it.
+func (s *Source) callRefresh(ctx context.Context, f *flight) (*oauth2.Token, error) {
 	base := s.latest
 	f.base = base
 	var tok *oauth2.Token
@@ -187,7 +187,7 @@ func (s *Source) refreshLatest(ctx context.Context, f *flight) (*oauth2.Token, e
 	}
 	tok = complete(tok, base, now)
 	s.latest = tok
-	s.keep(f, tok, s.locker != nil && tok.RefreshToken != refreshToken(base))
+	s.saveLatest(f, s.locker != nil && tok.RefreshToken != refreshToken(base))
 	if newCached(tok, now, &s.opts).state(wallNanos(now)) == expired {
 		// An absolute expiry read with clock skew, say: serving it would
 		// have every call refresh again. Its refresh token is kept (saved
@@ -216,19 +216,19 @@ func complete(tok, base *oauth2.Token, now time.Time) *oauth2.Token {
 	return tok
 }
 
-// keep saves tok, the newest token, unless the store holds it already. A
-// failed save is logged and counted; tok stays the newest token, saved
-// again before the next refresh, and callers still use it.
+// saveLatest saves the newest token known, unless the store holds it
+// already. A failed save is logged and counted; the token stays the newest,
+// saved again before the next refresh, and callers still use it.
 //
-// With retry (tok carries a rotated refresh token, and the store's lock is
-// held), a failed save is tried again, with a backoff, for saveRetryFor:
-// whoever takes the lock next would otherwise load the spent refresh token
-// and present it again.
-func (s *Source) keep(f *flight, tok *oauth2.Token, retry bool) {
+// With retry (the token carries a rotated refresh token, and the store's
+// lock is held), a failed save is tried again, with a backoff, for
+// saveRetryFor: whoever takes the lock next would otherwise load the spent
+// refresh token and present it again.
+func (s *Source) saveLatest(f *flight, retry bool) {
 	giveUp := time.Now().Add(saveRetryFor)
 	attempts := 1
 	for wait := saveRetryMin; ; wait *= 2 {
-		err := s.save(f, tok)
+		err := s.save(f, s.latest)
 		switch {
 		case err == nil && attempts > 1:
 			s.opts.log.WarnContext(f.ctx, "tokensource: saved the token after failed attempts", "attempts", attempts)
