@@ -18,7 +18,7 @@ import (
 )
 
 // newServer starts a tokensourcetest server on clock, closed with the test.
-func newServer(t *testing.T, clock *testClock, opts *tokensourcetest.Options) *tokensourcetest.Server {
+func newServer(t *testing.T, clock *tokensourcetest.Clock, opts *tokensourcetest.Options) *tokensourcetest.Server {
 	t.Helper()
 	if opts == nil {
 		opts = &tokensourcetest.Options{}
@@ -31,7 +31,7 @@ func newServer(t *testing.T, clock *testClock, opts *tokensourcetest.Options) *t
 
 // loggedIn returns a FromConfig Source on clock whose store holds a first
 // token pair from srv, already loaded, and that token.
-func loggedIn(t *testing.T, srv *tokensourcetest.Server, clock *testClock) (*Source, *MemoryStore, *oauth2.Token) {
+func loggedIn(t *testing.T, srv *tokensourcetest.Server, clock *tokensourcetest.Clock) (*Source, *MemoryStore, *oauth2.Token) {
 	t.Helper()
 	login := srv.Login()
 	st := storeWith(t, login)
@@ -107,7 +107,7 @@ func TestFromConfigInvalidGrantNeedsLogin(t *testing.T) {
 // wantReauthWithoutRequests checks that s keeps answering
 // ErrReauthRequired, to Token calls however late and to a forced Refresh,
 // and that srv got no token requests beyond the want it had in all.
-func wantReauthWithoutRequests(t *testing.T, s *Source, srv *tokensourcetest.Server, clock *testClock, want int64) {
+func wantReauthWithoutRequests(t *testing.T, s *Source, srv *tokensourcetest.Server, clock *tokensourcetest.Clock, want int64) {
 	t.Helper()
 	for range 10 {
 		clock.Advance(time.Hour)

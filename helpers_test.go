@@ -11,33 +11,18 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oauthkit/tokensource/tokensourcetest"
 	"golang.org/x/oauth2"
 )
 
-// testClock is a clock the test moves by hand.
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
+// newTestClock returns a clock the test moves by hand, at a time of its
+// own.
+func newTestClock() *tokensourcetest.Clock {
+	return tokensourcetest.NewClock(time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC))
 }
 
-func newTestClock() *testClock {
-	return &testClock{t: time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)}
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
-// endpoint is a fake token endpoint: a RefreshFunc that counts its calls,
-// can be held until released, and answers through next.
+// fakeEndpoint is a fake token endpoint: a RefreshFunc that counts its calls,
+// can be held until released, and responds through next.
 type fakeEndpoint struct {
 	calls   atomic.Int64
 	entered chan struct{} // if not nil, receives once per call when it starts
@@ -60,9 +45,9 @@ func (e *fakeEndpoint) refresh(ctx context.Context, cur *oauth2.Token) (*oauth2.
 	return e.next(n, cur)
 }
 
-// rotating answers call n with access token "a<n>", refresh token "r<n>",
+// rotating responds to call n with access token "a<n>", refresh token "r<n>",
 // living for life on clock.
-func rotating(clock *testClock, life time.Duration) func(int64, *oauth2.Token) (*oauth2.Token, error) {
+func rotating(clock *tokensourcetest.Clock, life time.Duration) func(int64, *oauth2.Token) (*oauth2.Token, error) {
 	return func(n int64, cur *oauth2.Token) (*oauth2.Token, error) {
 		return &oauth2.Token{
 			AccessToken:  "a" + itoa(n),

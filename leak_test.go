@@ -78,7 +78,7 @@ func checkNoGoroutinesLeft(t *testing.T, s *Source, before goleak.Option) {
 // by RefreshTimeout) no goroutine of the Source is left: neither the
 // refresh nor anything that waited for it.
 func TestAbandonedWaitersLeaveNoGoroutines(t *testing.T) {
-	expired := func(clock *testClock) *oauth2.Token {
+	expired := func(clock *tokensourcetest.Clock) *oauth2.Token {
 		return &oauth2.Token{AccessToken: "a0", RefreshToken: "r0", Expiry: clock.Now().Add(-time.Minute)}
 	}
 	t.Run("refresh ends later", func(t *testing.T) {

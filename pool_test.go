@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oauthkit/tokensource/tokensourcetest"
 	"golang.org/x/oauth2"
 )
 
@@ -17,7 +18,7 @@ import (
 // key. Its Sources refresh through endpoint.
 type poolRig struct {
 	*Pool
-	clock    *testClock
+	clock    *tokensourcetest.Clock
 	endpoint *fakeEndpoint
 
 	mu   sync.Mutex

@@ -10,11 +10,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oauthkit/tokensource/tokensourcetest"
 	"golang.org/x/oauth2"
 )
 
 // newSource returns a Source on clock whose store holds tok.
-func newSource(t *testing.T, e *fakeEndpoint, clock *testClock, tok *oauth2.Token, opts *Options) (*Source, *countingStore) {
+func newSource(t *testing.T, e *fakeEndpoint, clock *tokensourcetest.Clock, tok *oauth2.Token, opts *Options) (*Source, *countingStore) {
 	t.Helper()
 	st := &countingStore{Store: storeWith(t, tok)}
 	if opts == nil {
