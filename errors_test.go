@@ -50,3 +50,30 @@ func TestErrorsNameThePackageOnce(t *testing.T) {
 		}
 	}
 }
+
+func TestRetryAfterForms(t *testing.T) {
+	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	tests := []struct {
+		header string
+		want   time.Duration
+		ok     bool
+	}{
+		{"5", 5 * time.Second, true},
+		{now.Add(time.Minute).Format(http.TimeFormat), time.Minute, true},
+		{"86400", retryAfterMax, true},
+		{"9223372037", retryAfterMax, true}, // overflows a Duration in nanoseconds
+		{"-3", 0, true},
+		{"soon", 0, false},
+		{"", 0, false},
+	}
+	for _, tt := range tests {
+		err := &oauth2.RetrieveError{Response: &http.Response{Header: http.Header{"Retry-After": {tt.header}}}}
+		got, ok := retryAfter(err, now)
+		if got != tt.want || ok != tt.ok {
+			t.Errorf("Retry-After %q: %v, %v; want %v, %v", tt.header, got, ok, tt.want, tt.ok)
+		}
+	}
+	if _, ok := retryAfter(errEndpoint, now); ok {
+		t.Error("a plain error has a Retry-After")
+	}
+}
