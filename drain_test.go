@@ -82,9 +82,7 @@ func TestTransportLong401Body(t *testing.T) {
 			w.WriteHeader(http.StatusUnauthorized)
 			fmt.Fprint(w, long)
 		}))
-		src := newReactiveSource(t, func(context.Context, *oauth2.Token) (*oauth2.Token, error) {
-			return &oauth2.Token{AccessToken: "at-2"}, nil
-		})
+		src := newReactiveSource(t, returning("at-2"))
 		base := &http.Transport{MaxConnsPerHost: 1}
 		c := &http.Client{Transport: &Transport{Source: src, Base: base}}
 		ctx, conns := connTrace(t)

@@ -75,24 +75,6 @@ func (s *trapStore) Lock(ctx context.Context) (func(), error) {
 	return s.lockedStore.Lock(ctx)
 }
 
-// boundedCall calls s.Token in a goroutine and returns its error, failing
-// t if the call does not return within the bound.
-func boundedCall(t *testing.T, s *Source) error {
-	t.Helper()
-	done := make(chan error, 1)
-	go func() {
-		_, err := s.Token()
-		done <- err
-	}()
-	select {
-	case err := <-done:
-		return err
-	case <-time.After(wait):
-		t.Fatal("Token did not return")
-		return nil
-	}
-}
-
 // checkBacksOff calls s.Token 10 times during the backoff of a failure
 // whose error says want, and checks that each gets a BackoffError, that
 // count (the calls of the failed step) stays at 1, and that the failure is
@@ -101,7 +83,7 @@ func checkBacksOff(t *testing.T, s *Source, count *atomic.Int64, want string) {
 	t.Helper()
 	for range 10 {
 		var be *BackoffError
-		if err := boundedCall(t, s); !errors.As(err, &be) || !strings.Contains(err.Error(), want) {
+		if err := boundedToken(t, s); !errors.As(err, &be) || !strings.Contains(err.Error(), want) {
 			t.Fatalf("during the backoff: err = %v, want a BackoffError saying %q", err, want)
 		}
 	}
@@ -153,7 +135,7 @@ func testTrappedStep(t *testing.T, trap func(), want string) {
 			count := tt.count(st, e)
 
 			wantErr := "tokensource: " + tt.step + " " + want
-			if err := boundedCall(t, s); err == nil || !strings.Contains(err.Error(), wantErr) {
+			if err := boundedToken(t, s); err == nil || !strings.Contains(err.Error(), wantErr) {
 				t.Fatalf("err = %v, want %q", err, wantErr)
 			}
 			s.waitIdle(t)
@@ -212,7 +194,7 @@ func TestLockerReturningNoUnlockFailsBeforeTokenRequest(t *testing.T) {
 	s := New(e.refresh, st, &Options{Now: clock.Now})
 
 	const want = "tokensource: locking the store: the Locker returned neither an unlock function nor an error"
-	if err := boundedCall(t, s); err == nil || err.Error() != want {
+	if err := boundedToken(t, s); err == nil || err.Error() != want {
 		t.Fatalf("err = %v, want %q", err, want)
 	}
 	checkBacksOff(t, s, &st.locks, want)
@@ -231,7 +213,7 @@ func TestRefreshReturningExpiredTokenFailsAndBacksOff(t *testing.T) {
 	s, st := newSource(t, e, clock, &oauth2.Token{AccessToken: "a0", RefreshToken: "r0", Expiry: clock.Now().Add(-time.Hour)}, nil)
 
 	const want = "tokensource: requesting a token: got a token that expired at 2026-01-01T11:59:00Z"
-	if err := boundedCall(t, s); err == nil || !strings.Contains(err.Error(), want) {
+	if err := boundedToken(t, s); err == nil || !strings.Contains(err.Error(), want) {
 		t.Fatalf("err = %v, want %q", err, want)
 	}
 	checkBacksOff(t, s, &e.calls, want)

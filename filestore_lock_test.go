@@ -19,13 +19,9 @@ import (
 	"golang.org/x/oauth2"
 )
 
-// lockWait bounds every wait for a lock that a test expects to get, so a
-// broken Lock fails the test instead of hanging it.
-const lockWait = 10 * time.Second
-
 func mustLock(t *testing.T, store *FileStore) (unlock func()) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), lockWait)
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
 	unlock, err := store.Lock(ctx)
 	if err != nil {
@@ -74,7 +70,7 @@ func TestFileStoreLockExcludes(t *testing.T) {
 			started, acquired := make(chan struct{}), make(chan error, 1)
 			go func() {
 				close(started)
-				ctx, cancel := context.WithTimeout(context.Background(), lockWait)
+				ctx, cancel := context.WithTimeout(context.Background(), wait)
 				defer cancel()
 				unlock2, err := second.Lock(ctx)
 				if err == nil {
@@ -183,7 +179,7 @@ func TestFileStoreLockFailsWhenParentIsAFile(t *testing.T) {
 	parent := filepath.Join(t.TempDir(), "not-a-folder")
 	writeFile(t, parent, []byte("keep"))
 	store := NewFileStore(filepath.Join(parent, "token.json"))
-	ctx, cancel := context.WithTimeout(context.Background(), lockWait)
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
 	unlock, err := store.Lock(ctx)
 	if err == nil {

@@ -287,7 +287,7 @@ func TestFileStoreDeleteWaitsForConcurrentRefresh(t *testing.T) {
 			onLockBusy(t, path, func() { busy <- struct{}{} })
 			done := make(chan error, 1)
 			go func() {
-				ctx, cancel := context.WithTimeout(context.Background(), lockWait)
+				ctx, cancel := context.WithTimeout(context.Background(), wait)
 				defer cancel()
 				done <- NewFileStore(path).Delete(ctx)
 			}()
@@ -333,7 +333,7 @@ func deleteDuringRefresh(t *testing.T, del func(t *testing.T, path string) (wait
 		close(e.release)
 		recv(t, got)
 		t.Fatalf("Delete returned (%v) while a refresh held the lock", err)
-	case <-time.After(lockWait):
+	case <-time.After(wait):
 		t.Fatal("Delete neither waited for the lock nor returned")
 	}
 	close(e.release)
@@ -385,7 +385,7 @@ func TestFileStoreDeleteChild(t *testing.T) {
 		t.Skip("child process of TestFileStoreDeleteWaitsForConcurrentRefresh")
 	}
 	onLockBusy(t, path, func() { fmt.Println("waiting") })
-	ctx, cancel := context.WithTimeout(context.Background(), lockWait)
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
 	if err := NewFileStore(path).Delete(ctx); err != nil {
 		t.Fatal(err)
@@ -395,7 +395,7 @@ func TestFileStoreDeleteChild(t *testing.T) {
 
 // deleteInChild runs TestFileStoreDeleteChild on path.
 func deleteInChild(t *testing.T, path string) (waiting <-chan struct{}, deleted <-chan error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*lockWait)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*wait)
 	t.Cleanup(cancel)
 	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestFileStoreDeleteChild$", "-test.count=1")
 	cmd.Env = append(os.Environ(), deleteChildEnv+"="+path)

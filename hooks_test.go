@@ -133,20 +133,6 @@ func (h *hookTally) callCount() int {
 	return h.calls
 }
 
-// failingSaveStore is a lockedStore whose next failSaves saves fail.
-type failingSaveStore struct {
-	*lockedStore
-	failSaves atomic.Int64
-}
-
-func (s *failingSaveStore) Save(ctx context.Context, tok *oauth2.Token) error {
-	if s.failSaves.Add(-1) >= 0 {
-		return errors.New("disk full")
-	}
-	s.failSaves.Store(0)
-	return s.lockedStore.Save(ctx, tok)
-}
-
 func panicking(int64, *oauth2.Token) (*oauth2.Token, error) { panic("endpoint bug") }
 
 // TestHooksAddUpToStats runs a Source through every outcome of a refresh,
@@ -156,9 +142,9 @@ func TestHooksAddUpToStats(t *testing.T) {
 	clock := newTestClock()
 	e := &fakeEndpoint{next: rotating(clock, time.Hour)}
 	mem := storeWith(t, &oauth2.Token{AccessToken: "a0", RefreshToken: "r0", Expiry: clock.Now().Add(time.Hour)})
-	st := &failingSaveStore{lockedStore: newLockedStore(mem)}
+	st := &countingStore{Store: mem}
 	h := &hookTally{t: t}
-	s := New(e.refresh, st, &Options{Now: clock.Now, Hooks: h.hooks()})
+	s := New(e.refresh, newLockedStore(st), &Options{Now: clock.Now, Hooks: h.hooks()})
 	h.src.Store(s)
 	ctx := context.Background()
 
@@ -272,9 +258,9 @@ func TestHooksAddUpToStatsConcurrent(t *testing.T) {
 		}
 		return &oauth2.Token{AccessToken: "a" + itoa(n), RefreshToken: "r" + itoa(n), Expiry: clock.Now().Add(time.Minute)}, nil
 	}}
-	st := &failingSaveStore{lockedStore: newLockedStore(storeWith(t, &oauth2.Token{AccessToken: "a0", RefreshToken: "r0", Expiry: clock.Now().Add(time.Minute)}))}
+	st := &countingStore{Store: storeWith(t, &oauth2.Token{AccessToken: "a0", RefreshToken: "r0", Expiry: clock.Now().Add(time.Minute)})}
 	h := &hookTally{t: t}
-	s := New(e.refresh, st, &Options{Now: clock.Now, Hooks: h.hooks()})
+	s := New(e.refresh, newLockedStore(st), &Options{Now: clock.Now, Hooks: h.hooks()})
 	h.src.Store(s)
 	ctx := context.Background()
 

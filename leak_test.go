@@ -38,19 +38,6 @@ func abandon(t *testing.T, s *Source, n int) {
 	}
 }
 
-// boundedToken calls s.TokenContext with a context that ends long after
-// leakTimeout, and fails t if that context, not the refresh, ended the wait.
-func boundedToken(t *testing.T, s *Source) error {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	_, err := s.TokenContext(ctx)
-	if err != nil && err == ctx.Err() {
-		t.Fatalf("still waiting for the refresh after %v; RefreshTimeout is %v", 5*time.Second, leakTimeout)
-	}
-	return err
-}
-
 // gatedStore holds every Load until gate is closed, so that callers can all
 // be waiting for a refresh before the first of its steps that
 // RefreshTimeout bounds begins: the wait at the gate does not count against

@@ -1,7 +1,6 @@
 package tokensource
 
 import (
-	"context"
 	"fmt"
 	"math/rand/v2"
 	"strings"
@@ -11,7 +10,6 @@ import (
 	"time"
 
 	"github.com/oauthkit/tokensource/tokensourcetest"
-	"golang.org/x/oauth2"
 )
 
 // poolRig is a Pool on a test clock whose newSource counts its calls per
@@ -422,10 +420,4 @@ func TestPoolSweepRacingGetsKeepsRecentSources(t *testing.T) {
 			}
 		}
 	}
-}
-
-// failingRefresh is a RefreshFunc for Sources that are never asked for a
-// token.
-func failingRefresh(context.Context, *oauth2.Token) (*oauth2.Token, error) {
-	return nil, errEndpoint
 }

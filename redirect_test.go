@@ -1,8 +1,6 @@
 package tokensource
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -10,8 +8,6 @@ import (
 	"reflect"
 	"sync"
 	"testing"
-
-	"golang.org/x/oauth2"
 )
 
 func TestIsDomainOrSubdomain(t *testing.T) {
@@ -217,10 +213,7 @@ func TestTransportRedirects(t *testing.T) {
 		mu.Lock()
 		seen = nil
 		mu.Unlock()
-		src := newReactiveSource(t, func(context.Context, *oauth2.Token) (*oauth2.Token, error) {
-			t.Error("refreshed")
-			return nil, errors.New("no refresh expected")
-		})
+		src := newReactiveSource(t, noRefresh(t))
 		c := &http.Client{Transport: &Transport{Source: src, Base: a.Client().Transport}}
 		resp, _ := get(t, c, a.URL+tt.path)
 		mu.Lock()

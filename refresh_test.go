@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"path/filepath"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -14,35 +13,10 @@ import (
 	"golang.org/x/oauth2"
 )
 
-// recordingStore remembers every token saved, in order.
-type recordingStore struct {
-	Store
-	mu    sync.Mutex
-	saved []string // access tokens
-	fail  int      // the next this many saves fail
-}
-
-func (r *recordingStore) Save(ctx context.Context, tok *oauth2.Token) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.fail > 0 {
-		r.fail--
-		return errors.New("disk full")
-	}
-	r.saved = append(r.saved, tok.AccessToken)
-	return r.Store.Save(ctx, tok)
-}
-
-func (r *recordingStore) savedTokens() []string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]string(nil), r.saved...)
-}
-
 func TestEveryNewTokenSavedOnce(t *testing.T) {
 	clock := newTestClock()
 	e := &fakeEndpoint{next: rotating(clock, time.Hour)}
-	st := &recordingStore{Store: storeWith(t, &oauth2.Token{AccessToken: "a0", RefreshToken: "r0", Expiry: clock.Now().Add(time.Hour)})}
+	st := &countingStore{Store: storeWith(t, &oauth2.Token{AccessToken: "a0", RefreshToken: "r0", Expiry: clock.Now().Add(time.Hour)})}
 	s := New(e.refresh, st, &Options{Now: clock.Now, RefreshAhead: -1})
 
 	for range 3 {
@@ -67,7 +41,8 @@ func TestSaveFailureKeepsTokenAndRetries(t *testing.T) {
 		bases = append(bases, cur.RefreshToken)
 		return rotating(clock, time.Hour)(n, cur)
 	}}
-	st := &recordingStore{Store: storeWith(t, &oauth2.Token{AccessToken: "a0", RefreshToken: "r0", Expiry: clock.Now().Add(-time.Hour)}), fail: 1}
+	st := &countingStore{Store: storeWith(t, &oauth2.Token{AccessToken: "a0", RefreshToken: "r0", Expiry: clock.Now().Add(-time.Hour)})}
+	st.failSaves.Store(1)
 	s := New(e.refresh, st, &Options{Now: clock.Now, RefreshAhead: -1})
 
 	// The save of a1 fails: a1 is still returned and kept.
@@ -91,7 +66,8 @@ func TestSaveFailureKeepsTokenAndRetries(t *testing.T) {
 func TestSaveRetriedEvenIfRefreshFails(t *testing.T) {
 	clock := newTestClock()
 	e := &fakeEndpoint{next: rotating(clock, time.Hour)}
-	st := &recordingStore{Store: storeWith(t, &oauth2.Token{AccessToken: "a0", RefreshToken: "r0", Expiry: clock.Now().Add(-time.Hour)}), fail: 1}
+	st := &countingStore{Store: storeWith(t, &oauth2.Token{AccessToken: "a0", RefreshToken: "r0", Expiry: clock.Now().Add(-time.Hour)})}
+	st.failSaves.Store(1)
 	s := New(e.refresh, st, &Options{Now: clock.Now, RefreshAhead: -1})
 	mustToken(t, s, "a1")
 
@@ -132,7 +108,7 @@ func TestLoadErrorNamesStoreAndSavesNothing(t *testing.T) {
 	clock := newTestClock()
 	e := &fakeEndpoint{next: rotating(clock, time.Hour)}
 	broken := errors.New("token file /x/token.json is corrupt")
-	st := &recordingStore{Store: failingLoadStore{broken}}
+	st := &countingStore{Store: failingLoadStore{broken}}
 	s := New(e.refresh, st, &Options{Now: clock.Now})
 	if _, err := s.Token(); !errors.Is(err, broken) {
 		t.Fatalf("err = %v, want the store's error", err)
@@ -302,11 +278,11 @@ func TestUnsavedTokenNeverOverwritesNewerStoredOne(t *testing.T) {
 		return rotating(clock, time.Hour)(n, cur)
 	}}
 	mem := storeWith(t, &oauth2.Token{AccessToken: "a0", RefreshToken: "r0", Expiry: clock.Now().Add(time.Hour)})
-	st := &recordingStore{Store: mem}
+	st := &countingStore{Store: mem}
 	s := New(e.refresh, st, &Options{Now: clock.Now, RefreshAhead: -1})
 	mustToken(t, s, "a0")
 	clock.Advance(2 * time.Hour)
-	st.fail = 1
+	st.failSaves.Store(1)
 	mustToken(t, s, "a1")
 
 	mem.Save(context.Background(), &oauth2.Token{AccessToken: "y", RefreshToken: "ry", Expiry: clock.Now().Add(-time.Second)})
@@ -427,32 +403,24 @@ func TestCoarseStoreTimeIsNoChange(t *testing.T) {
 	}
 }
 
-// flakyLockedStore is a lockedStore whose next failSaves saves fail, and
-// that records the refresh token it holds each time its lock is released.
-type flakyLockedStore struct {
+// unlockRecorder is a lockedStore that records the refresh token it holds
+// each time its lock is released.
+type unlockRecorder struct {
 	*lockedStore
-	failSaves atomic.Int64
-	mu        sync.Mutex
-	atUnlock  []string
+	mu       sync.Mutex
+	atUnlock []string
 }
 
-func (f *flakyLockedStore) Save(ctx context.Context, tok *oauth2.Token) error {
-	if f.failSaves.Add(-1) >= 0 {
-		return errors.New("store unavailable")
-	}
-	return f.lockedStore.Save(ctx, tok)
-}
-
-func (f *flakyLockedStore) Lock(ctx context.Context) (func(), error) {
-	unlock, err := f.lockedStore.Lock(ctx)
+func (u *unlockRecorder) Lock(ctx context.Context) (func(), error) {
+	unlock, err := u.lockedStore.Lock(ctx)
 	if err != nil {
 		return nil, err
 	}
 	return func() {
-		tok, _ := f.lockedStore.Load(context.Background())
-		f.mu.Lock()
-		f.atUnlock = append(f.atUnlock, refreshToken(tok))
-		f.mu.Unlock()
+		tok, _ := u.lockedStore.Load(context.Background())
+		u.mu.Lock()
+		u.atUnlock = append(u.atUnlock, refreshToken(tok))
+		u.mu.Unlock()
 		unlock()
 	}, nil
 }
@@ -471,8 +439,9 @@ func TestLockerSavesRotatedTokenBeforeUnlock(t *testing.T) {
 		used = append(used, cur.RefreshToken)
 		return rotating(clock, time.Hour)(n, cur)
 	}}
-	st := &flakyLockedStore{lockedStore: newLockedStore(storeWith(t, &oauth2.Token{AccessToken: "a0", RefreshToken: "r0", Expiry: clock.Now().Add(-time.Minute)}))}
-	st.failSaves.Store(1)
+	saves := &countingStore{Store: storeWith(t, &oauth2.Token{AccessToken: "a0", RefreshToken: "r0", Expiry: clock.Now().Add(-time.Minute)})}
+	st := &unlockRecorder{lockedStore: newLockedStore(saves)}
+	saves.failSaves.Store(1)
 	a := New(e.refresh, st, &Options{Now: clock.Now})
 	b := New(e.refresh, st, &Options{Now: clock.Now, RefreshAhead: -1})
 	mustToken(t, a, "a1")
@@ -492,7 +461,7 @@ func TestLockerSavesRotatedTokenBeforeUnlock(t *testing.T) {
 
 	// A store that stays down: the save is retried a bounded number of
 	// times, then the token is kept in memory, and the lock released.
-	st.failSaves.Store(1000)
+	saves.failSaves.Store(1000)
 	clock.Advance(time.Hour)
 	mustToken(t, a, "a3")
 	if got := a.Stats(); got.SaveErrors < 2 || got.SaveErrors > 10 {

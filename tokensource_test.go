@@ -163,13 +163,8 @@ func TestCallerContextEndsWaitNotRefresh(t *testing.T) {
 		impatient <- err
 	}()
 	cancel()
-	select {
-	case err := <-impatient:
-		if !errors.Is(err, context.Canceled) {
-			t.Fatalf("cancelled caller: err = %v, want context.Canceled", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("cancelled caller still waiting")
+	if err := recv(t, impatient); !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled caller: err = %v, want context.Canceled", err)
 	}
 
 	close(e.release)
@@ -187,18 +182,8 @@ func TestRefreshTimeoutCutsOffHungEndpoint(t *testing.T) {
 	s, _ := newSource(t, e, clock, &oauth2.Token{AccessToken: "a0", RefreshToken: "r0", Expiry: clock.Now().Add(-time.Minute)},
 		&Options{RefreshTimeout: 20 * time.Millisecond})
 
-	done := make(chan error)
-	go func() {
-		_, err := s.Token()
-		done <- err
-	}()
-	select {
-	case err := <-done:
-		if !errors.Is(err, context.DeadlineExceeded) {
-			t.Fatalf("err = %v, want context.DeadlineExceeded", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("RefreshTimeout did not end the refresh")
+	if err := boundedToken(t, s); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("err = %v, want context.DeadlineExceeded", err)
 	}
 }
 
