@@ -69,10 +69,10 @@ func TestRetryAfterSetsBackoff(t *testing.T) {
 	mustToken(t, s, "a2")
 }
 
-// TestRetryAfterNeverShortensBackoff answers every refresh with a 503 whose
+// TestRetryAfterNeverShortensBackoff responds to every refresh with a 503 whose
 // Retry-After asks for no wait at all, or cannot be read: the Source must
 // still back off, or callers that keep asking would send a request each,
-// one after the other, as fast as the endpoint answers.
+// one after the other, as fast as the endpoint responds.
 func TestRetryAfterNeverShortensBackoff(t *testing.T) {
 	const callers, calls = 50, 20
 	for _, retryAfter := range []string{

@@ -296,7 +296,7 @@ func BenchmarkExpiryEdge(b *testing.B) {
 // ms returns d in milliseconds.
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
-// cannedOK is a base RoundTripper that answers every request with the same
+// cannedOK is a base RoundTripper that responds to every request with the same
 // 200 at no cost, so that a benchmark measures only the Transport above it.
 type cannedOK struct{ resp *http.Response }
 

@@ -104,7 +104,7 @@ func TestFromConfigInvalidGrantNeedsLogin(t *testing.T) {
 	}
 }
 
-// wantReauthWithoutRequests checks that s keeps answering
+// wantReauthWithoutRequests checks that s keeps returning
 // ErrReauthRequired, to Token calls however late and to a forced Refresh,
 // and that srv got no token requests beyond the want it had in all.
 func wantReauthWithoutRequests(t *testing.T, s *Source, srv *tokensourcetest.Server, clock *tokensourcetest.Clock, want int64) {
@@ -203,7 +203,7 @@ func TestFromConfigNeverResendsAfterLostResponse(t *testing.T) {
 	login := srv.Login()
 
 	// x/oauth2, auto-detecting, sends the refresh token a second time when
-	// the first answer is lost: with rotation, that is a replay, and the
+	// the first response is lost: with rotation, that is a replay, and the
 	// server revokes the family.
 	srv.FailNext(1, tokensourcetest.FaultLoseResponse)
 	expired := *login
@@ -215,7 +215,7 @@ func TestFromConfigNeverResendsAfterLostResponse(t *testing.T) {
 		t.Fatalf("x/oauth2: server Stats = %+v; want 2 requests, 1 reuse", got)
 	}
 
-	// FromConfig sends one request and reports the lost answer.
+	// FromConfig sends one request and reports the lost response.
 	login = srv.Login()
 	srv.FailNext(1, tokensourcetest.FaultLoseResponse)
 	before := srv.Stats().TokenRequests
@@ -239,7 +239,7 @@ func TestFromConfigNilStorePanics(t *testing.T) {
 	FromConfig(context.Background(), &oauth2.Config{}, nil, nil)
 }
 
-// TestLostRefreshResponse pins what happens when the answer to a refresh
+// TestLostRefreshResponse pins what happens when the response to a refresh
 // is lost with refresh-token rotation on: the server rotated the token, but
 // the Source never saw the new one. This is inherent to rotation: the only
 // refresh token the Source has is the one it just spent.
@@ -247,10 +247,10 @@ func TestFromConfigNilStorePanics(t *testing.T) {
 // The refresh fails with a transport error and the Source backs off, after
 // exactly one request (no silent resend). The next refresh, after the
 // backoff, presents the spent refresh token: a server with reuse detection
-// takes it for a replay, revokes the family and answers invalid_grant, and
+// takes it for a replay, revokes the family and responds invalid_grant, and
 // from then on the Source asks for a new login (ErrReauthRequired) without
 // sending another request. A server that allows a reuse grace window longer
-// than the backoff answers the second refresh normally instead.
+// than the backoff takes the second refresh normally instead.
 func TestLostRefreshResponse(t *testing.T) {
 	t.Run("reuse detected", func(t *testing.T) {
 		r := newServerRig(t, nil)
@@ -260,7 +260,7 @@ func TestLostRefreshResponse(t *testing.T) {
 
 		_, err := r.src.Token()
 		if err == nil || errors.Is(err, ErrReauthRequired) {
-			t.Fatalf("after a lost answer: err = %v, want a transport error", err)
+			t.Fatalf("after a lost response: err = %v, want a transport error", err)
 		}
 		wantMessage(t, err, "requesting a token: tokensource: no response from the token endpoint")
 		if st := r.srv.Stats(); st.TokenRequests != 1 || st.Refreshes != 1 {
@@ -303,7 +303,7 @@ func TestLostRefreshResponse(t *testing.T) {
 		srv.FailNext(1, tokensourcetest.FaultLoseResponse)
 
 		if _, err := src.Token(); err == nil {
-			t.Fatal("after a lost answer: no error")
+			t.Fatal("after a lost response: no error")
 		}
 		clock.Advance(backoffMin + time.Millisecond)
 		tok, err := src.Token()
@@ -320,7 +320,7 @@ func TestLostRefreshResponse(t *testing.T) {
 }
 
 // wantEndpointError fails t unless err carries the token endpoint's error
-// answer with the given status and error code, both as an *EndpointError
+// response with the given status and error code, both as an *EndpointError
 // and as the *oauth2.RetrieveError that code written for x/oauth2 looks for,
 // and says both in its message.
 func wantEndpointError(t *testing.T, err error, status int, code string) {
@@ -403,7 +403,7 @@ func TestTokenEndpointFaults(t *testing.T) {
 		check: func(t *testing.T, err error) {
 			var ee *EndpointError
 			if errors.As(err, &ee) {
-				t.Fatalf("err = %v: an EndpointError for a request that got no answer", err)
+				t.Fatalf("err = %v: an EndpointError for a request that got no response", err)
 			}
 			wantMessage(t, err, "requesting a token: tokensource: no response from the token endpoint")
 		},

@@ -240,7 +240,7 @@ func sharedHost(t *testing.T, srv *tokensourcetest.Server, http2 bool, limit int
 	return tr, conf, front.URL + "/resource"
 }
 
-// getOver sends a GET to url and returns an error unless the answer is a 200
+// getOver sends a GET to url and returns an error unless the response is a 200
 // over HTTP/major.
 func getOver(ctx context.Context, c *http.Client, url string, major int) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)

@@ -128,7 +128,7 @@ func ExampleFromConfig() {
 // the same refresh token, which a server with reuse detection would treat
 // as a replay. The next attempt comes after the backoff, and can only
 // present the same refresh token: a server with a reuse grace period, like
-// this one, accepts it; a strict one answers invalid_grant, and the Source
+// this one, accepts it; a strict one responds invalid_grant, and the Source
 // returns ErrReauthRequired.
 func ExampleFromConfig_lostResponse() {
 	clock := tokensourcetest.NewClock(time.Date(2030, 1, 1, 12, 0, 0, 0, time.UTC))

@@ -176,7 +176,7 @@ func TestFileStoreLockFile(t *testing.T) {
 }
 
 func TestFileStoreLockFailsWhenParentIsAFile(t *testing.T) {
-	parent := filepath.Join(t.TempDir(), "not-a-folder")
+	parent := filepath.Join(t.TempDir(), "not-a-directory")
 	writeFile(t, parent, []byte("keep"))
 	store := NewFileStore(filepath.Join(parent, "token.json"))
 	ctx, cancel := context.WithTimeout(context.Background(), wait)

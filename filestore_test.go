@@ -35,7 +35,7 @@ func sampleToken() *oauth2.Token {
 	}
 }
 
-// tempTokenPath returns a path for a token file in a fresh folder.
+// tempTokenPath returns a path for a token file in a fresh directory.
 func tempTokenPath(t *testing.T) string {
 	t.Helper()
 	return filepath.Join(t.TempDir(), "token.json")

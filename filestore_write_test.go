@@ -46,7 +46,7 @@ func TestFileStorePermissions(t *testing.T) {
 	checkMode(t, filepath.Join(root, "a", "b"), 0o700)
 }
 
-func TestFileStoreKeepsModeOfExistingFolder(t *testing.T) {
+func TestFileStoreKeepsModeOfExistingDirectory(t *testing.T) {
 	skipPermsOnWindows(t)
 	dir := filepath.Join(t.TempDir(), "shared")
 	if err := os.Mkdir(dir, 0o755); err != nil {
@@ -104,7 +104,7 @@ func TestFileStoreLeavesNoTempFiles(t *testing.T) {
 
 func TestFileStoreSaveFailsWhenParentIsAFile(t *testing.T) {
 	dir := t.TempDir()
-	parent := filepath.Join(dir, "not-a-folder")
+	parent := filepath.Join(dir, "not-a-directory")
 	writeFile(t, parent, []byte("keep"))
 	path := filepath.Join(parent, "token.json")
 	err := NewFileStore(path).Save(context.Background(), sampleToken())
@@ -114,11 +114,11 @@ func TestFileStoreSaveFailsWhenParentIsAFile(t *testing.T) {
 	if got := string(readFile(t, parent)); got != "keep" {
 		t.Errorf("parent file changed to %q", got)
 	}
-	checkDirHolds(t, dir, "not-a-folder")
+	checkDirHolds(t, dir, "not-a-directory")
 }
 
 // TestFileStoreFailedRenameRemovesTempFile fails the rename, the last step
-// before the file is replaced, by putting a non-empty folder at the path.
+// before the file is replaced, by putting a non-empty directory at the path.
 func TestFileStoreFailedRenameRemovesTempFile(t *testing.T) {
 	path := tempTokenPath(t)
 	if err := os.MkdirAll(filepath.Join(path, "inside"), 0o700); err != nil {
@@ -126,16 +126,16 @@ func TestFileStoreFailedRenameRemovesTempFile(t *testing.T) {
 	}
 	err := NewFileStore(path).Save(context.Background(), sampleToken())
 	if err == nil || !strings.Contains(err.Error(), path) {
-		t.Fatalf("Save over a folder: got %v, want an error naming %s", err, path)
+		t.Fatalf("Save over a directory: got %v, want an error naming %s", err, path)
 	}
 	checkDirHolds(t, filepath.Dir(path), "token.json")
 	checkDirHolds(t, path, "inside")
 }
 
-func TestFileStoreSaveInReadOnlyFolderKeepsOldFile(t *testing.T) {
+func TestFileStoreSaveInReadOnlyDirectoryKeepsOldFile(t *testing.T) {
 	skipPermsOnWindows(t)
 	if os.Geteuid() == 0 {
-		t.Skip("root writes into read-only folders")
+		t.Skip("root writes into read-only directories")
 	}
 	path := tempTokenPath(t)
 	store := NewFileStore(path)
@@ -148,7 +148,7 @@ func TestFileStoreSaveInReadOnlyFolderKeepsOldFile(t *testing.T) {
 	t.Cleanup(func() { os.Chmod(dir, 0o700) })
 	err := store.Save(context.Background(), &oauth2.Token{AccessToken: "access-2"})
 	if err == nil || !strings.Contains(err.Error(), path) {
-		t.Fatalf("Save in a read-only folder: got %v, want an error naming %s", err, path)
+		t.Fatalf("Save in a read-only directory: got %v, want an error naming %s", err, path)
 	}
 	if got := readFile(t, path); string(got) != string(old) {
 		t.Errorf("file changed to %s", got)

@@ -89,7 +89,7 @@ func TestInvalidateRacingPublicationKeepsTokenRejected(t *testing.T) {
 }
 
 // TestServerInsistingOnRejectedTokenIsServedAfterBackoff has a token
-// endpoint that answers every refresh with the same access token (a
+// endpoint that responds to every refresh with the same access token (a
 // client-credentials cache): after one rejection, the first refresh fails
 // and backs off, and the next one, after the backoff, serves what the
 // server insists on: the rejection may have been spurious.
@@ -114,7 +114,7 @@ func TestServerInsistingOnRejectedTokenIsServedAfterBackoff(t *testing.T) {
 		t.Errorf("RefreshFunc called %d times, want 2", n)
 	}
 	// It worked for a while, and is rejected again: one more refresh,
-	// whose answer fails again.
+	// whose response fails again.
 	a0, _ := s.TokenContext(context.Background())
 	s.Confirm(a0)
 	s.Invalidate(a0)

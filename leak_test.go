@@ -124,7 +124,7 @@ func TestAbandonedWaitersLeaveNoGoroutines(t *testing.T) {
 
 // TestRefreshAheadLeavesNoGoroutines starts a background refresh that no
 // caller waits for, and checks that it ends: on its own, or cut off by
-// RefreshTimeout if the endpoint never answers.
+// RefreshTimeout if the endpoint never responds.
 func TestRefreshAheadLeavesNoGoroutines(t *testing.T) {
 	for _, hang := range []bool{false, true} {
 		name := map[bool]string{false: "refresh ends", true: "refresh hangs past RefreshTimeout"}[hang]
@@ -152,7 +152,7 @@ func TestRefreshAheadLeavesNoGoroutines(t *testing.T) {
 }
 
 // TestHungTokenRequestLeavesNoGoroutines does the same through FromConfig
-// and a real token request that the server never answers: once
+// and a real token request that the server never responds to: once
 // RefreshTimeout has cut the request off, neither the Source nor the HTTP
 // client has a goroutine left for it, while the server is still running.
 func TestHungTokenRequestLeavesNoGoroutines(t *testing.T) {

@@ -33,7 +33,7 @@ type hit struct {
 }
 
 // resourceServer is an API that accepts the access tokens in its valid set
-// and answers any other with a 401 and the challenge in reject. It reads
+// and responds to any other with a 401 and the challenge in reject. It reads
 // every request body, and counts those that differ from wantBody(?i=...).
 type resourceServer struct {
 	*httptest.Server
@@ -567,10 +567,10 @@ func TestTransportDoesNotResendTheRejectedToken(t *testing.T) {
 	}
 }
 
-// answers is a base RoundTripper that gives its answers in turn.
-type answers []func(*http.Request) (*http.Response, error)
+// responses is a base RoundTripper that gives its responses in turn.
+type responses []func(*http.Request) (*http.Response, error)
 
-func (a *answers) RoundTrip(req *http.Request) (*http.Response, error) {
+func (a *responses) RoundTrip(req *http.Request) (*http.Response, error) {
 	next := (*a)[0]
 	*a = (*a)[1:]
 	return next(req)
@@ -582,7 +582,7 @@ func TestTransportRetryError(t *testing.T) {
 	src := newReactiveSource(t, returning("at-2"))
 	first := newTrackedBody(rejectBody)
 	errRetry := errors.New("connection reset")
-	base := &answers{
+	base := &responses{
 		func(req *http.Request) (*http.Response, error) {
 			closeBody(req)
 			h := http.Header{"Www-Authenticate": {invalidToken}}
@@ -606,7 +606,7 @@ func TestTransportRetryError(t *testing.T) {
 	}
 	first.waitClosed(t)
 	if len(*base) != 0 {
-		t.Errorf("%d answers left; want both used", len(*base))
+		t.Errorf("%d responses left; want both used", len(*base))
 	}
 }
 

@@ -117,7 +117,7 @@ func TestTokenWithheldAfterLeavingHTTPS(t *testing.T) {
 	}
 }
 
-// redirector answers the first request of a chain with a redirect to the
+// redirector responds to the first request of a chain with a redirect to the
 // next URL, and records, for the last hop, the Authorization header
 // http.Client copied and what tokenAllowed says about it.
 type redirector struct {

@@ -301,7 +301,7 @@ func TestUnsavedTokenNeverOverwritesNewerStoredOne(t *testing.T) {
 }
 
 func TestRejectedAccessTokenKeepsRotatedRefreshToken(t *testing.T) {
-	// The server answers the refresh after a 401 with the same access token
+	// The server responds to the refresh after a 401 with the same access token
 	// but a rotated refresh token: the refresh fails, but r1 is kept and
 	// saved, and the next refresh uses it.
 	clock := newTestClock()

@@ -138,7 +138,7 @@ func eachError(err error, fn func(error)) {
 }
 
 // client returns an HTTP client that notes the refresh token of every
-// token request and the tokens of every answer.
+// token request and the tokens of every response.
 func (w *secrecyWatch) client() *http.Client {
 	return &http.Client{Transport: watchingTransport{w}}
 }
@@ -373,9 +373,9 @@ func TestNoTokenInLogsOrErrors(t *testing.T) {
 	t.Run("save failure", func(t *testing.T) {
 		w := newSecrecyWatch(t)
 		r := secretRig(t, w, nil)
-		notAFolder := filepath.Join(t.TempDir(), "file")
-		writeFile(t, notAFolder, []byte("x"))
-		src := r.newSourceWith(r.srv.Config(), saveElsewhere{r.store, NewFileStore(filepath.Join(notAFolder, "token.json"))})
+		notADirectory := filepath.Join(t.TempDir(), "file")
+		writeFile(t, notADirectory, []byte("x"))
+		src := r.newSourceWith(r.srv.Config(), saveElsewhere{r.store, NewFileStore(filepath.Join(notADirectory, "token.json"))})
 		r.expire()
 		mustWatchedToken(t, w, src)
 		if st := src.Stats(); st.SaveErrors == 0 {
@@ -404,7 +404,7 @@ func TestNoTokenInLogsOrErrors(t *testing.T) {
 				t.Fatal("no error")
 			}
 			w.token(r.src) // during the backoff
-			// The retry after the wait: a new token, or for a lost answer
+			// The retry after the wait: a new token, or for a lost response
 			// reuse detection, or for invalid_grant nothing.
 			r.clock.Advance(retryAfterMax)
 			w.token(r.src)

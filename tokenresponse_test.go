@@ -16,7 +16,7 @@ import (
 	"golang.org/x/oauth2"
 )
 
-// TestHugeExpiresInIsNotExpiredAtOnce has the token endpoint answer with
+// TestHugeExpiresInIsNotExpiredAtOnce has the token endpoint respond with
 // an expires_in of about 317 years, more than a time.Duration holds. The
 // token must still count as valid, not be refreshed on every call.
 func TestHugeExpiresInIsNotExpiredAtOnce(t *testing.T) {
@@ -46,7 +46,7 @@ func TestHugeExpiresInIsNotExpiredAtOnce(t *testing.T) {
 }
 
 // TestEndpointErrorWrapsNoTokenInItsBody gives parseTokenResponse error
-// answers that carry tokens anyway. No message in the error's chain may
+// responses that carry tokens anyway. No message in the error's chain may
 // show them: code that finds the *oauth2.RetrieveError with errors.As and
 // logs it must not log a token.
 func TestEndpointErrorWrapsNoTokenInItsBody(t *testing.T) {
@@ -73,7 +73,7 @@ func TestEndpointErrorWrapsNoTokenInItsBody(t *testing.T) {
 	}
 }
 
-// TestEndpointErrorRedactsSecrets gives parseTokenResponse error answers
+// TestEndpointErrorRedactsSecrets gives parseTokenResponse error responses
 // that echo the secrets of the request and carry tokens of their own. Each
 // is replaced whole, as sent or URL-encoded; a standard error code stays as
 // it is, so that invalid_grant still means re-authentication.
@@ -95,7 +95,7 @@ func TestEndpointErrorRedactsSecrets(t *testing.T) {
 			`{"error":"invalid_grant","error_description":"grant revoked"}`,
 			[]string{"grant"},
 			"invalid_grant", "[redacted] revoked", ""},
-		{"the answer's own tokens",
+		{"the response's own tokens",
 			`{"error":"server_error","error_description":"issued at9 and rt9","access_token":"at9","refresh_token":"rt9"}`,
 			nil,
 			"server_error", "issued [redacted] and [redacted]", ""},

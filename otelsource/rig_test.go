@@ -106,7 +106,7 @@ func (s *failingStore) Save(ctx context.Context, tok *oauth2.Token) error {
 
 // noting is http.DefaultTransport, whose idle connections the server's
 // Close closes, noting the tokens of every request and response. While
-// r.reject is set, it answers the resource's requests with a 401 itself.
+// r.reject is set, it responds to the resource's requests with a 401 itself.
 type noting struct{ r *rig }
 
 func (n noting) RoundTrip(req *http.Request) (*http.Response, error) {
