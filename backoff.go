@@ -75,7 +75,7 @@ func backoff(n int) time.Duration {
 	return d - rand.N(d/2+1)
 }
 
-// BackoffError is returned, at once and without calling the RefreshFunc, to
+// BackoffError is returned, at once and without calling the [RefreshFunc], to
 // callers that need a new token while the Source waits after a failed
 // refresh. It wraps that refresh's error.
 type BackoffError struct {
