@@ -11,9 +11,9 @@ import (
 )
 
 // Retries of a save of a token with a rotated refresh token while the
-// store's lock is held (see saveLatest): the wait doubles from saveRetryMin, and
-// no attempt starts after saveRetryFor. That bridges a blip; a store that
-// stays down longer is left to the next refresh.
+// store's lock is held (see saveLatest): the wait doubles from
+// saveRetryMin, and no attempt starts after saveRetryFor. That bridges a
+// blip; a store that stays down longer is left to the next refresh.
 const (
 	saveRetryMin = 50 * time.Millisecond
 	saveRetryFor = 2 * time.Second

@@ -29,9 +29,9 @@ type fileToken struct {
 var errNoCredential = errors.New("the token has neither an access_token nor a refresh_token")
 
 // ErrCorrupt is wrapped by the error of a [Store] whose stored token cannot
-// be read back: it is not the JSON [MarshalToken] writes, or it holds neither an
-// access token nor a refresh token. The stored data is left as it is; a
-// program may offer a new login, whose Save replaces it.
+// be read back: it is not the JSON [MarshalToken] writes, or it holds
+// neither an access token nor a refresh token. The stored data is left as
+// it is; a program may offer a new login, whose Save replaces it.
 var ErrCorrupt = errors.New("tokensource: stored token is corrupt")
 
 // MarshalToken returns tok as a [FileStore] writes it, indented, with a

@@ -125,13 +125,13 @@ func (f fields) int(key string) (n int64, ok bool) {
 }
 
 // EndpointError is a token endpoint's error response. It is an
-// [oauth2.RetrieveError] ([errors.As] finds both), whose Response is the HTTP response
-// (its body already read and closed) and whose Body is left empty: an error
-// response may carry tokens, and no message shows more than the status, error
-// code and description. Servers echo what they were sent, so the refresh
-// token, access token and client secret of the request, and any token in
-// the response, are replaced with "[redacted]" in ErrorCode (unless it is a
-// code of RFC 6749), ErrorDescription and ErrorURI.
+// [oauth2.RetrieveError] ([errors.As] finds both), whose Response is the
+// HTTP response (its body already read and closed) and whose Body is left
+// empty: an error response may carry tokens, and no message shows more than
+// the status, error code and description. Servers echo what they were sent,
+// so the refresh token, access token and client secret of the request, and
+// any token in the response, are replaced with "[redacted]" in ErrorCode
+// (unless it is a code of RFC 6749), ErrorDescription and ErrorURI.
 type EndpointError struct {
 	oauth2.RetrieveError
 }

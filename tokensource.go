@@ -181,9 +181,10 @@ func (s *Source) Token() (*oauth2.Token, error) {
 //
 // Inside the refresh-ahead window it returns the current, still valid token
 // and starts one refresh in the background; if that fails, the next one
-// starts after the backoff, while the token stays valid. During the backoff after a
-// failed refresh, a caller without a valid token gets the last error at once.
-// The returned token is shared: callers must not modify it.
+// starts after the backoff, while the token stays valid. During the backoff
+// after a failed refresh, a caller without a valid token gets the last
+// error at once (see [BackoffError]). The returned token is shared: callers
+// must not modify it.
 func (s *Source) TokenContext(ctx context.Context) (*oauth2.Token, error) {
 	now := s.now()
 	wall := wallNanos(now)
