@@ -278,3 +278,46 @@ func TestCorruptStoreBacksOffLikeAFailedRefresh(t *testing.T) {
 		t.Errorf("RefreshFunc called %d times", n)
 	}
 }
+
+// TestRefreshReturningNoAccessTokenFails has the RefreshFunc return no
+// token, and a token without an access token: each is a failed refresh,
+// which backs off, and saves nothing.
+func TestRefreshReturningNoAccessTokenFails(t *testing.T) {
+	for _, tok := range []*oauth2.Token{nil, {RefreshToken: "r1"}} {
+		clock := newTestClock()
+		e := &fakeEndpoint{next: func(int64, *oauth2.Token) (*oauth2.Token, error) { return tok, nil }}
+		s, st := newSource(t, e, clock, &oauth2.Token{AccessToken: "a0", RefreshToken: "r0", Expiry: clock.Now().Add(-time.Minute)}, nil)
+		const want = "tokensource: requesting a token: got no access token"
+		if _, err := s.Token(); err == nil || err.Error() != want {
+			t.Fatalf("RefreshFunc returning %v: err = %v, want %q", tok, err, want)
+		}
+		checkBacksOff(t, s, &e.calls, want)
+		if n := st.saves.Load(); n != 0 {
+			t.Errorf("%d saves after a refresh without an access token, want none", n)
+		}
+	}
+}
+
+// panicUnlockStore is a Store and Locker whose unlock panics.
+type panicUnlockStore struct{ Store }
+
+func (panicUnlockStore) Lock(context.Context) (func(), error) {
+	return func() { panic("unlock bug") }, nil
+}
+
+// TestUnlockPanicKeepsTheNewToken has the store's unlock panic after a
+// refresh: the callers get the new token, and the panic is logged.
+func TestUnlockPanicKeepsTheNewToken(t *testing.T) {
+	clock := newTestClock()
+	e := &fakeEndpoint{next: rotating(clock, time.Hour)}
+	log := &logRecorder{}
+	st := panicUnlockStore{storeWith(t, &oauth2.Token{AccessToken: "a0", RefreshToken: "r0", Expiry: clock.Now().Add(-time.Minute)})}
+	s := New(e.refresh, st, &Options{Now: clock.Now, Logger: log.logger()})
+	mustToken(t, s, "a1")
+	if n := log.count("tokensource: unlocking the store panicked"); n != 1 {
+		t.Errorf("the panic was logged %d times, want 1", n)
+	}
+	if stored, err := st.Load(context.Background()); err != nil || stored.AccessToken != "a1" {
+		t.Errorf("stored %v, %v; want a1", stored, err)
+	}
+}
