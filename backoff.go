@@ -1,7 +1,6 @@
 package tokensource
 
 import (
-	"fmt"
 	"math/rand/v2"
 	"time"
 
@@ -48,11 +47,11 @@ func (f *failure) record(err error, wait time.Duration, reauth bool, now time.Ti
 	}
 }
 
-// gate returns the error a flight ends with instead of calling the
+// backedOff returns the error a flight ends with instead of calling the
 // RefreshFunc with latest: ErrReauthRequired while latest carries the
 // refresh token that was refused (until someone saves another one), and,
 // unless forced, the last error until the backoff has passed.
-func (f *failure) gate(now time.Time, latest *oauth2.Token, force bool) error {
+func (f *failure) backedOff(now time.Time, latest *oauth2.Token, force bool) error {
 	switch {
 	case f.err == nil:
 		return nil
@@ -62,7 +61,7 @@ func (f *failure) gate(now time.Time, latest *oauth2.Token, force bool) error {
 		}
 		return f.err
 	case !force && now.Before(f.retryAt):
-		return &BackoffError{Err: f.err, RetryAt: f.retryAt, wait: f.retryAt.Sub(now)}
+		return &BackoffError{Err: f.err, RetryAt: f.retryAt}
 	}
 	return nil
 }
@@ -76,17 +75,25 @@ func backoff(n int) time.Duration {
 	return d - rand.N(d/2+1)
 }
 
-// BackoffError is returned, at once and without calling the RefreshFunc, to
+// BackoffError is returned, at once and without calling the [RefreshFunc], to
 // callers that need a new token while the Source waits after a failed
 // refresh. It wraps that refresh's error.
 type BackoffError struct {
 	Err     error     // the last refresh's error
-	RetryAt time.Time // when the next attempt may start; Source.Refresh does not wait for it
-	wait    time.Duration
+	RetryAt time.Time // when the next attempt may start, by Options.Now; [Source.Refresh] does not wait for it
 }
 
+// Error says when the next attempt may start, in UTC, and why the last one
+// failed: "refresh failed, next attempt at 2026-01-02T15:04:05.123Z: ...".
 func (e *BackoffError) Error() string {
-	return fmt.Sprintf("tokensource: refresh failed, next attempt in %v: %v", e.wait.Round(time.Millisecond), e.Err)
+	msg := prefixed("refresh failed, next attempt at "+e.RetryAt.UTC().Format(retryAtLayout), e.Err)
+	if e.Err == nil {
+		return msg
+	}
+	return msg + ": " + e.Err.Error()
 }
+
+// retryAtLayout is RFC 3339 to the millisecond.
+const retryAtLayout = "2006-01-02T15:04:05.000Z07:00"
 
 func (e *BackoffError) Unwrap() error { return e.Err }

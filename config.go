@@ -14,24 +14,22 @@ import (
 
 // FromConfig returns a Source that refreshes with the refresh token grant
 // at conf's token endpoint, through the *http.Client in ctx's
-// oauth2.HTTPClient value (http.DefaultClient when there is none), like
-// oauth2.Config.TokenSource. Only ctx's values are used: the refresh runs
-// under its own context, bounded by Options.RefreshTimeout.
+// [oauth2.HTTPClient] value ([http.DefaultClient] when there is none), like
+// [oauth2.Config.TokenSource]. Only ctx's values are used: the refresh runs
+// under its own context, bounded by [Options.RefreshTimeout].
 //
 // The first token comes from the store: log the user in with conf (Exchange,
 // PasswordCredentialsToken, a device flow) and Save the token before the
-// first call, or let the calls fail with ErrReauthRequired until someone
+// first call, or let the calls fail with [ErrReauthRequired] until someone
 // does. A response without a refresh token keeps the old one (RFC 6749 §6).
 //
 // Each refresh sends one token request. With conf.Endpoint.AuthStyle left at
 // oauth2.AuthStyleAutoDetect, it sends the client credentials in a Basic
-// header first and, only if the server answers that it rejected the client
+// header first and, only if the server responds that it rejected the client
 // (401, or invalid_client), once more in the form; the style that worked is
-// kept for the life of the Source. Unlike x/oauth2, it never resends a
-// refresh token after a request whose answer was lost: with rotation, that
-// resend would be a replay, and a server that detects reuse revokes the
-// whole token family. Set AuthStyle explicitly to make every refresh exactly
-// one request.
+// kept for the life of the Source. Unlike x/oauth2, it never sends a refresh
+// token again after a request whose response was lost. Set AuthStyle
+// explicitly to make every refresh exactly one request.
 //
 // store must not be nil: a login must be saved where the Source loads it.
 func FromConfig(ctx context.Context, conf *oauth2.Config, store Store, opts *Options) *Source {
@@ -74,9 +72,11 @@ func (e *endpoint) refresh(ctx context.Context, current *oauth2.Token) (*oauth2.
 	}
 	style = oauth2.AuthStyleInHeader
 	tok, err := e.post(ctx, current, style)
+	// Only a refused client is tried again: the server refused it before it
+	// looked at the refresh token. After any other failure (a response
+	// lost, say), sending the refresh token again would be a replay, and a
+	// server that detects reuse revokes the whole token family.
 	if clientRejected(err) {
-		// The server refused the client before it looked at the refresh
-		// token, so sending it again is not a replay.
 		style = oauth2.AuthStyleInParams
 		tok, err = e.post(ctx, current, style)
 	}
@@ -93,7 +93,7 @@ func clientRejected(err error) bool {
 	return ok && (re.Response.StatusCode == http.StatusUnauthorized || re.ErrorCode == "invalid_client")
 }
 
-// post sends one refresh request for current and parses the answer, with
+// post sends one refresh request for current and parses the response, with
 // current's tokens and the client secret redacted from an error.
 func (e *endpoint) post(ctx context.Context, current *oauth2.Token, style oauth2.AuthStyle) (*oauth2.Token, error) {
 	id, secret := e.conf.ClientID, e.conf.ClientSecret
@@ -106,7 +106,7 @@ func (e *endpoint) post(ctx context.Context, current *oauth2.Token, style oauth2
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, e.conf.Endpoint.TokenURL, strings.NewReader(form.Encode()))
 	if err != nil {
-		return nil, fmt.Errorf("tokensource: token request: %w", err)
+		return nil, fmt.Errorf("tokensource: cannot build the token request: %w", err)
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Accept", "application/json")
@@ -115,7 +115,7 @@ func (e *endpoint) post(ctx context.Context, current *oauth2.Token, style oauth2
 	}
 	resp, err := e.client.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("tokensource: token request: %w", err)
+		return nil, fmt.Errorf("tokensource: no response from the token endpoint: %w", err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))

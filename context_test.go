@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/oauthkit/tokensource/tokensourcetest"
 	"golang.org/x/oauth2"
 )
 
@@ -84,7 +85,7 @@ func (s seeingStore) Lock(ctx context.Context) (func(), error) {
 // seeingSource returns a Source on clock whose store holds tok, and whose
 // RefreshFunc (e's), Store and Locker note their contexts in seen, with
 // hooks (nil for none).
-func seeingSource(t *testing.T, e *fakeEndpoint, clock *testClock, tok *oauth2.Token, seen *ctxSeen, hooks *Hooks) *Source {
+func seeingSource(t *testing.T, e *fakeEndpoint, clock *tokensourcetest.Clock, tok *oauth2.Token, seen *ctxSeen, hooks *Hooks) *Source {
 	t.Helper()
 	st := seeingStore{newLockedStore(storeWith(t, tok)), seen}
 	refresh := func(ctx context.Context, cur *oauth2.Token) (*oauth2.Token, error) {

@@ -106,7 +106,7 @@ func TestCrashChild(t *testing.T) {
 // loop at random moments, and checks after every kill that the token file
 // loads and holds a token that was written completely: the last one whose
 // Save returned, or the one being saved if the kill came after its rename.
-// The kills run in a few lanes at once, each with its own folder, to keep
+// The kills run in a few lanes at once, each with its own directory, to keep
 // the test short.
 //
 // A kill between the creation of the temporary file and the rename leaves
@@ -134,7 +134,7 @@ func crashLane(t *testing.T, kills int) {
 	store := NewFileStore(path)
 	mustSave(t, store, crashToken(0))
 	var last int64      // sequence number in the file after the last kill
-	var leftovers int   // temporary files left in the folder
+	var leftovers int   // temporary files left in the directory
 	var afterRename int // kills that came between a rename and its report
 	var midWrite int    // kills that left a temporary file
 	for kill := range kills {

@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -12,10 +14,54 @@ import (
 
 // ErrReauthRequired means the Source cannot get a token without the user:
 // there is nothing to refresh with (nothing stored, or no refresh token), or
-// the token endpoint answered invalid_grant. Test with errors.Is. The Source
+// the token endpoint responded invalid_grant. Test with errors.Is. The Source
 // makes no further token requests until the store holds a different token
 // (the user logged in again, perhaps in another process).
 var ErrReauthRequired = errors.New("tokensource: re-authentication required")
+
+// An error message names the package that made it once, on the innermost
+// error of this project: a layer that wraps one adds its context without a
+// name, as in "loading the store: tokensource: token file "/x" is corrupt",
+// and a layer that wraps none says "tokensource: ".
+
+// projectPrefixes begin the messages of the errors of this project's
+// packages, which a Source may wrap: a store module's, for one.
+var projectPrefixes = []string{"tokensource: ", "redisstore: ", "pgstore: ", "grpcsource: ", "otelsource: ", "tokensourcetest: "}
+
+// named reports whether err, or an error it wraps, names a package of this
+// project.
+func named(err error) bool {
+	if err == nil {
+		return false
+	}
+	msg := err.Error()
+	for _, p := range projectPrefixes {
+		if strings.HasPrefix(msg, p) {
+			return true
+		}
+	}
+	switch u := err.(type) {
+	case interface{ Unwrap() error }:
+		return named(u.Unwrap())
+	case interface{ Unwrap() []error }:
+		return slices.ContainsFunc(u.Unwrap(), named)
+	}
+	return false
+}
+
+// prefixed returns context, the start of a message that goes on with err's,
+// with the package's name before it unless err names one of this project.
+func prefixed(context string, err error) string {
+	if named(err) {
+		return context
+	}
+	return "tokensource: " + context
+}
+
+// wrap returns err with context before it: "context: err" (see prefixed).
+func wrap(context string, err error) error {
+	return fmt.Errorf("%s: %w", prefixed(context, err), err)
+}
 
 // Errors of a refresh whose token cannot be used.
 var (
@@ -23,17 +69,27 @@ var (
 	errNeverWorked      = errors.New("tokensource: a server rejected a new token before accepting any request with it")
 )
 
-// classify marks an invalid_grant answer as ErrReauthRequired.
+// classify marks an invalid_grant response as ErrReauthRequired.
 func classify(err error) error {
 	if errors.Is(err, ErrReauthRequired) {
 		return err
 	}
 	var re *oauth2.RetrieveError
 	if errors.As(err, &re) && re.ErrorCode == "invalid_grant" {
-		return fmt.Errorf("%w: %w", ErrReauthRequired, err)
+		return &reauthError{err}
 	}
 	return err
 }
+
+// reauthError is a refusal of the refresh token, which is ErrReauthRequired,
+// in a message that names the package once.
+type reauthError struct{ err error }
+
+func (e *reauthError) Error() string {
+	return prefixed("re-authentication required", e.err) + ": " + e.err.Error()
+}
+func (e *reauthError) Unwrap() error        { return e.err }
+func (e *reauthError) Is(target error) bool { return target == ErrReauthRequired }
 
 // retryAfter returns the wait a token endpoint asked for in a Retry-After
 // header of its error response, capped at retryAfterMax.

@@ -128,7 +128,7 @@ func ExampleFromConfig() {
 // the same refresh token, which a server with reuse detection would treat
 // as a replay. The next attempt comes after the backoff, and can only
 // present the same refresh token: a server with a reuse grace period, like
-// this one, accepts it; a strict one answers invalid_grant, and the Source
+// this one, accepts it; a strict one responds invalid_grant, and the Source
 // returns ErrReauthRequired.
 func ExampleFromConfig_lostResponse() {
 	clock := tokensourcetest.NewClock(time.Date(2030, 1, 1, 12, 0, 0, 0, time.UTC))
@@ -447,7 +447,7 @@ func Example_reauth() {
 	// 200 OK
 }
 
-// A token endpoint's error answer is an *EndpointError, which errors.As also
+// A token endpoint's error response is an *EndpointError, which errors.As also
 // finds as an *oauth2.RetrieveError. Its message gives the status, the error
 // code and the description, and never quotes the response body.
 func ExampleEndpointError() {
@@ -468,7 +468,7 @@ func ExampleEndpointError() {
 		fmt.Println("error code:", re.ErrorCode)
 	}
 	// Output:
-	// tokensource: token endpoint answered 500 Internal Server Error: server_error: injected fault: server error
+	// requesting a token: tokensource: token endpoint responded 500 Internal Server Error: server_error: injected fault: server error
 	// error code: server_error
 }
 
@@ -523,4 +523,179 @@ func Example_diskFull() {
 	// Output:
 	// refreshed: true, save errors: 1
 	// refreshed again; store up to date: true, saves: 2, reuse detected: 0
+}
+
+// Code that calls Invalidate when a server rejects a token calls Confirm
+// when a server accepts one, as Transport does. A token that worked and is
+// then rejected was revoked: it costs one refresh. So does a new token
+// rejected before it ever worked; but when the token after it is rejected
+// before it works too, that is a failed refresh: the Source backs off, so
+// that a server that rejects every token does not cost a refresh per
+// request.
+func ExampleSource_Confirm() {
+	srv := tokensourcetest.NewServer(nil)
+	defer srv.Close()
+	ctx := context.Background()
+	store := tokensource.NewMemoryStore()
+	if err := store.Save(ctx, srv.Login()); err != nil {
+		log.Fatal(err)
+	}
+	src := tokensource.FromConfig(ctx, srv.Config(), store, nil)
+
+	// call sends a request with a token from src, and tells src what the
+	// server made of it.
+	call := func() string {
+		tok, err := src.TokenContext(ctx)
+		var be *tokensource.BackoffError
+		if errors.As(err, &be) {
+			return "no token: backing off"
+		} else if err != nil {
+			log.Fatal(err)
+		}
+		req, err := http.NewRequest(http.MethodGet, srv.ResourceURL(), nil)
+		if err != nil {
+			log.Fatal(err)
+		}
+		tok.SetAuthHeader(req)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			log.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusUnauthorized {
+			src.Invalidate(tok)
+		} else {
+			src.Confirm(tok)
+		}
+		return resp.Status
+	}
+	revokeCurrent := func() {
+		tok, err := src.TokenContext(ctx)
+		if err != nil {
+			log.Fatal(err)
+		}
+		srv.RevokeAccessToken(tok.AccessToken)
+	}
+
+	refresh := func() {
+		if _, err := src.Refresh(ctx); err != nil {
+			log.Fatal(err)
+		}
+	}
+
+	refresh()
+	fmt.Println("new token:", call())
+	revokeCurrent() // after it worked
+	fmt.Println("revoked:", call())
+	fmt.Println("next:", call())
+
+	refresh()
+	revokeCurrent() // before it ever worked
+	fmt.Println("revoked:", call())
+	revokeCurrent() // the next one too, before it ever worked
+	fmt.Println("revoked:", call())
+	fmt.Println("next:", call())
+	st := src.Stats()
+	fmt.Printf("refreshes %d, failed %d\n", st.Refreshes, st.RefreshErrors)
+	// Output:
+	// new token: 200 OK
+	// revoked: 401 Unauthorized
+	// next: 200 OK
+	// revoked: 401 Unauthorized
+	// revoked: 401 Unauthorized
+	// next: no token: backing off
+	// refreshes 4, failed 1
+}
+
+// Log-out deletes the token file under its lock, so that a refresh running
+// in any process cannot write the token back. A Source keeps its cached
+// token until it needs the store again; then it finds nothing to refresh
+// with.
+func ExampleFileStore_Delete() {
+	srv := tokensourcetest.NewServer(nil)
+	defer srv.Close()
+	dir, err := os.MkdirTemp("", "tokensource-example-")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	ctx := context.Background()
+	store := tokensource.NewFileStore(filepath.Join(dir, "token.json"))
+	if err := store.Save(ctx, srv.Login()); err != nil {
+		log.Fatal(err)
+	}
+	src := tokensource.FromConfig(ctx, srv.Config(), store, nil)
+	tok, err := src.Token()
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	if err := store.Delete(ctx); err != nil {
+		log.Fatal(err)
+	}
+	_, err = src.Token()
+	fmt.Println("cached token still served:", err == nil)
+	src.Invalidate(tok) // a server rejected it: the Source loads the store
+	_, err = src.Token()
+	fmt.Println("re-authentication required:", errors.Is(err, tokensource.ErrReauthRequired))
+	// Output:
+	// cached token still served: true
+	// re-authentication required: true
+}
+
+// A backend that calls an API for many accounts keeps one Source per
+// account in a Pool, each on the account's own store: here a MemoryStore
+// per account, in production the account's key in a database that every
+// replica shares (a Store that is a Locker, so that the replicas refresh one
+// at a time).
+func ExamplePool() {
+	clock := tokensourcetest.NewClock(time.Date(2030, 1, 1, 12, 0, 0, 0, time.UTC))
+	srv := tokensourcetest.NewServer(&tokensourcetest.Options{Now: clock.Now})
+	defer srv.Close()
+	ctx := context.Background()
+	conf := srv.Config()
+
+	// The accounts' tokens, saved when each customer connected the API.
+	stores := map[string]*tokensource.MemoryStore{}
+	for _, account := range []string{"acme", "globex"} {
+		stores[account] = tokensource.NewMemoryStore()
+		if err := stores[account].Save(ctx, srv.Login()); err != nil {
+			log.Fatal(err)
+		}
+	}
+	pool := tokensource.NewPool(func(account string) *tokensource.Source {
+		return tokensource.FromConfig(ctx, conf, stores[account], &tokensource.Options{Now: clock.Now})
+	}, &tokensource.PoolOptions{IdleTimeout: 24 * time.Hour, Now: clock.Now})
+
+	// call is what a request handler does for an account: Get its Source
+	// for each use.
+	call := func(account string) {
+		resp, err := tokensource.NewClient(ctx, pool.Get(account)).Get(srv.ResourceURL())
+		if err != nil {
+			log.Fatal(err)
+		}
+		resp.Body.Close()
+		fmt.Println(account, resp.Status)
+	}
+	call("acme")
+	call("globex")
+	clock.Advance(2 * time.Hour) // both tokens expire: each account refreshes its own
+	call("acme")
+	call("globex")
+	fmt.Println("refreshes:", srv.Stats().Refreshes)
+
+	// globex disconnects: its token leaves the store, and its Source the Pool.
+	if err := stores["globex"].Save(ctx, nil); err != nil {
+		log.Fatal(err)
+	}
+	pool.Delete("globex")
+	_, err := pool.Get("globex").Token()
+	fmt.Println("globex must log in again:", errors.Is(err, tokensource.ErrReauthRequired))
+	// Output:
+	// acme 200 OK
+	// globex 200 OK
+	// acme 200 OK
+	// globex 200 OK
+	// refreshes: 2
+	// globex must log in again: true
 }

@@ -75,24 +75,6 @@ func (s *trapStore) Lock(ctx context.Context) (func(), error) {
 	return s.lockedStore.Lock(ctx)
 }
 
-// boundedCall calls s.Token in a goroutine and returns its error, failing
-// t if the call does not return within the bound.
-func boundedCall(t *testing.T, s *Source) error {
-	t.Helper()
-	done := make(chan error, 1)
-	go func() {
-		_, err := s.Token()
-		done <- err
-	}()
-	select {
-	case err := <-done:
-		return err
-	case <-time.After(wait):
-		t.Fatal("Token did not return")
-		return nil
-	}
-}
-
 // checkBacksOff calls s.Token 10 times during the backoff of a failure
 // whose error says want, and checks that each gets a BackoffError, that
 // count (the calls of the failed step) stays at 1, and that the failure is
@@ -101,7 +83,7 @@ func checkBacksOff(t *testing.T, s *Source, count *atomic.Int64, want string) {
 	t.Helper()
 	for range 10 {
 		var be *BackoffError
-		if err := boundedCall(t, s); !errors.As(err, &be) || !strings.Contains(err.Error(), want) {
+		if err := boundedToken(t, s); !errors.As(err, &be) || !strings.Contains(err.Error(), want) {
 			t.Fatalf("during the backoff: err = %v, want a BackoffError saying %q", err, want)
 		}
 	}
@@ -126,7 +108,7 @@ var stepTraps = []struct {
 	{"locking the store",
 		func(st *trapStore, _ *fakeEndpoint, trap func()) { st.set(func(st *trapStore) { st.onLock = trap }) },
 		func(st *trapStore, _ *fakeEndpoint) *atomic.Int64 { return &st.locks }},
-	{"the RefreshFunc",
+	{"requesting a token",
 		func(st *trapStore, e *fakeEndpoint, trap func()) {
 			next := e.next
 			e.next = func(n int64, cur *oauth2.Token) (*oauth2.Token, error) {
@@ -153,7 +135,7 @@ func testTrappedStep(t *testing.T, trap func(), want string) {
 			count := tt.count(st, e)
 
 			wantErr := "tokensource: " + tt.step + " " + want
-			if err := boundedCall(t, s); err == nil || !strings.Contains(err.Error(), wantErr) {
+			if err := boundedToken(t, s); err == nil || !strings.Contains(err.Error(), wantErr) {
 				t.Fatalf("err = %v, want %q", err, wantErr)
 			}
 			s.waitIdle(t)
@@ -212,7 +194,7 @@ func TestLockerReturningNoUnlockFailsBeforeTokenRequest(t *testing.T) {
 	s := New(e.refresh, st, &Options{Now: clock.Now})
 
 	const want = "tokensource: locking the store: the Locker returned neither an unlock function nor an error"
-	if err := boundedCall(t, s); err == nil || err.Error() != want {
+	if err := boundedToken(t, s); err == nil || err.Error() != want {
 		t.Fatalf("err = %v, want %q", err, want)
 	}
 	checkBacksOff(t, s, &st.locks, want)
@@ -230,8 +212,8 @@ func TestRefreshReturningExpiredTokenFailsAndBacksOff(t *testing.T) {
 	}}
 	s, st := newSource(t, e, clock, &oauth2.Token{AccessToken: "a0", RefreshToken: "r0", Expiry: clock.Now().Add(-time.Hour)}, nil)
 
-	const want = "tokensource: refresh returned a token that expired at"
-	if err := boundedCall(t, s); err == nil || !strings.Contains(err.Error(), want) {
+	const want = "tokensource: requesting a token: got a token that expired at 2026-01-01T11:59:00Z"
+	if err := boundedToken(t, s); err == nil || !strings.Contains(err.Error(), want) {
 		t.Fatalf("err = %v, want %q", err, want)
 	}
 	checkBacksOff(t, s, &e.calls, want)
@@ -294,5 +276,48 @@ func TestCorruptStoreBacksOffLikeAFailedRefresh(t *testing.T) {
 	mustToken(t, s, "login")
 	if n := e.calls.Load(); n != 0 {
 		t.Errorf("RefreshFunc called %d times", n)
+	}
+}
+
+// TestRefreshReturningNoAccessTokenFails has the RefreshFunc return no
+// token, and a token without an access token: each is a failed refresh,
+// which backs off, and saves nothing.
+func TestRefreshReturningNoAccessTokenFails(t *testing.T) {
+	for _, tok := range []*oauth2.Token{nil, {RefreshToken: "r1"}} {
+		clock := newTestClock()
+		e := &fakeEndpoint{next: func(int64, *oauth2.Token) (*oauth2.Token, error) { return tok, nil }}
+		s, st := newSource(t, e, clock, &oauth2.Token{AccessToken: "a0", RefreshToken: "r0", Expiry: clock.Now().Add(-time.Minute)}, nil)
+		const want = "tokensource: requesting a token: got no access token"
+		if _, err := s.Token(); err == nil || err.Error() != want {
+			t.Fatalf("RefreshFunc returning %v: err = %v, want %q", tok, err, want)
+		}
+		checkBacksOff(t, s, &e.calls, want)
+		if n := st.saves.Load(); n != 0 {
+			t.Errorf("%d saves after a refresh without an access token, want none", n)
+		}
+	}
+}
+
+// panicUnlockStore is a Store and Locker whose unlock panics.
+type panicUnlockStore struct{ Store }
+
+func (panicUnlockStore) Lock(context.Context) (func(), error) {
+	return func() { panic("unlock bug") }, nil
+}
+
+// TestUnlockPanicKeepsTheNewToken has the store's unlock panic after a
+// refresh: the callers get the new token, and the panic is logged.
+func TestUnlockPanicKeepsTheNewToken(t *testing.T) {
+	clock := newTestClock()
+	e := &fakeEndpoint{next: rotating(clock, time.Hour)}
+	log := &logRecorder{}
+	st := panicUnlockStore{storeWith(t, &oauth2.Token{AccessToken: "a0", RefreshToken: "r0", Expiry: clock.Now().Add(-time.Minute)})}
+	s := New(e.refresh, st, &Options{Now: clock.Now, Logger: log.logger()})
+	mustToken(t, s, "a1")
+	if n := log.count("tokensource: unlocking the store panicked"); n != 1 {
+		t.Errorf("the panic was logged %d times, want 1", n)
+	}
+	if stored, err := st.Load(context.Background()); err != nil || stored.AccessToken != "a1" {
+		t.Errorf("stored %v, %v; want a1", stored, err)
 	}
 }

@@ -11,37 +11,16 @@ import (
 	"golang.org/x/oauth2"
 )
 
-// FileStore is a Store and a Locker that keeps the token in a JSON file, for
-// tokens that must outlive the process or be shared by processes on one
-// machine. It is safe for concurrent use.
+// FileStore is a [Store] and a [Locker] that keeps the token in a JSON file,
+// for tokens that must outlive the process or be shared by the processes of
+// one machine. It is safe for concurrent use; create it with [NewFileStore].
 //
-// The file holds one JSON object with the fields json.Marshal(*oauth2.Token)
-// writes, so a file written that way by other code can be read, and a file
-// written by a FileStore can be read that way:
-//
-//	access_token   string
-//	token_type     string, omitted when empty
-//	refresh_token  string, omitted when empty
-//	expiry         RFC 3339 time; "0001-01-01T00:00:00Z" means no expiry
-//	expires_in     integer seconds, omitted when zero
-//
-// plus two fields that oauth2.Token keeps only as extras, written when the
-// token has them as strings and restored so that tok.Extra finds them:
-//
-//	id_token       string, omitted when empty
-//	scope          string, omitted when empty
-//
-// Unknown fields are ignored on Load and not written back by Save. A file
-// that is not such an object, or that has neither an access_token nor a
-// refresh_token, is corrupt: Load reports it, naming the path, and leaves it
-// as it is; only a Save replaces it.
-//
-// Writes are atomic: a crash leaves either the old file or the new one,
-// never a torn one. On Unix, the file always has mode 0600 after a Save, and
-// a missing directory is created with mode 0700; an existing one keeps its
-// mode. Lock uses a second file next to the first, the path plus ".lock",
-// which is created on first use and never deleted, since deleting a lock
-// file lets two processes lock two different files.
+// The file holds the JSON object [MarshalToken] writes, which
+// json.Marshal(*oauth2.Token) reads, and Load reads what either writes. A
+// file that cannot be read back is corrupt: Load says so, naming the path,
+// and leaves the file as it is for a Save to replace. A Save replaces the
+// file atomically, with mode 0600. Lock uses a second file, the path plus
+// ".lock".
 type FileStore struct {
 	path string
 
@@ -55,15 +34,13 @@ type FileStore struct {
 // NewFileStore returns a FileStore for the file at path. It touches nothing
 // on disk: the file and its directory are created by the first Save, and
 // the lock file by the first Lock. A relative path is relative to the
-// working directory at the time of each call.
-//
-// NewFileStore panics if path is empty, as New does for a nil RefreshFunc:
-// an empty path is a mistake in the program (an unset variable, say), and
-// an error at each use would read as "no token stored" and send the user to
-// log in again, to a file that cannot be written. The methods of a
-// FileStore not made by NewFileStore fail for the same reason.
+// working directory at the time of each call. NewFileStore panics if path is
+// empty; the methods of a FileStore not made by NewFileStore fail.
 func NewFileStore(path string) *FileStore {
 	if path == "" {
+		// A mistake in the program (an unset variable, say): an error at
+		// each use would read as "no token stored" and send the user to log
+		// in again, to a file that cannot be written.
 		panic("tokensource: NewFileStore with an empty path")
 	}
 	return &FileStore{path: path}
@@ -73,21 +50,24 @@ func NewFileStore(path string) *FileStore {
 var errNoPath = errors.New("tokensource: FileStore has no path; make it with NewFileStore")
 
 // ready returns the error that stops a method before it touches the disk:
-// errNoPath, or ctx's error.
+// errNoPath, or ctx's error, with the path.
 func (f *FileStore) ready(ctx context.Context) error {
 	if f.path == "" {
 		return errNoPath
 	}
-	return ctx.Err()
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("tokensource: token file %q: %w", f.path, err)
+	}
+	return nil
 }
 
 // Path returns the path the FileStore was created with.
 func (f *FileStore) Path() string { return f.path }
 
 // Load reads the token from the file. It returns an error that wraps
-// ErrNotFound when the file does not exist, and an error naming the path when
+// [ErrNotFound] when the file does not exist, and an error naming the path when
 // the file is corrupt or cannot be read; no error holds a token value. It
-// returns ctx's error, without reading, if ctx is already done.
+// returns an error wrapping ctx's, without reading, if ctx is already done.
 func (f *FileStore) Load(ctx context.Context) (*oauth2.Token, error) {
 	if err := f.ready(ctx); err != nil {
 		return nil, err
@@ -117,13 +97,13 @@ func (f *FileStore) Load(ctx context.Context) (*oauth2.Token, error) {
 // corrupt. On error, the old file is untouched and no temporary file is
 // left behind, except when only the final flush of the directory failed:
 // then tok is in place but might not survive a crash. Errors name the path
-// and hold no token value. It returns ctx's error, without writing, if ctx
-// is already done.
+// and hold no token value. It returns an error wrapping ctx's, without
+// writing, if ctx is already done.
 func (f *FileStore) Save(ctx context.Context, tok *oauth2.Token) error {
 	if err := f.ready(ctx); err != nil {
 		return err
 	}
-	data, err := MarshalToken(tok)
+	data, err := marshalToken(tok)
 	if err != nil {
 		return fmt.Errorf("tokensource: cannot save token to %q: %w", f.path, err)
 	}

@@ -39,6 +39,8 @@ func (f *FileStore) Lock(ctx context.Context) (unlock func(), err error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("tokensource: cannot lock %q: %w", path, err)
 	}
+	// The lock file stays when unlocked: deleting it would let a process
+	// that opened it before lock a file no one else sees.
 	fl := flock.New(path, flock.SetPermissions(0o600))
 	ok, err := fl.TryLock()
 	if err == nil && !ok {

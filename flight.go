@@ -27,7 +27,7 @@ type flight struct {
 
 	// Set by the procedure, for publish.
 	refreshed bool          // tok comes from the RefreshFunc
-	gated     bool          // f stopped at the backoff of an earlier failure
+	backedOff bool          // f stopped at the backoff of an earlier failure
 	base      *oauth2.Token // the token the RefreshFunc was given
 	step      string        // the step calling out of the package: named if it never returns
 
@@ -192,7 +192,8 @@ type stepPanic struct {
 }
 
 func (p *stepPanic) Error() string {
-	return fmt.Sprintf("tokensource: %s panicked: %v", p.step, p.value)
+	err, _ := p.value.(error)
+	return fmt.Sprintf("%s: %v", prefixed(p.step+" panicked", err), p.value)
 }
 
 // Unwrap returns the panic value if it is an error.
@@ -207,5 +208,5 @@ func stepError(step string, err error) error {
 	if _, ok := err.(*stepPanic); ok || err == nil {
 		return err
 	}
-	return fmt.Errorf("tokensource: %s: %w", step, err)
+	return wrap(step, err)
 }

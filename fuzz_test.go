@@ -86,7 +86,7 @@ func FuzzFileStoreDecode(f *testing.F) {
 }
 
 // The secrets of the requests of FuzzTokenResponse: the refresh token sent,
-// the access token that goes with it, and the client secret. An answer may
+// the access token that goes with it, and the client secret. A response may
 // echo them anywhere; no error may hold them.
 const (
 	fuzzStoredRefresh = "rt-SECRET-stored-3"
@@ -97,27 +97,27 @@ const (
 // fuzzRequestSecrets are the secrets an error may never show.
 var fuzzRequestSecrets = []string{fuzzStoredRefresh, fuzzStoredAccess, fuzzClientSecret}
 
-// fuzzAnswer is what the token endpoint of FuzzTokenResponse answers.
-type fuzzAnswer struct {
+// fuzzResponse is what the token endpoint of FuzzTokenResponse responds.
+type fuzzResponse struct {
 	status                  int
 	contentType, retryAfter string
 	body                    []byte
 }
 
-// FuzzTokenResponse feeds token endpoint answers (status, Content-Type,
+// FuzzTokenResponse feeds token endpoint responses (status, Content-Type,
 // Retry-After, body) to parseTokenResponse, and through a real HTTP
-// exchange to a Source made by FromConfig. Neither may panic. An answer is
+// exchange to a Source made by FromConfig. Neither may panic. A response is
 // either a token with an access token, from a 2xx status, or an error that
 // quotes no token of the body beyond what its error and error_description
 // fields hold (which the message shows, by design), nor any secret of the
 // request, even where those fields echo it. A refresh sends one request, or two when auto-detection retries a
 // refused client; a token just obtained is served again without a request.
 func FuzzTokenResponse(f *testing.F) {
-	var answer atomic.Pointer[fuzzAnswer]
+	var response atomic.Pointer[fuzzResponse]
 	var requests atomic.Int64
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		requests.Add(1)
-		a := answer.Load()
+		a := response.Load()
 		w.Header().Set("Content-Type", a.contentType)
 		if a.retryAfter != "" {
 			w.Header().Set("Retry-After", a.retryAfter)
@@ -149,15 +149,15 @@ func FuzzTokenResponse(f *testing.F) {
 				t.Fatalf("Retry-After %q gives a wait of %v", retryAfterHeader, d)
 			}
 		case tok.AccessToken == "" || status < 200 || status > 299:
-			t.Fatalf("parseTokenResponse of a %d answer returned access token %q", status, tok.AccessToken)
+			t.Fatalf("parseTokenResponse of a %d response returned access token %q", status, tok.AccessToken)
 		}
 
-		// The same answer from a server, through a Source. Statuses a
-		// server cannot send as a final answer are moved into 200-599.
+		// The same response from a server, through a Source. Statuses a
+		// server cannot send as a final response are moved into 200-599.
 		if status < 200 || status > 599 {
 			status = 200 + int(uint(status)%400)
 		}
-		answer.Store(&fuzzAnswer{status, contentType, retryAfterHeader, body})
+		response.Store(&fuzzResponse{status, contentType, retryAfterHeader, body})
 		requests.Store(0)
 		expired := &oauth2.Token{AccessToken: fuzzStoredAccess, RefreshToken: fuzzStoredRefresh, Expiry: clock.Now().Add(-time.Minute)}
 		src := FromConfig(ctx, conf, storeWith(t, expired), &Options{Now: clock.Now, RefreshTimeout: 10 * time.Second})
@@ -174,7 +174,7 @@ func FuzzTokenResponse(f *testing.F) {
 			return
 		}
 		if tok.AccessToken == "" || status < 200 || status > 299 {
-			t.Fatalf("Token after a %d answer returned access token %q", status, tok.AccessToken)
+			t.Fatalf("Token after a %d response returned access token %q", status, tok.AccessToken)
 		}
 		again, err := src.Token()
 		if err != nil || !sameToken(again, tok) || requests.Load() != n {
@@ -184,7 +184,7 @@ func FuzzTokenResponse(f *testing.F) {
 	})
 }
 
-// quotable returns the texts that an error about the answer body may quote:
+// quotable returns the texts that an error about the response body may quote:
 // its error, error_description and error_uri fields, however the body is
 // read.
 func quotable(contentType string, body []byte) []string {

@@ -11,33 +11,22 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oauthkit/tokensource/tokensourcetest"
 	"golang.org/x/oauth2"
 )
 
-// testClock is a clock the test moves by hand.
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
+// wait bounds every wait of a test for something that should happen at
+// once: it only catches a hang.
+const wait = 10 * time.Second
+
+// newTestClock returns a clock the test moves by hand, at a time of its
+// own.
+func newTestClock() *tokensourcetest.Clock {
+	return tokensourcetest.NewClock(time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC))
 }
 
-func newTestClock() *testClock {
-	return &testClock{t: time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)}
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
-// endpoint is a fake token endpoint: a RefreshFunc that counts its calls,
-// can be held until released, and answers through next.
+// fakeEndpoint is a fake token endpoint: a RefreshFunc that counts its calls,
+// can be held until released, and responds through next.
 type fakeEndpoint struct {
 	calls   atomic.Int64
 	entered chan struct{} // if not nil, receives once per call when it starts
@@ -60,9 +49,9 @@ func (e *fakeEndpoint) refresh(ctx context.Context, cur *oauth2.Token) (*oauth2.
 	return e.next(n, cur)
 }
 
-// rotating answers call n with access token "a<n>", refresh token "r<n>",
+// rotating responds to call n with access token "a<n>", refresh token "r<n>",
 // living for life on clock.
-func rotating(clock *testClock, life time.Duration) func(int64, *oauth2.Token) (*oauth2.Token, error) {
+func rotating(clock *tokensourcetest.Clock, life time.Duration) func(int64, *oauth2.Token) (*oauth2.Token, error) {
 	return func(n int64, cur *oauth2.Token) (*oauth2.Token, error) {
 		return &oauth2.Token{
 			AccessToken:  "a" + itoa(n),
@@ -80,6 +69,19 @@ func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 
 var errEndpoint = errors.New("endpoint down")
 
+// failingRefresh is a RefreshFunc that fails with errEndpoint.
+func failingRefresh(context.Context, *oauth2.Token) (*oauth2.Token, error) {
+	return nil, errEndpoint
+}
+
+// noRefresh returns a RefreshFunc that fails t if it is called.
+func noRefresh(t *testing.T) RefreshFunc {
+	return func(context.Context, *oauth2.Token) (*oauth2.Token, error) {
+		t.Error("refreshed")
+		return nil, errors.New("no refresh expected")
+	}
+}
+
 // storeWith returns a MemoryStore holding tok.
 func storeWith(t *testing.T, tok *oauth2.Token) *MemoryStore {
 	t.Helper()
@@ -90,11 +92,15 @@ func storeWith(t *testing.T, tok *oauth2.Token) *MemoryStore {
 	return st
 }
 
-// countingStore counts Load and Save calls and can fail saves.
+// countingStore counts Load and Save calls, can fail saves, and records
+// the access token of each token it saved.
 type countingStore struct {
 	Store
 	loads, saves atomic.Int64
 	failSaves    atomic.Int64 // the next this many saves fail
+
+	mu    sync.Mutex
+	saved []string // access tokens, in order
 }
 
 func (c *countingStore) Load(ctx context.Context) (*oauth2.Token, error) {
@@ -108,7 +114,19 @@ func (c *countingStore) Save(ctx context.Context, tok *oauth2.Token) error {
 		return errors.New("disk full")
 	}
 	c.failSaves.Store(0)
-	return c.Store.Save(ctx, tok)
+	if err := c.Store.Save(ctx, tok); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.saved = append(c.saved, tok.AccessToken)
+	return nil
+}
+
+func (c *countingStore) savedTokens() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]string(nil), c.saved...)
 }
 
 // lockedStore is a Store with an in-process Locker, standing in for a
@@ -135,7 +153,7 @@ func (l *lockedStore) Lock(ctx context.Context) (func(), error) {
 // waitIdle waits until s runs no flight, bounded.
 func (s *Source) waitIdle(t testing.TB) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
 	if err := s.Wait(ctx); err != nil {
 		t.Fatalf("the running refresh did not end: %v", err)
@@ -154,7 +172,7 @@ func countWaiters(t *testing.T) *atomic.Int64 {
 // awaitCount waits until c reaches want, bounded.
 func awaitCount(t *testing.T, c *atomic.Int64, want int64) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(wait)
 	for c.Load() < want {
 		if time.Now().After(deadline) {
 			t.Fatalf("count is %d, waited for %d", c.Load(), want)
@@ -169,10 +187,23 @@ func recv[T any](t *testing.T, ch <-chan T) T {
 	select {
 	case v := <-ch:
 		return v
-	case <-time.After(10 * time.Second):
+	case <-time.After(wait):
 		t.Fatal("timed out waiting on a channel")
 		panic("unreachable")
 	}
+}
+
+// boundedToken calls s.TokenContext with a context that ends after wait,
+// and fails t if that context, not the refresh, ended the call.
+func boundedToken(t *testing.T, s *Source) error {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	_, err := s.TokenContext(ctx)
+	if err != nil && err == ctx.Err() {
+		t.Fatalf("still waiting for the refresh after %v", wait)
+	}
+	return err
 }
 
 // mustToken calls s.Token and checks the access token it returns.

@@ -52,7 +52,7 @@ type Hooks struct {
 	// runs under: the values of the caller that started it, none of its
 	// cancellation (see RefreshFunc). It returns the context for the rest
 	// of the refresh, ctx or one derived from it (with a trace span, say);
-	// nil means ctx. The Source bounds it with Options.RefreshTimeout.
+	// nil means ctx. The Source bounds it with [Options.RefreshTimeout].
 	RefreshStart func(ctx context.Context, info RefreshStartInfo) context.Context
 
 	// StoreLoaded is called after each Store.Load of a refresh.
@@ -114,12 +114,12 @@ const (
 	// Load or Lock, a panic, an expired or just rejected token): the next
 	// one waits for the backoff.
 	OutcomeFailed RefreshOutcome = "failed"
-	// OutcomeReauth: a failure whose error wraps ErrReauthRequired
+	// OutcomeReauth: a failure whose error wraps [ErrReauthRequired]
 	// (invalid_grant, or nothing to refresh with).
 	OutcomeReauth RefreshOutcome = "reauth"
 	// OutcomeBackoff: the refresh stopped before calling anything, since an
 	// earlier failure still holds: its backoff has not passed (Err is a
-	// *BackoffError), or the refresh token the server refused is still the
+	// [*BackoffError]), or the refresh token the server refused is still the
 	// newest one (Err wraps ErrReauthRequired).
 	OutcomeBackoff RefreshOutcome = "backoff"
 )
@@ -148,7 +148,7 @@ type RefreshDoneInfo struct {
 	// OutcomeFailed, OutcomeReauth or OutcomeBackoff.
 	Err error
 	// Duration is the time from RefreshStart to the result, on the
-	// monotonic clock (not Options.Now).
+	// monotonic clock (not [Options.Now]).
 	Duration time.Duration
 	// LockWait is the time spent in the store's Lock, which may have
 	// failed; 0 when the store is no Locker or the lock was not needed.
@@ -162,7 +162,7 @@ type RefreshDoneInfo struct {
 type InvalidatedInfo struct {
 	Expiry time.Time // the dropped token's Expiry
 	// NeverWorked is set when the token came from the RefreshFunc and no
-	// request with it was confirmed to work (see Source.Invalidate): that
+	// request with it was confirmed to work (see [Source.Invalidate]): that
 	// counts as a failed refresh in Stats.RefreshErrors.
 	NeverWorked bool
 }
@@ -239,7 +239,7 @@ func (s *Source) refreshDone(f *flight) {
 	}
 	info := RefreshDoneInfo{Reason: f.reason, Err: f.err, Duration: time.Since(f.began), LockWait: f.lockWait}
 	switch {
-	case f.gated:
+	case f.backedOff:
 		info.Outcome = OutcomeBackoff
 	case errors.Is(f.err, ErrReauthRequired):
 		info.Outcome = OutcomeReauth

@@ -133,20 +133,6 @@ func (h *hookTally) callCount() int {
 	return h.calls
 }
 
-// failingSaveStore is a lockedStore whose next failSaves saves fail.
-type failingSaveStore struct {
-	*lockedStore
-	failSaves atomic.Int64
-}
-
-func (s *failingSaveStore) Save(ctx context.Context, tok *oauth2.Token) error {
-	if s.failSaves.Add(-1) >= 0 {
-		return errors.New("disk full")
-	}
-	s.failSaves.Store(0)
-	return s.lockedStore.Save(ctx, tok)
-}
-
 func panicking(int64, *oauth2.Token) (*oauth2.Token, error) { panic("endpoint bug") }
 
 // TestHooksAddUpToStats runs a Source through every outcome of a refresh,
@@ -156,9 +142,9 @@ func TestHooksAddUpToStats(t *testing.T) {
 	clock := newTestClock()
 	e := &fakeEndpoint{next: rotating(clock, time.Hour)}
 	mem := storeWith(t, &oauth2.Token{AccessToken: "a0", RefreshToken: "r0", Expiry: clock.Now().Add(time.Hour)})
-	st := &failingSaveStore{lockedStore: newLockedStore(mem)}
+	st := &countingStore{Store: mem}
 	h := &hookTally{t: t}
-	s := New(e.refresh, st, &Options{Now: clock.Now, Hooks: h.hooks()})
+	s := New(e.refresh, newLockedStore(st), &Options{Now: clock.Now, Hooks: h.hooks()})
 	h.src.Store(s)
 	ctx := context.Background()
 
@@ -209,17 +195,18 @@ func TestHooksAddUpToStats(t *testing.T) {
 	a := mustToken(t, s, "a3")
 	step("a refresh whose first save fails", "expired/refreshed")
 
-	s.Invalidate(a) // before any Confirm: it never worked
+	s.Invalidate(a) // before any Confirm: revoked, perhaps
+	s.Invalidate(mustToken(t, s, "a4"))
 	if _, err := s.Token(); !errors.As(err, &be) {
 		t.Fatalf("err = %v, want a BackoffError", err)
 	}
-	step("a new token rejected", "rejected/backoff")
+	step("two new tokens rejected in a row", "rejected/refreshed", "rejected/backoff")
 
 	clock.Advance(backoffMin)
-	a = mustToken(t, s, "a4")
+	a = mustToken(t, s, "a5")
 	s.Confirm(a)
 	s.Invalidate(a)
-	mustToken(t, s, "a5")
+	mustToken(t, s, "a6")
 	step("a revoked token", "rejected/refreshed", "rejected/refreshed")
 
 	e.next = failing(fmt.Errorf("%w: refresh token revoked", ErrReauthRequired))
@@ -240,11 +227,11 @@ func TestHooksAddUpToStats(t *testing.T) {
 
 	e.next = rotating(clock, time.Hour)
 	clock.Advance(backoffMax)
-	mustToken(t, s, "a8")
-	clock.Advance(time.Hour - DefaultEarlyExpiry - DefaultRefreshAhead/2)
-	mustToken(t, s, "a8") // starts the refresh ahead
-	s.waitIdle(t)
 	mustToken(t, s, "a9")
+	clock.Advance(time.Hour - DefaultEarlyExpiry - DefaultRefreshAhead/2)
+	mustToken(t, s, "a9") // starts the refresh ahead
+	s.waitIdle(t)
+	mustToken(t, s, "a10")
 	step("a refresh ahead", "expired/refreshed", "ahead/refreshed")
 
 	// Every kind of count was reached, and the other hooks were called.
@@ -271,9 +258,9 @@ func TestHooksAddUpToStatsConcurrent(t *testing.T) {
 		}
 		return &oauth2.Token{AccessToken: "a" + itoa(n), RefreshToken: "r" + itoa(n), Expiry: clock.Now().Add(time.Minute)}, nil
 	}}
-	st := &failingSaveStore{lockedStore: newLockedStore(storeWith(t, &oauth2.Token{AccessToken: "a0", RefreshToken: "r0", Expiry: clock.Now().Add(time.Minute)}))}
+	st := &countingStore{Store: storeWith(t, &oauth2.Token{AccessToken: "a0", RefreshToken: "r0", Expiry: clock.Now().Add(time.Minute)})}
 	h := &hookTally{t: t}
-	s := New(e.refresh, st, &Options{Now: clock.Now, Hooks: h.hooks()})
+	s := New(e.refresh, newLockedStore(st), &Options{Now: clock.Now, Hooks: h.hooks()})
 	h.src.Store(s)
 	ctx := context.Background()
 

@@ -89,7 +89,7 @@ func TestInvalidateRacingPublicationKeepsTokenRejected(t *testing.T) {
 }
 
 // TestServerInsistingOnRejectedTokenIsServedAfterBackoff has a token
-// endpoint that answers every refresh with the same access token (a
+// endpoint that responds to every refresh with the same access token (a
 // client-credentials cache): after one rejection, the first refresh fails
 // and backs off, and the next one, after the backoff, serves what the
 // server insists on: the rejection may have been spurious.
@@ -114,7 +114,7 @@ func TestServerInsistingOnRejectedTokenIsServedAfterBackoff(t *testing.T) {
 		t.Errorf("RefreshFunc called %d times, want 2", n)
 	}
 	// It worked for a while, and is rejected again: one more refresh,
-	// whose answer fails again.
+	// whose response fails again.
 	a0, _ := s.TokenContext(context.Background())
 	s.Confirm(a0)
 	s.Invalidate(a0)
@@ -320,5 +320,80 @@ func TestTransportRecoversNewTokenRevokedBeforeUse(t *testing.T) {
 	}
 	if st := r.src.Stats(); st.Refreshes != 2*rounds || st.RefreshErrors != 0 {
 		t.Errorf("Stats = %+v; want %d refreshes, no error", st, 2*rounds)
+	}
+}
+
+func TestInvalidateDropsOnlyTheRejectedToken(t *testing.T) {
+	clock := newTestClock()
+	e := &fakeEndpoint{next: rotating(clock, time.Hour)}
+	s, _ := newSource(t, e, clock, &oauth2.Token{AccessToken: "a0", RefreshToken: "r0", Expiry: clock.Now().Add(time.Hour)}, nil)
+
+	a0, _ := s.Token()
+	s.Invalidate(&oauth2.Token{AccessToken: "other"})
+	s.Invalidate(nil)
+	if tok, _ := s.TokenContext(context.Background()); tok.AccessToken != a0.AccessToken || e.calls.Load() != 0 {
+		t.Fatalf("Invalidate of another token dropped the current one")
+	}
+
+	s.Invalidate(a0)
+	a1, err := s.Token()
+	if err != nil || a1.AccessToken != "a1" {
+		t.Fatalf("after Invalidate: %v, %v; want a1", a1, err)
+	}
+	if a1.RefreshToken != "r1" {
+		t.Errorf("refresh token = %q, want r1", a1.RefreshToken)
+	}
+
+	// A late 401 for a0 must not drop a1.
+	s.Invalidate(a0)
+	if tok, _ := s.TokenContext(context.Background()); tok.AccessToken != a1.AccessToken {
+		t.Fatalf("a stale Invalidate dropped the newer token")
+	}
+	if st := s.Stats(); st.Invalidations != 1 || st.Refreshes != 1 {
+		t.Errorf("Stats = %+v; want 1 invalidation, 1 refresh", st)
+	}
+}
+
+func TestConcurrentInvalidateOneRefresh(t *testing.T) {
+	clock := newTestClock()
+	e := &fakeEndpoint{next: rotating(clock, time.Hour)}
+	s, _ := newSource(t, e, clock, &oauth2.Token{AccessToken: "a0", RefreshToken: "r0", Expiry: clock.Now().Add(time.Hour)}, nil)
+	a0, _ := s.Token()
+
+	var wg sync.WaitGroup
+	for range 100 {
+		wg.Go(func() {
+			s.Invalidate(a0)
+			if tok, err := s.Token(); err != nil || tok.AccessToken != "a1" {
+				t.Errorf("got %v, %v; want a1", tok, err)
+			}
+		})
+	}
+	wg.Wait()
+	if n := e.calls.Load(); n != 1 {
+		t.Errorf("RefreshFunc called %d times for 100 rejections of one token, want 1", n)
+	}
+}
+
+func TestRefreshReturningTheRejectedTokenFails(t *testing.T) {
+	clock := newTestClock()
+	same := &oauth2.Token{AccessToken: "a0", RefreshToken: "r0", Expiry: clock.Now().Add(time.Hour)}
+	e := &fakeEndpoint{next: func(int64, *oauth2.Token) (*oauth2.Token, error) { return cloneToken(same), nil }}
+	s, _ := newSource(t, e, clock, same, nil)
+	a0 := mustToken(t, s, "a0")
+
+	s.Invalidate(a0)
+	if _, err := s.Token(); err == nil {
+		t.Fatal("the rejected token was served again")
+	}
+	// It counts as a failure: the next calls back off instead of refreshing.
+	for range 10 {
+		var be *BackoffError
+		if _, err := s.Token(); !errors.As(err, &be) {
+			t.Fatalf("err = %v, want BackoffError", err)
+		}
+	}
+	if n := e.calls.Load(); n != 1 {
+		t.Errorf("RefreshFunc called %d times, want 1", n)
 	}
 }

@@ -38,19 +38,6 @@ func abandon(t *testing.T, s *Source, n int) {
 	}
 }
 
-// boundedToken calls s.TokenContext with a context that ends long after
-// leakTimeout, and fails t if that context, not the refresh, ended the wait.
-func boundedToken(t *testing.T, s *Source) error {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	_, err := s.TokenContext(ctx)
-	if err != nil && err == ctx.Err() {
-		t.Fatalf("still waiting for the refresh after %v; RefreshTimeout is %v", 5*time.Second, leakTimeout)
-	}
-	return err
-}
-
 // gatedStore holds every Load until gate is closed, so that callers can all
 // be waiting for a refresh before the first of its steps that
 // RefreshTimeout bounds begins: the wait at the gate does not count against
@@ -78,7 +65,7 @@ func checkNoGoroutinesLeft(t *testing.T, s *Source, before goleak.Option) {
 // by RefreshTimeout) no goroutine of the Source is left: neither the
 // refresh nor anything that waited for it.
 func TestAbandonedWaitersLeaveNoGoroutines(t *testing.T) {
-	expired := func(clock *testClock) *oauth2.Token {
+	expired := func(clock *tokensourcetest.Clock) *oauth2.Token {
 		return &oauth2.Token{AccessToken: "a0", RefreshToken: "r0", Expiry: clock.Now().Add(-time.Minute)}
 	}
 	t.Run("refresh ends later", func(t *testing.T) {
@@ -137,7 +124,7 @@ func TestAbandonedWaitersLeaveNoGoroutines(t *testing.T) {
 
 // TestRefreshAheadLeavesNoGoroutines starts a background refresh that no
 // caller waits for, and checks that it ends: on its own, or cut off by
-// RefreshTimeout if the endpoint never answers.
+// RefreshTimeout if the endpoint never responds.
 func TestRefreshAheadLeavesNoGoroutines(t *testing.T) {
 	for _, hang := range []bool{false, true} {
 		name := map[bool]string{false: "refresh ends", true: "refresh hangs past RefreshTimeout"}[hang]
@@ -165,7 +152,7 @@ func TestRefreshAheadLeavesNoGoroutines(t *testing.T) {
 }
 
 // TestHungTokenRequestLeavesNoGoroutines does the same through FromConfig
-// and a real token request that the server never answers: once
+// and a real token request that the server never responds to: once
 // RefreshTimeout has cut the request off, neither the Source nor the HTTP
 // client has a goroutine left for it, while the server is still running.
 func TestHungTokenRequestLeavesNoGoroutines(t *testing.T) {

@@ -15,7 +15,7 @@ type MemoryStore struct {
 	tok *oauth2.Token
 }
 
-// NewMemoryStore returns an empty MemoryStore: Load returns ErrNotFound until
+// NewMemoryStore returns an empty MemoryStore: Load returns [ErrNotFound] until
 // the first Save.
 func NewMemoryStore() *MemoryStore { return &MemoryStore{} }
 

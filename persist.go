@@ -7,7 +7,7 @@ import (
 	"golang.org/x/oauth2"
 )
 
-// ErrNotFound is returned by Store.Load when the store holds no token.
+// ErrNotFound is returned by [Store].Load when the store holds no token.
 var ErrNotFound = errors.New("tokensource: no token stored")
 
 // A Store keeps a token between runs of a program, and between the processes
@@ -16,14 +16,16 @@ var ErrNotFound = errors.New("tokensource: no token stored")
 // A Source calls Load on first use and before every refresh, and Save for
 // every token that differs from the stored one, before it returns that token
 // to anyone. Neither is ever called on the hot path (a valid cached token).
-// Implementations must be safe for concurrent use.
+// Their context has the values of the caller that started the refresh, and
+// ends with [Options.RefreshTimeout]. Implementations must be safe for
+// concurrent use.
 //
 // A log-out empties the store under its lock, if it has one, so that a
 // refresh running elsewhere cannot save its token back: see
 // [FileStore.Delete].
 type Store interface {
-	// Load returns the stored token, or an error that wraps ErrNotFound when
-	// nothing is stored. The Source does not modify the returned token.
+	// Load returns the stored token, or an error that wraps [ErrNotFound]
+	// when nothing is stored. The Source does not modify the returned token.
 	Load(ctx context.Context) (*oauth2.Token, error)
 	// Save stores tok, replacing what was stored. It must not keep tok after
 	// it returns unless it copies it.

@@ -74,7 +74,7 @@ const idleAccounts = 100_000
 // Side oauth2-TokenSource is x/oauth2's equivalent of an account:
 // oauth2.Config.TokenSource of the login in a sync.Map, after one refresh.
 //
-// The token endpoint is an http.RoundTripper in the process that answers
+// The token endpoint is an http.RoundTripper in the process that responds to
 // every refresh with new tokens of the size tokensourcetest issues, so that
 // nothing but the accounts stays on the heap.
 func BenchmarkIdleAccount(b *testing.B) {
@@ -148,7 +148,7 @@ func idleAccountBytes(b *testing.B, side string) float64 {
 }
 
 // cannedEndpoint is a token endpoint in the process: an http.RoundTripper
-// that answers every request with a new token pair, and the RefreshFunc
+// that responds to every request with a new token pair, and the RefreshFunc
 // that returns the same pair without HTTP.
 type cannedEndpoint struct {
 	calls atomic.Int64

@@ -1,7 +1,6 @@
 package tokensource
 
 import (
-	"context"
 	"fmt"
 	"math/rand/v2"
 	"strings"
@@ -10,14 +9,14 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/oauth2"
+	"github.com/oauthkit/tokensource/tokensourcetest"
 )
 
 // poolRig is a Pool on a test clock whose newSource counts its calls per
 // key. Its Sources refresh through endpoint.
 type poolRig struct {
 	*Pool
-	clock    *testClock
+	clock    *tokensourcetest.Clock
 	endpoint *fakeEndpoint
 
 	mu   sync.Mutex
@@ -421,10 +420,4 @@ func TestPoolSweepRacingGetsKeepsRecentSources(t *testing.T) {
 			}
 		}
 	}
-}
-
-// failingRefresh is a RefreshFunc for Sources that are never asked for a
-// token.
-func failingRefresh(context.Context, *oauth2.Token) (*oauth2.Token, error) {
-	return nil, errEndpoint
 }

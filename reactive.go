@@ -10,32 +10,26 @@ import (
 	"golang.org/x/oauth2"
 )
 
-// Transport is an http.RoundTripper that adds an access token from Source to
-// each request, like oauth2.Transport, and recovers when a server rejects a
-// token before its expiry. Most code uses [NewClient].
+// Transport is an [http.RoundTripper] that adds an access token from Source
+// to each request, like [oauth2.Transport], and sends a request once more
+// with a new token when a server rejects the first token with a 401. Most
+// code uses [NewClient].
 //
-// A 401 rejects the token when its WWW-Authenticate has a Bearer challenge
-// whose error is "invalid_token" or that has no error code (RFC 6750 §3), or
-// has no challenge at all. Transport then calls [Source.Invalidate] with
-// that token, gets a token, sends the request once more and returns what
-// that gives: a request is sent at most twice, and any number of requests
-// rejected together cause one refresh. Every other response, a 403
-// insufficient_scope included, is returned as it is.
+// A 401 rejects the token when it has no challenge, or a Bearer challenge
+// whose error is "invalid_token" or absent (RFC 6750 §3). Transport then
+// calls [Source.Invalidate], gets a token, and sends the request again: a
+// request is sent at most twice, and requests rejected together cause one
+// refresh. The 401 is returned instead, with its body, when the request's
+// body cannot be replayed (it has no GetBody), no new token comes before
+// the request's context ends, or the new token is the rejected one. Every
+// other response, a 403 insufficient_scope included, is returned as it is.
 //
-// The 401 is returned instead when the request's body cannot be replayed
-// (it has no GetBody), no new token comes before req's context ends, or the
-// new token is the rejected one. Before waiting for the token, a 401 body of
-// up to 4 KiB is read into memory, which frees its connection; a body that
-// stalls is closed after a second, and reading it then fails.
-//
-// A request with an Authorization header of its own, under any spelling of
-// the name, is sent untouched. On redirects, the token goes only to the
-// first request's host and its subdomains, and not over plain http after a
-// redirect from https.
-//
-// Transport never modifies the request it is given. It is safe for
-// concurrent use. Do not send the refresh itself through a Transport of the
-// same Source: it would wait for itself until Options.RefreshTimeout.
+// A request with an Authorization header of its own is sent untouched. On
+// redirects, the token goes only to the first request's host and its
+// subdomains, and never over plain http after https. Transport does not
+// modify the request it is given, and is safe for concurrent use. A
+// RefreshFunc must not send its request through a Transport of its own
+// Source: it would wait for itself.
 type Transport struct {
 	// Source supplies the tokens. It must not be nil.
 	Source *Source
@@ -48,6 +42,9 @@ type Transport struct {
 // a new token if the server rejects the first one with a 401; see Transport.
 // It waits for a token no longer than req's context allows. The request body
 // is closed on every path, errors included, as http.RoundTripper requires.
+// A 401 it returns after waiting for a new token has its body of up to 4 KiB
+// in memory; a body that stalled for a second reads as what arrived, then an
+// error.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	n, own := headerValues(req.Header)
 	if own || !tokenAllowed(req) {
@@ -85,8 +82,12 @@ func (t *Transport) retry(req *http.Request, rejected *oauth2.Token, resp *http.
 	}
 	// The refresh may need the 401's connection: the token endpoint can be
 	// on the same host, through a pool capped per host. So free it before
-	// waiting, keeping the body in memory in case resp is returned.
+	// waiting, keeping a short body in memory in case resp is returned; a
+	// body that stalls costs its connection, not the request.
 	release(resp)
+	// The Source may serve the rejected token again: a refresh that
+	// returns it after the backoff is taken as the server insisting.
+	// Sending it again here would only be rejected again.
 	tok, err := t.Source.TokenContext(req.Context())
 	if err != nil || tok.AccessToken == rejected.AccessToken {
 		return resp, false, nil
@@ -221,28 +222,19 @@ func closeBody(req *http.Request) {
 }
 
 // NewClient returns an *http.Client that sends its requests through a
-// Transport with src: each request gets an access token, and a request the
-// server answers with a 401 for that token (see Transport) is sent once more
-// with a new one.
+// [Transport] with src: each request gets an access token, and a request the
+// server rejects with a 401 for that token is sent once more with a new one.
 //
-// The client is made from the *http.Client in ctx's oauth2.HTTPClient value,
-// or http.DefaultClient if there is none, as oauth2.NewClient does: it keeps
-// that client's CheckRedirect, Jar and Timeout, and its Transport becomes the
-// Base. Only that value of ctx is used, and a nil ctx counts as one without
-// it; the client does not keep ctx. src must not be nil: every request of a
-// client made with a nil src fails.
+// The client is made from the *http.Client in ctx's [oauth2.HTTPClient]
+// value, or [http.DefaultClient] if there is none, as [oauth2.NewClient]
+// does: it keeps that client's CheckRedirect, Jar and Timeout, and its
+// Transport becomes the Base. Only that value of ctx is used, and a nil ctx
+// counts as one without it; the client does not keep ctx. src must not be
+// nil: every request of a client made with a nil src fails.
 //
-// oauth2.NewClient(ctx, src) works with a *Source too, as with any
-// oauth2.TokenSource, and is enough when tokens end only by expiring. But it
-// puts its own cache (oauth2.ReuseTokenSource) in front of src, and does not
-// react to a 401: a token a server rejects before its expiry stays in that
-// cache, out of reach of Source.Invalidate, and is sent until it expires. Use
-// NewClient when tokens can be revoked, rotated by another device or process,
-// or judged expired by a server whose clock runs ahead.
-//
-// Tokens are refreshed by src's RefreshFunc (for FromConfig, through the
-// client in FromConfig's ctx), never through the returned client; do not put
-// the returned client in that ctx.
+// Tokens are refreshed by src's RefreshFunc (for [FromConfig], through the
+// client in FromConfig's ctx), never through the returned client; do not
+// put the returned client in that ctx.
 func NewClient(ctx context.Context, src *Source) *http.Client {
 	base := contextClient(ctx)
 	return &http.Client{

@@ -9,8 +9,6 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
-	"net/http/httptrace"
-	"net/url"
 	"reflect"
 	"strconv"
 	"strings"
@@ -21,10 +19,6 @@ import (
 
 	"golang.org/x/oauth2"
 )
-
-// wait bounds every wait of these tests for something that should happen
-// at once.
-const wait = 10 * time.Second
 
 const (
 	rejectBody      = "token rejected"
@@ -39,7 +33,7 @@ type hit struct {
 }
 
 // resourceServer is an API that accepts the access tokens in its valid set
-// and answers any other with a 401 and the challenge in reject. It reads
+// and responds to any other with a 401 and the challenge in reject. It reads
 // every request body, and counts those that differ from wantBody(?i=...).
 type resourceServer struct {
 	*httptest.Server
@@ -153,6 +147,14 @@ func issuing(rs *resourceServer) RefreshFunc {
 		tok := "at-" + strconv.FormatInt(n.Add(1)+1, 10)
 		rs.allow(tok)
 		return &oauth2.Token{AccessToken: tok, Expiry: time.Now().Add(time.Hour)}, nil
+	}
+}
+
+// returning returns a RefreshFunc that returns a token with the access
+// token access.
+func returning(access string) RefreshFunc {
+	return func(context.Context, *oauth2.Token) (*oauth2.Token, error) {
+		return &oauth2.Token{AccessToken: access}, nil
 	}
 }
 
@@ -346,40 +348,6 @@ func TestTransportRetriesOnlyOnce(t *testing.T) {
 	checkStats(t, src, 1, 1)
 }
 
-func TestTransportUnreplayableBody(t *testing.T) {
-	rs := newResourceServer(t, firstToken)
-	src := newReactiveSource(t, issuing(rs))
-	rs.revoke(firstToken)
-	c := client(rs, src)
-
-	pr, pw := io.Pipe()
-	go func() {
-		pw.Write([]byte("streamed"))
-		pw.Close()
-	}()
-	req, err := http.NewRequestWithContext(testContext(t), http.MethodPost, rs.URL+"/upload", pr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, body := do(t, c, req)
-	if resp.StatusCode != http.StatusUnauthorized || body != rejectBody {
-		t.Fatalf("got %s %q, want the 401 with its body", resp.Status, body)
-	}
-	if len(rs.seen()) != 1 {
-		t.Fatalf("server saw %d requests, want 1", len(rs.seen()))
-	}
-	checkStats(t, src, 0, 1)
-
-	resp, _ = get(t, c, rs.URL+"/next")
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("next request: %s", resp.Status)
-	}
-	if got := rs.seen()[1].auth; got != "Bearer at-2" {
-		t.Errorf("next request carried %q, want a new token", got)
-	}
-	checkStats(t, src, 1, 1)
-}
-
 func TestTransportReplaysEmptyBodies(t *testing.T) {
 	for _, body := range []io.Reader{nil, http.NoBody} {
 		rs := newResourceServer(t, firstToken)
@@ -396,8 +364,11 @@ func TestTransportReplaysEmptyBodies(t *testing.T) {
 	}
 }
 
-// TestTransportChallenges checks which 401 challenges make the Transport
-// refresh and retry.
+// TestTransportChallenges has a server reject the token with a 401 whose
+// WWW-Authenticate field lines are values, and checks whether the request
+// was sent again with a new token. An empty list of challenges is a 401
+// without one; a list split over several field lines means what it means
+// on one line (RFC 9110 §5.3).
 func TestTransportChallenges(t *testing.T) {
 	tests := []struct {
 		name   string
@@ -411,62 +382,37 @@ func TestTransportChallenges(t *testing.T) {
 		{"after other schemes", []string{`Basic realm="x", DPoP algs="ES256", Bearer error="invalid_token"`}, true},
 		{"in a second header", []string{`Basic realm="x"`, `Bearer error="invalid_token"`}, true},
 		{"no WWW-Authenticate at all", nil, true},
+		{"empty", []string{""}, true},
+		{"blank", []string{" "}, true},
+		{"empty list", []string{","}, true},
+		{"empty lines", []string{"", " , "}, true},
 		{"Basic only", []string{`Basic realm="x"`}, false},
 		{"DPoP only", []string{`DPoP error="invalid_token"`}, false},
 		{"insufficient_scope", []string{`Bearer error="insufficient_scope", scope="admin"`}, false},
 		{"invalid_request", []string{`Bearer error="invalid_request"`}, false},
 		{"unknown error code", []string{`Bearer error="use_dpop_nonce"`}, false},
+		{"insufficient_scope on a line of its own", []string{`Bearer realm="api"`, `error="insufficient_scope", scope="admin"`}, false},
+		{"invalid_request on a line of its own", []string{`Bearer`, `error="invalid_request"`}, false},
+		{"invalid_token on a line of its own", []string{`Bearer realm="api"`, `error="invalid_token"`}, true},
+		{"Bearer after an empty line", []string{`Basic realm="x"`, ``, `Bearer`}, true},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) { checkRetry(t, tt.values, tt.retry) })
+		t.Run(tt.name, func(t *testing.T) {
+			rs := newResourceServer(t, firstToken)
+			rs.set(func(rs *resourceServer) { rs.reject = tt.values })
+			src := newReactiveSource(t, issuing(rs))
+			rs.revoke(firstToken)
+			resp, body := get(t, client(rs, src), rs.URL)
+			requests, refreshes, status := 1, int64(0), http.StatusUnauthorized
+			if tt.retry {
+				requests, refreshes, status = 2, 1, http.StatusOK
+			}
+			if resp.StatusCode != status || len(rs.seen()) != requests {
+				t.Errorf("got %s (%q) after %d requests; want %d after %d", resp.Status, body, len(rs.seen()), status, requests)
+			}
+			checkStats(t, src, refreshes, refreshes)
+		})
 	}
-}
-
-// TestTransportTreatsEmptyChallengeAsMissing sends 401s whose
-// WWW-Authenticate holds an empty list of challenges: like a 401 without
-// one, they reject the token.
-func TestTransportTreatsEmptyChallengeAsMissing(t *testing.T) {
-	for _, values := range [][]string{{""}, {" "}, {","}, {"", " , "}} {
-		t.Run(fmt.Sprintf("%q", values), func(t *testing.T) { checkRetry(t, values, true) })
-	}
-}
-
-// TestTransportJoinsChallengeFieldLines splits one challenge list over
-// several WWW-Authenticate field lines: it must mean what it means on one
-// line (RFC 9110 §5.3).
-func TestTransportJoinsChallengeFieldLines(t *testing.T) {
-	tests := []struct {
-		values []string
-		retry  bool
-	}{
-		{[]string{`Bearer realm="api"`, `error="insufficient_scope", scope="admin"`}, false},
-		{[]string{`Bearer`, `error="invalid_request"`}, false},
-		{[]string{`Bearer realm="api"`, `error="invalid_token"`}, true},
-		{[]string{`Basic realm="x"`, ``, `Bearer`}, true},
-	}
-	for _, tt := range tests {
-		t.Run(fmt.Sprintf("%q", tt.values), func(t *testing.T) { checkRetry(t, tt.values, tt.retry) })
-	}
-}
-
-// checkRetry has a server reject the token with a 401 whose
-// WWW-Authenticate field lines are values, and checks whether the request
-// was sent again with a new token.
-func checkRetry(t *testing.T, values []string, retry bool) {
-	t.Helper()
-	rs := newResourceServer(t, firstToken)
-	rs.set(func(rs *resourceServer) { rs.reject = values })
-	src := newReactiveSource(t, issuing(rs))
-	rs.revoke(firstToken)
-	resp, body := get(t, client(rs, src), rs.URL)
-	requests, refreshes, status := 1, int64(0), http.StatusUnauthorized
-	if retry {
-		requests, refreshes, status = 2, 1, http.StatusOK
-	}
-	if resp.StatusCode != status || len(rs.seen()) != requests {
-		t.Errorf("got %s (%q) after %d requests; want %d after %d", resp.Status, body, len(rs.seen()), status, requests)
-	}
-	checkStats(t, src, refreshes, refreshes)
 }
 
 // TestTransportOtherStatuses checks that nothing but a 401 refreshes: the
@@ -490,10 +436,7 @@ func TestTransportOtherStatuses(t *testing.T) {
 			w.WriteHeader(tt.status)
 			fmt.Fprint(w, "as is")
 		}))
-		src := newReactiveSource(t, func(context.Context, *oauth2.Token) (*oauth2.Token, error) {
-			t.Error("refreshed")
-			return nil, errors.New("no refresh expected")
-		})
+		src := newReactiveSource(t, noRefresh(t))
 		c := &http.Client{Transport: &Transport{Source: src, Base: srv.Client().Transport}}
 		resp, body := get(t, c, srv.URL)
 		if resp.StatusCode != tt.status || body != "as is" || hits.Load() != 1 {
@@ -505,69 +448,129 @@ func TestTransportOtherStatuses(t *testing.T) {
 }
 
 // TestTransportReturnsThe401 covers the retries that cannot happen: the
-// caller gets the first 401, with its body.
+// caller gets the first 401, with its body, and the rejected token is
+// dropped all the same.
 func TestTransportReturnsThe401(t *testing.T) {
 	tests := []struct {
 		name          string
 		refresh       RefreshFunc
-		getBody       func() (io.ReadCloser, error)
+		body          func() io.Reader              // nil means a body that GetBody can replay
+		getBody       func() (io.ReadCloser, error) // replaces GetBody, if set
 		refreshes     int64
 		refreshErrors int64
-		invalidations int64
 	}{
+		{name: "refresh fails", refresh: failingRefresh, refreshErrors: 1},
+		{name: "refresh returns the rejected token", refresh: returning(firstToken), refreshErrors: 1},
 		{
-			name: "refresh fails",
-			refresh: func(context.Context, *oauth2.Token) (*oauth2.Token, error) {
-				return nil, errors.New("token endpoint down")
-			},
-			refreshErrors: 1, invalidations: 1,
+			name: "GetBody fails", refresh: returning("at-2"), refreshes: 1,
+			getBody: func() (io.ReadCloser, error) { return nil, errors.New("body gone") },
 		},
 		{
-			name: "refresh returns the rejected token",
-			refresh: func(context.Context, *oauth2.Token) (*oauth2.Token, error) {
-				return &oauth2.Token{AccessToken: firstToken, Expiry: time.Now().Add(time.Hour)}, nil
+			// No GetBody: a body streamed once cannot be sent again, so
+			// the Source does not even refresh.
+			name: "body cannot be replayed", refresh: returning("at-2"),
+			body: func() io.Reader {
+				pr, pw := io.Pipe()
+				go func() {
+					pw.Write([]byte("streamed"))
+					pw.Close()
+				}()
+				return pr
 			},
-			refreshErrors: 1, invalidations: 1,
-		},
-		{
-			name: "GetBody fails",
-			refresh: func(context.Context, *oauth2.Token) (*oauth2.Token, error) {
-				return &oauth2.Token{AccessToken: "at-2"}, nil
-			},
-			getBody:   func() (io.ReadCloser, error) { return nil, errors.New("body gone") },
-			refreshes: 1, invalidations: 1,
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			rs := newResourceServer(t)
 			src := newReactiveSource(t, tt.refresh)
-			req, err := http.NewRequestWithContext(testContext(t), http.MethodPost, rs.URL, strings.NewReader("payload"))
+			var body io.Reader = strings.NewReader("payload")
+			if tt.body != nil {
+				body = tt.body()
+			}
+			req, err := http.NewRequestWithContext(testContext(t), http.MethodPost, rs.URL, body)
 			if err != nil {
 				t.Fatal(err)
 			}
 			if tt.getBody != nil {
 				req.GetBody = tt.getBody
 			}
-			resp, body := do(t, client(rs, src), req)
-			if resp.StatusCode != http.StatusUnauthorized || body != rejectBody {
-				t.Errorf("got %s %q, want the 401 with its body", resp.Status, body)
+			resp, got := do(t, client(rs, src), req)
+			if resp.StatusCode != http.StatusUnauthorized || got != rejectBody {
+				t.Errorf("got %s %q, want the 401 with its body", resp.Status, got)
 			}
 			if n := len(rs.seen()); n != 1 {
 				t.Errorf("server saw %d requests, want 1", n)
 			}
 			st := src.Stats()
-			if st.Refreshes != tt.refreshes || st.RefreshErrors != tt.refreshErrors || st.Invalidations != tt.invalidations {
+			if st.Refreshes != tt.refreshes || st.RefreshErrors != tt.refreshErrors || st.Invalidations != 1 {
 				t.Errorf("stats %+v", st)
 			}
 		})
 	}
 }
 
-// answers is a base RoundTripper that gives its answers in turn.
-type answers []func(*http.Request) (*http.Response, error)
+// TestTransportDoesNotResendTheRejectedToken has the Source serve the
+// token a request was rejected with again: a server that rejected it, and
+// a refresh that returns it once the backoff has passed (see
+// TestServerInsistingOnRejectedTokenIsServedAfterBackoff). A request whose
+// 401 comes back then gets that 401, rather than being sent again with the
+// token just rejected.
+func TestTransportDoesNotResendTheRejectedToken(t *testing.T) {
+	clock := newTestClock()
+	rs := newResourceServer(t) // rejects every token
+	held, hold := make(chan struct{}), make(chan struct{})
+	var requests atomic.Int32
+	rs.set(func(rs *resourceServer) {
+		rs.before401 = func() {
+			if requests.Add(1) == 1 {
+				close(held)
+				<-hold
+			}
+		}
+	})
+	e := &fakeEndpoint{next: func(int64, *oauth2.Token) (*oauth2.Token, error) {
+		return &oauth2.Token{AccessToken: firstToken, Expiry: clock.Now().Add(time.Hour)}, nil
+	}}
+	src, _ := newSource(t, e, clock, &oauth2.Token{AccessToken: firstToken, RefreshToken: firstRefreshTok, Expiry: clock.Now().Add(time.Hour)}, nil)
+	mustToken(t, src, firstToken)
+	c := client(rs, src)
 
-func (a *answers) RoundTrip(req *http.Request) (*http.Response, error) {
+	late := make(chan *http.Response, 1)
+	lateReq := mustRequest(t, rs.URL+"/late")
+	go func() {
+		resp, err := c.Do(lateReq)
+		if err != nil {
+			t.Error(err)
+		}
+		late <- resp
+	}()
+	recv(t, held)
+	// The first 401 drops the token; the refresh returns it again, which
+	// fails and backs off.
+	if resp, _ := get(t, c, rs.URL+"/first"); resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("first request: %s, want the 401", resp.Status)
+	}
+	clock.Advance(backoffMax)
+	close(hold)
+	// The late 401: the token is dropped already, and the refresh after
+	// the backoff returns it again, which is served.
+	resp := recv(t, late)
+	if resp == nil || resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("late request: %v, want the 401", resp)
+	}
+	resp.Body.Close()
+	if n := len(rs.seen()); n != 2 {
+		t.Errorf("server saw %d requests, want 2: none sent again with the rejected token", n)
+	}
+	if n := e.calls.Load(); n != 2 {
+		t.Errorf("RefreshFunc called %d times, want 2", n)
+	}
+}
+
+// responses is a base RoundTripper that gives its responses in turn.
+type responses []func(*http.Request) (*http.Response, error)
+
+func (a *responses) RoundTrip(req *http.Request) (*http.Response, error) {
 	next := (*a)[0]
 	*a = (*a)[1:]
 	return next(req)
@@ -576,12 +579,10 @@ func (a *answers) RoundTrip(req *http.Request) (*http.Response, error) {
 // TestTransportRetryError checks that once the request is sent again, an
 // error of that attempt is what the caller gets, and the 401 is closed.
 func TestTransportRetryError(t *testing.T) {
-	src := newReactiveSource(t, func(context.Context, *oauth2.Token) (*oauth2.Token, error) {
-		return &oauth2.Token{AccessToken: "at-2"}, nil
-	})
+	src := newReactiveSource(t, returning("at-2"))
 	first := newTrackedBody(rejectBody)
 	errRetry := errors.New("connection reset")
-	base := &answers{
+	base := &responses{
 		func(req *http.Request) (*http.Response, error) {
 			closeBody(req)
 			h := http.Header{"Www-Authenticate": {invalidToken}}
@@ -605,137 +606,7 @@ func TestTransportRetryError(t *testing.T) {
 	}
 	first.waitClosed(t)
 	if len(*base) != 0 {
-		t.Errorf("%d answers left; want both used", len(*base))
-	}
-}
-
-// connTrace returns a context that records the connections a request got.
-func connTrace(t *testing.T) (context.Context, func() []httptrace.GotConnInfo) {
-	var mu sync.Mutex
-	var conns []httptrace.GotConnInfo
-	trace := &httptrace.ClientTrace{GotConn: func(info httptrace.GotConnInfo) {
-		mu.Lock()
-		defer mu.Unlock()
-		conns = append(conns, info)
-	}}
-	return httptrace.WithClientTrace(testContext(t), trace), func() []httptrace.GotConnInfo {
-		mu.Lock()
-		defer mu.Unlock()
-		return append([]httptrace.GotConnInfo(nil), conns...)
-	}
-}
-
-// TestTransportReusesConnection checks that the retry goes over the
-// connection of the 401. The base allows a single connection per host, so
-// that the retry waits for the first one instead of racing a new dial.
-func TestTransportReusesConnection(t *testing.T) {
-	rs := newResourceServer(t, firstToken)
-	src := newReactiveSource(t, issuing(rs))
-	rs.revoke(firstToken)
-	base := &http.Transport{MaxConnsPerHost: 1}
-	defer base.CloseIdleConnections()
-	c := &http.Client{Transport: &Transport{Source: src, Base: base}}
-
-	ctx, conns := connTrace(t)
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rs.URL, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if resp, _ := do(t, c, req); resp.StatusCode != http.StatusOK {
-		t.Fatalf("got %s", resp.Status)
-	}
-	got := conns()
-	if len(got) != 2 || !got[1].Reused {
-		t.Errorf("connections %+v; want 2, the second reused", got)
-	}
-	if hits := rs.seen(); len(hits) != 2 || hits[0].remote != hits[1].remote {
-		t.Errorf("server saw %+v; want 2 requests on one connection", hits)
-	}
-}
-
-// TestTransportLong401Body checks that a 401 body too long to drain costs a
-// new connection, and nothing else.
-func TestTransportLong401Body(t *testing.T) {
-	long := strings.Repeat("z", 64<<10)
-	for _, chunked := range []bool{false, true} {
-		var hits atomic.Int32
-		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if hits.Add(1) == 2 && r.Header.Get("Authorization") == "Bearer at-2" {
-				fmt.Fprint(w, "ok")
-				return
-			}
-			w.Header().Set("Www-Authenticate", invalidToken)
-			if !chunked {
-				w.Header().Set("Content-Length", strconv.Itoa(len(long)))
-			}
-			w.WriteHeader(http.StatusUnauthorized)
-			fmt.Fprint(w, long)
-		}))
-		src := newReactiveSource(t, func(context.Context, *oauth2.Token) (*oauth2.Token, error) {
-			return &oauth2.Token{AccessToken: "at-2"}, nil
-		})
-		base := &http.Transport{MaxConnsPerHost: 1}
-		c := &http.Client{Transport: &Transport{Source: src, Base: base}}
-		ctx, conns := connTrace(t)
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if resp, body := do(t, c, req); resp.StatusCode != http.StatusOK || body != "ok" {
-			t.Errorf("chunked %v: got %s", chunked, resp.Status)
-		}
-		if got := conns(); len(got) != 2 || got[1].Reused {
-			t.Errorf("chunked %v: connections %+v; want a new one for the retry", chunked, got)
-		}
-		base.CloseIdleConnections()
-		srv.Close()
-	}
-}
-
-// TestTransportStalled401Body has the server send a 401's headers and the
-// start of its body, then nothing. The body is given up after a while:
-// the request is sent again on another connection, or, when the refresh
-// fails, the caller gets the 401 with what arrived of its body, then an
-// error.
-func TestTransportStalled401Body(t *testing.T) {
-	for _, refreshOK := range []bool{true, false} {
-		stall := make(chan struct{})
-		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if r.Header.Get("Authorization") == "Bearer at-2" {
-				fmt.Fprint(w, "ok")
-				return
-			}
-			w.Header().Set("Www-Authenticate", invalidToken)
-			w.Header().Set("Content-Length", "100")
-			w.WriteHeader(http.StatusUnauthorized)
-			fmt.Fprint(w, "the start")
-			w.(http.Flusher).Flush()
-			select {
-			case <-stall:
-			case <-r.Context().Done():
-			}
-		}))
-		src := newReactiveSource(t, func(context.Context, *oauth2.Token) (*oauth2.Token, error) {
-			if !refreshOK {
-				return nil, errors.New("token endpoint down")
-			}
-			return &oauth2.Token{AccessToken: "at-2"}, nil
-		})
-		c := &http.Client{Transport: &Transport{Source: src, Base: srv.Client().Transport}}
-		resp, err := c.Do(mustRequest(t, srv.URL))
-		if err != nil {
-			t.Fatalf("refresh ok %v: %v", refreshOK, err)
-		}
-		body, err := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		switch {
-		case refreshOK && (resp.StatusCode != http.StatusOK || string(body) != "ok" || err != nil):
-			t.Errorf("got %s %q, %v; want the retry's 200", resp.Status, body, err)
-		case !refreshOK && (resp.StatusCode != http.StatusUnauthorized || string(body) != "the start" || !errors.Is(err, errStalled)):
-			t.Errorf("refresh failed: got %s %q, %v; want the 401, its start and errStalled", resp.Status, body, err)
-		}
-		close(stall)
-		srv.Close()
+		t.Errorf("%d responses left; want both used", len(*base))
 	}
 }
 
@@ -747,112 +618,6 @@ func mustRequest(t *testing.T, url string) *http.Request {
 		t.Fatal(err)
 	}
 	return req
-}
-
-// TestTransportRedirects sends redirects between a server reached as
-// 127.0.0.1 and one reached as localhost: different hosts to net/http.
-func TestTransportRedirects(t *testing.T) {
-	var mu sync.Mutex
-	var seen []string // "host path auth"
-	record := func(name string, r *http.Request) {
-		mu.Lock()
-		defer mu.Unlock()
-		seen = append(seen, name+" "+r.URL.Path+" "+r.Header.Get("Authorization"))
-	}
-	var a, b *httptest.Server
-	a = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		record("a", r)
-		switch r.URL.Path {
-		case "/same":
-			http.Redirect(w, r, "/end", http.StatusFound)
-		case "/away":
-			http.Redirect(w, r, localhost(t, b.URL)+"/end", http.StatusFound)
-		case "/away-and-back":
-			http.Redirect(w, r, localhost(t, b.URL)+"/back", http.StatusFound)
-		default:
-			unauthorizedUnless(w, r, "Bearer "+firstToken)
-		}
-	}))
-	defer a.Close()
-	b = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		record("b", r)
-		if r.URL.Path == "/back" {
-			http.Redirect(w, r, a.URL+"/end", http.StatusFound)
-			return
-		}
-		unauthorizedUnless(w, r, "Bearer "+firstToken)
-	}))
-	defer b.Close()
-
-	tests := []struct {
-		path   string
-		status int
-		want   []string
-	}{
-		{"/same", http.StatusOK, []string{"a /same Bearer at-1", "a /end Bearer at-1"}},
-		{"/away", http.StatusUnauthorized, []string{"a /away Bearer at-1", "b /end "}},
-		{"/away-and-back", http.StatusUnauthorized, []string{"a /away-and-back Bearer at-1", "b /back ", "a /end "}},
-	}
-	for _, tt := range tests {
-		mu.Lock()
-		seen = nil
-		mu.Unlock()
-		src := newReactiveSource(t, func(context.Context, *oauth2.Token) (*oauth2.Token, error) {
-			t.Error("refreshed")
-			return nil, errors.New("no refresh expected")
-		})
-		c := &http.Client{Transport: &Transport{Source: src, Base: a.Client().Transport}}
-		resp, _ := get(t, c, a.URL+tt.path)
-		mu.Lock()
-		if resp.StatusCode != tt.status || !reflect.DeepEqual(seen, tt.want) {
-			t.Errorf("%s: got %s, servers saw %q; want %d, %q", tt.path, resp.Status, seen, tt.status, tt.want)
-		}
-		mu.Unlock()
-		// The 401s for requests sent without a token do not touch it.
-		checkStats(t, src, 0, 0)
-	}
-}
-
-// TestTransportWithholdsTokenOverPlainHTTPAfterRedirect has an https server
-// redirect to plain http on the same host: the token must not follow, in
-// the clear. A first request over plain http still gets it.
-func TestTransportWithholdsTokenOverPlainHTTPAfterRedirect(t *testing.T) {
-	plain := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		fmt.Fprint(w, r.Header.Get("Authorization"))
-	}))
-	defer plain.Close()
-	tls := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		http.Redirect(w, r, plain.URL+"/end", http.StatusFound)
-	}))
-	defer tls.Close()
-	src := newReactiveSource(t, issuing(newResourceServer(t)))
-	c := &http.Client{Transport: &Transport{Source: src, Base: tls.Client().Transport}}
-
-	if _, body := get(t, c, tls.URL+"/start"); body != "" {
-		t.Errorf("the plain http server got Authorization %q after a redirect from https", body)
-	}
-	if _, body := get(t, c, plain.URL+"/direct"); body != "Bearer "+firstToken {
-		t.Errorf("a first request over plain http carried %q, want the token", body)
-	}
-}
-
-// localhost returns u with its host 127.0.0.1 renamed localhost.
-func localhost(t *testing.T, u string) string {
-	p, err := url.Parse(u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.Host = "localhost:" + p.Port()
-	return p.String()
-}
-
-func unauthorizedUnless(w http.ResponseWriter, r *http.Request, auth string) {
-	if r.Header.Get("Authorization") == auth {
-		fmt.Fprint(w, "ok")
-		return
-	}
-	w.Header().Set("Www-Authenticate", invalidToken)
-	w.WriteHeader(http.StatusUnauthorized)
 }
 
 // failStore fails the test if the Source touches it.
@@ -868,40 +633,29 @@ func (s failStore) Save(context.Context, *oauth2.Token) error {
 	return nil
 }
 
+// TestTransportPresetAuthorization sends requests with credentials of
+// their own, under any spelling of the header's name (net/http sends a key
+// not in canonical form as it is): each goes out as it is, without the
+// Source being used.
 func TestTransportPresetAuthorization(t *testing.T) {
-	checkPresetAuthorization(t, "Authorization")
-}
-
-// TestTransportPresetAuthorizationAnySpelling sets the Authorization
-// header under keys that are not in canonical form, which net/http sends
-// as they are: the request is still the caller's own.
-func TestTransportPresetAuthorizationAnySpelling(t *testing.T) {
-	for _, key := range []string{"authorization", "AUTHORIZATION", "AuThOrIzAtIoN"} {
-		t.Run(key, func(t *testing.T) { checkPresetAuthorization(t, key) })
-	}
-}
-
-// checkPresetAuthorization sends a request with its own credentials under
-// key: it must go out as it is, without the Source being used.
-func checkPresetAuthorization(t *testing.T, key string) {
-	t.Helper()
-	rs := newResourceServer(t)
-	src := New(func(context.Context, *oauth2.Token) (*oauth2.Token, error) {
-		t.Error("refreshed")
-		return nil, errors.New("no refresh expected")
-	}, failStore{t}, nil)
-	req := mustRequest(t, rs.URL)
-	req.Header[key] = []string{"Basic dXNlcjpwYXNz"}
-	resp, _ := do(t, client(rs, src), req)
-	// The server's 401 is the caller's business: no retry either.
-	if resp.StatusCode != http.StatusUnauthorized {
-		t.Errorf("got %s", resp.Status)
-	}
-	if got := auths(rs.seen()); !reflect.DeepEqual(got, []string{"Basic dXNlcjpwYXNz"}) {
-		t.Errorf("server saw %q", got)
-	}
-	if st := src.Stats(); st != (Stats{}) {
-		t.Errorf("stats %+v; the Source was used", st)
+	for _, key := range []string{"Authorization", "authorization", "AUTHORIZATION", "AuThOrIzAtIoN"} {
+		t.Run(key, func(t *testing.T) {
+			rs := newResourceServer(t)
+			src := New(noRefresh(t), failStore{t}, nil)
+			req := mustRequest(t, rs.URL)
+			req.Header[key] = []string{"Basic dXNlcjpwYXNz"}
+			resp, _ := do(t, client(rs, src), req)
+			// The server's 401 is the caller's business: no retry either.
+			if resp.StatusCode != http.StatusUnauthorized {
+				t.Errorf("got %s", resp.Status)
+			}
+			if got := auths(rs.seen()); !reflect.DeepEqual(got, []string{"Basic dXNlcjpwYXNz"}) {
+				t.Errorf("server saw %q", got)
+			}
+			if st := src.Stats(); st != (Stats{}) {
+				t.Errorf("stats %+v; the Source was used", st)
+			}
+		})
 	}
 }
 
@@ -922,20 +676,11 @@ func TestTransportSendsOneAuthorization(t *testing.T) {
 	}
 }
 
-// hangingRefresh returns a RefreshFunc that blocks until the test ends,
-// and a channel that receives when it starts.
-func hangingRefresh(t *testing.T) (RefreshFunc, <-chan struct{}) {
-	started := make(chan struct{}, 1)
-	release := make(chan struct{})
-	t.Cleanup(func() { close(release) })
-	return func(ctx context.Context, _ *oauth2.Token) (*oauth2.Token, error) {
-		select {
-		case started <- struct{}{}:
-		default:
-		}
-		<-release
-		return nil, errors.New("released")
-	}, started
+// hanging returns a fake endpoint whose calls block until the test ends.
+func hanging(t *testing.T) *fakeEndpoint {
+	e := &fakeEndpoint{next: failing(errEndpoint), entered: make(chan struct{}, 1), release: make(chan struct{})}
+	t.Cleanup(func() { close(e.release) })
+	return e
 }
 
 // roundTripAsync runs RoundTrip in a goroutine.
@@ -953,20 +698,9 @@ type result struct {
 	err  error
 }
 
-func await[T any](t *testing.T, ch <-chan T, what string) T {
-	t.Helper()
-	select {
-	case v := <-ch:
-		return v
-	case <-time.After(wait):
-		t.Fatalf("timed out waiting for %s", what)
-		panic("unreachable")
-	}
-}
-
 func TestTransportCancelWhileWaitingForToken(t *testing.T) {
-	refresh, started := hangingRefresh(t)
-	src := New(refresh, nil, nil) // empty store: the first request refreshes
+	e := hanging(t)
+	src := New(e.refresh, nil, nil) // empty store: the first request refreshes
 	ctx, cancel := context.WithCancel(t.Context())
 	body := newTrackedBody("payload")
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://127.0.0.1:1/never", body)
@@ -974,9 +708,9 @@ func TestTransportCancelWhileWaitingForToken(t *testing.T) {
 		t.Fatal(err)
 	}
 	done := roundTripAsync(&Transport{Source: src, Base: failingBase{t}}, req)
-	await(t, started, "the refresh to start")
+	recv(t, e.entered)
 	cancel()
-	r := await(t, done, "RoundTrip to return after its context ended")
+	r := recv(t, done)
 	if !errors.Is(r.err, context.Canceled) || r.resp != nil {
 		t.Errorf("got %v, %v; want context.Canceled", r.resp, r.err)
 	}
@@ -987,8 +721,8 @@ func TestTransportCancelWhileWaitingForToken(t *testing.T) {
 // refresh after a 401 hangs: the caller gets the 401 at once.
 func TestTransportCancelWhileWaitingForRetryToken(t *testing.T) {
 	rs := newResourceServer(t)
-	refresh, started := hangingRefresh(t)
-	src := newReactiveSource(t, refresh)
+	e := hanging(t)
+	src := newReactiveSource(t, e.refresh)
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rs.URL, nil)
@@ -996,9 +730,9 @@ func TestTransportCancelWhileWaitingForRetryToken(t *testing.T) {
 		t.Fatal(err)
 	}
 	done := roundTripAsync(&Transport{Source: src, Base: rs.Client().Transport}, req)
-	await(t, started, "the refresh to start")
+	recv(t, e.entered)
 	cancel()
-	r := await(t, done, "RoundTrip to return after its context ended")
+	r := recv(t, done)
 	if r.err != nil || r.resp.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("got %v, %v; want the 401", r.resp, r.err)
 	}
@@ -1015,9 +749,7 @@ func (b failingBase) RoundTrip(req *http.Request) (*http.Response, error) {
 }
 
 func TestTransportErrorsCloseBody(t *testing.T) {
-	refreshFails := New(func(context.Context, *oauth2.Token) (*oauth2.Token, error) {
-		return nil, errors.New("token endpoint down")
-	}, nil, nil)
+	refreshFails := New(failingRefresh, nil, nil)
 	for name, tr := range map[string]*Transport{
 		"nil Source":    {Base: failingBase{t}},
 		"token failure": {Source: refreshFails, Base: failingBase{t}},
@@ -1035,7 +767,7 @@ func TestTransportErrorsCloseBody(t *testing.T) {
 }
 
 func TestNewClient(t *testing.T) {
-	src := New(func(context.Context, *oauth2.Token) (*oauth2.Token, error) { return nil, errors.New("unused") }, nil, nil)
+	src := New(failingRefresh, nil, nil)
 	jar, err := cookiejar.New(nil)
 	if err != nil {
 		t.Fatal(err)

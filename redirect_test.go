@@ -1,7 +1,12 @@
 package tokensource
 
 import (
+	"fmt"
 	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"reflect"
+	"sync"
 	"testing"
 )
 
@@ -112,7 +117,7 @@ func TestTokenWithheldAfterLeavingHTTPS(t *testing.T) {
 	}
 }
 
-// redirector answers the first request of a chain with a redirect to the
+// redirector responds to the first request of a chain with a redirect to the
 // next URL, and records, for the last hop, the Authorization header
 // http.Client copied and what tokenAllowed says about it.
 type redirector struct {
@@ -158,4 +163,107 @@ func TestTokenAllowedMatchesNetHTTP(t *testing.T) {
 			t.Errorf("%s: tokenAllowed = %v, but net/http forwarded Authorization: %v", tt.name, rt.allowedHere, netHTTP)
 		}
 	}
+}
+
+// TestTransportRedirects sends redirects between a server reached as
+// 127.0.0.1 and one reached as localhost: different hosts to net/http.
+func TestTransportRedirects(t *testing.T) {
+	var mu sync.Mutex
+	var seen []string // "host path auth"
+	record := func(name string, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		seen = append(seen, name+" "+r.URL.Path+" "+r.Header.Get("Authorization"))
+	}
+	var a, b *httptest.Server
+	a = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		record("a", r)
+		switch r.URL.Path {
+		case "/same":
+			http.Redirect(w, r, "/end", http.StatusFound)
+		case "/away":
+			http.Redirect(w, r, localhost(t, b.URL)+"/end", http.StatusFound)
+		case "/away-and-back":
+			http.Redirect(w, r, localhost(t, b.URL)+"/back", http.StatusFound)
+		default:
+			unauthorizedUnless(w, r, "Bearer "+firstToken)
+		}
+	}))
+	defer a.Close()
+	b = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		record("b", r)
+		if r.URL.Path == "/back" {
+			http.Redirect(w, r, a.URL+"/end", http.StatusFound)
+			return
+		}
+		unauthorizedUnless(w, r, "Bearer "+firstToken)
+	}))
+	defer b.Close()
+
+	tests := []struct {
+		path   string
+		status int
+		want   []string
+	}{
+		{"/same", http.StatusOK, []string{"a /same Bearer at-1", "a /end Bearer at-1"}},
+		{"/away", http.StatusUnauthorized, []string{"a /away Bearer at-1", "b /end "}},
+		{"/away-and-back", http.StatusUnauthorized, []string{"a /away-and-back Bearer at-1", "b /back ", "a /end "}},
+	}
+	for _, tt := range tests {
+		mu.Lock()
+		seen = nil
+		mu.Unlock()
+		src := newReactiveSource(t, noRefresh(t))
+		c := &http.Client{Transport: &Transport{Source: src, Base: a.Client().Transport}}
+		resp, _ := get(t, c, a.URL+tt.path)
+		mu.Lock()
+		if resp.StatusCode != tt.status || !reflect.DeepEqual(seen, tt.want) {
+			t.Errorf("%s: got %s, servers saw %q; want %d, %q", tt.path, resp.Status, seen, tt.status, tt.want)
+		}
+		mu.Unlock()
+		// The 401s for requests sent without a token do not touch it.
+		checkStats(t, src, 0, 0)
+	}
+}
+
+// TestTransportWithholdsTokenOverPlainHTTPAfterRedirect has an https server
+// redirect to plain http on the same host: the token must not follow, in
+// the clear. A first request over plain http still gets it.
+func TestTransportWithholdsTokenOverPlainHTTPAfterRedirect(t *testing.T) {
+	plain := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, r.Header.Get("Authorization"))
+	}))
+	defer plain.Close()
+	tls := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, plain.URL+"/end", http.StatusFound)
+	}))
+	defer tls.Close()
+	src := newReactiveSource(t, issuing(newResourceServer(t)))
+	c := &http.Client{Transport: &Transport{Source: src, Base: tls.Client().Transport}}
+
+	if _, body := get(t, c, tls.URL+"/start"); body != "" {
+		t.Errorf("the plain http server got Authorization %q after a redirect from https", body)
+	}
+	if _, body := get(t, c, plain.URL+"/direct"); body != "Bearer "+firstToken {
+		t.Errorf("a first request over plain http carried %q, want the token", body)
+	}
+}
+
+// localhost returns u with its host 127.0.0.1 renamed localhost.
+func localhost(t *testing.T, u string) string {
+	p, err := url.Parse(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Host = "localhost:" + p.Port()
+	return p.String()
+}
+
+func unauthorizedUnless(w http.ResponseWriter, r *http.Request, auth string) {
+	if r.Header.Get("Authorization") == auth {
+		fmt.Fprint(w, "ok")
+		return
+	}
+	w.Header().Set("Www-Authenticate", invalidToken)
+	w.WriteHeader(http.StatusUnauthorized)
 }

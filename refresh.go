@@ -11,17 +11,24 @@ import (
 )
 
 // Retries of a save of a token with a rotated refresh token while the
-// store's lock is held (see keep): the wait doubles from saveRetryMin, and
-// no attempt starts after saveRetryFor. That bridges a blip; a store that
-// stays down longer is left to the next refresh.
+// store's lock is held (see saveLatest): the wait doubles from
+// saveRetryMin, and no attempt starts after saveRetryFor. That bridges a
+// blip; a store that stays down longer is left to the next refresh.
 const (
 	saveRetryMin = 50 * time.Millisecond
 	saveRetryFor = 2 * time.Second
 )
 
-// stepLoad names the step that loads the store, whose failure keeps the
-// next flights off the store until the backoff has passed.
-const stepLoad = "loading the store"
+// The steps of a refresh that call code outside the package, named in its
+// errors. A failure of stepLoad keeps the next flights off the store until
+// the backoff has passed.
+const (
+	stepLoad    = "loading the store"
+	stepLock    = "locking the store"
+	stepUnlock  = "unlocking the store"
+	stepRequest = "requesting a token"
+	stepSave    = "saving the token"
+)
 
 // obtain is the refresh procedure of f. It returns the token to use next:
 // one another process saved, or a new one from the RefreshFunc, saved
@@ -33,13 +40,13 @@ func (s *Source) obtain(f *flight) (*oauth2.Token, error) {
 	ctx, cancel := context.WithTimeout(f.ctx, s.opts.refreshTimeout)
 	defer cancel()
 	now := s.now()
-	if err := s.gate(f, now, true); err != nil {
+	if err := s.backedOff(f, now, true); err != nil {
 		return nil, err
 	}
-	if tok, err := s.adopt(ctx, f, now); tok != nil || err != nil {
+	if tok, err := s.adoptStored(ctx, f, now); tok != nil || err != nil {
 		return tok, err
 	}
-	if err := s.gate(f, now, false); err != nil {
+	if err := s.backedOff(f, now, false); err != nil {
 		return nil, err
 	}
 	if s.locker != nil {
@@ -49,37 +56,37 @@ func (s *Source) obtain(f *flight) (*oauth2.Token, error) {
 		}
 		defer s.unlock(f, unlock)
 		// Another process may have refreshed while we waited for the lock.
-		if tok, err := s.adopt(ctx, f, s.now()); tok != nil || err != nil {
+		if tok, err := s.adoptStored(ctx, f, s.now()); tok != nil || err != nil {
 			return tok, err
 		}
 	}
 	if s.latest != nil && !sameToken(s.latest, s.stored) {
 		// The last save failed: save now, so that the newest refresh token
 		// is in the store even if this refresh fails.
-		s.keep(f, s.latest, false)
+		s.saveLatest(f, false)
 	}
-	return s.refreshLatest(ctx, f)
+	return s.callRefresh(ctx, f)
 }
 
-// gate returns the error f ends with instead of going on, after a failure
-// whose backoff has not passed (see failure.gate). Before the store is
-// loaded (beforeLoad), only a failure of the store itself stops f, so that
-// a broken store is not read on every call; a token someone else saved is
-// still adopted during the backoff of a failed refresh.
-func (s *Source) gate(f *flight, now time.Time, beforeLoad bool) error {
+// backedOff returns the error f ends with instead of going on, after a
+// failure whose backoff has not passed (see failure.backedOff). Before the
+// store is loaded (beforeLoad), only a failure of the store itself stops f,
+// so that a broken store is not read on every call; a token someone else
+// saved is still adopted during the backoff of a failed refresh.
+func (s *Source) backedOff(f *flight, now time.Time, beforeLoad bool) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if beforeLoad && !s.fail.storeDown {
 		return nil
 	}
-	err := s.fail.gate(now, s.latest, f.force)
-	f.gated = err != nil
+	err := s.fail.backedOff(now, s.latest, f.force)
+	f.backedOff = err != nil
 	return err
 }
 
-// adopt loads the store and returns its token if it should replace the
-// current one without a refresh.
-func (s *Source) adopt(ctx context.Context, f *flight, now time.Time) (*oauth2.Token, error) {
+// adoptStored loads the store and returns its token if it should replace
+// the current one without a refresh.
+func (s *Source) adoptStored(ctx context.Context, f *flight, now time.Time) (*oauth2.Token, error) {
 	first := !s.loaded
 	stored, changed, err := s.load(ctx, f, now)
 	if err != nil || !changed || !s.adoptable(stored, f.force && first, now) {
@@ -137,9 +144,8 @@ func (s *Source) adoptable(stored *oauth2.Token, replace bool, now time.Time) bo
 
 // lock takes the store's cross-process lock, waiting no longer than ctx.
 func (s *Source) lock(ctx context.Context, f *flight) (unlock func(), err error) {
-	const step = "locking the store"
 	began := time.Now()
-	err = f.call(step, func() (err error) {
+	err = f.call(stepLock, func() (err error) {
 		unlock, err = s.locker.Lock(ctx)
 		return err
 	})
@@ -148,7 +154,7 @@ func (s *Source) lock(ctx context.Context, f *flight) (unlock func(), err error)
 		err = errors.New("the Locker returned neither an unlock function nor an error")
 	}
 	if err != nil {
-		return nil, s.failed(f.ctx, stepError(step, err), s.latest, s.now())
+		return nil, s.failed(f.ctx, stepError(stepLock, err), s.latest, s.now())
 	}
 	s.lockAcquired(f)
 	return unlock, nil
@@ -156,37 +162,37 @@ func (s *Source) lock(ctx context.Context, f *flight) (unlock func(), err error)
 
 // unlock releases the store's lock; a panic in unlock is logged.
 func (s *Source) unlock(f *flight, unlock func()) {
-	if err := f.call("unlocking the store", func() error { unlock(); return nil }); err != nil {
+	if err := f.call(stepUnlock, func() error { unlock(); return nil }); err != nil {
 		s.logPanic(f.ctx, err)
 	}
 }
 
-// refreshLatest calls the RefreshFunc with the newest token known, and
-// saves the token it returns before returning it.
-func (s *Source) refreshLatest(ctx context.Context, f *flight) (*oauth2.Token, error) {
+// callRefresh calls the RefreshFunc with the newest token known, and saves
+// the token it returns before returning it.
+func (s *Source) callRefresh(ctx context.Context, f *flight) (*oauth2.Token, error) {
 	base := s.latest
 	f.base = base
 	var tok *oauth2.Token
 	s.tokenRequest(f)
-	err := f.call("the RefreshFunc", func() (err error) {
+	err := f.call(stepRequest, func() (err error) {
 		tok, err = s.refresh(ctx, cloneToken(base))
 		return err
 	})
 	now := s.now()
 	if err == nil && (tok == nil || tok.AccessToken == "") {
-		err = errors.New("tokensource: refresh returned no access token")
+		err = errors.New("got no access token")
 	}
 	if err != nil {
-		return nil, s.failed(f.ctx, classify(err), base, now)
+		return nil, s.failed(f.ctx, stepError(stepRequest, classify(err)), base, now)
 	}
 	tok = complete(tok, base, now)
 	s.latest = tok
-	s.keep(f, tok, s.locker != nil && tok.RefreshToken != refreshToken(base))
+	s.saveLatest(f, s.locker != nil && tok.RefreshToken != refreshToken(base))
 	if newCached(tok, now, &s.opts).state(wallNanos(now)) == expired {
 		// An absolute expiry read with clock skew, say: serving it would
 		// have every call refresh again. Its refresh token is kept (saved
 		// above).
-		return nil, s.failed(f.ctx, fmt.Errorf("tokensource: refresh returned a token that expired at %v", tok.Expiry), base, now)
+		return nil, s.failed(f.ctx, stepError(stepRequest, fmt.Errorf("got a token that expired at %s", tok.Expiry.Format(time.RFC3339))), base, now)
 	}
 	f.refreshed = true
 	return tok, nil
@@ -210,19 +216,19 @@ func complete(tok, base *oauth2.Token, now time.Time) *oauth2.Token {
 	return tok
 }
 
-// keep saves tok, the newest token, unless the store holds it already. A
-// failed save is logged and counted; tok stays the newest token, saved
-// again before the next refresh, and callers still use it.
+// saveLatest saves the newest token known, unless the store holds it
+// already. A failed save is logged and counted; the token stays the newest,
+// saved again before the next refresh, and callers still use it.
 //
-// With retry (tok carries a rotated refresh token, and the store's lock is
-// held), a failed save is tried again, with a backoff, for saveRetryFor:
-// whoever takes the lock next would otherwise load the spent refresh token
-// and present it again.
-func (s *Source) keep(f *flight, tok *oauth2.Token, retry bool) {
+// With retry (the token carries a rotated refresh token, and the store's
+// lock is held), a failed save is tried again, with a backoff, for
+// saveRetryFor: whoever takes the lock next would otherwise load the spent
+// refresh token and present it again.
+func (s *Source) saveLatest(f *flight, retry bool) {
 	giveUp := time.Now().Add(saveRetryFor)
 	attempts := 1
 	for wait := saveRetryMin; ; wait *= 2 {
-		err := s.save(f, tok)
+		err := s.save(f, s.latest)
 		switch {
 		case err == nil && attempts > 1:
 			s.opts.log.WarnContext(f.ctx, "tokensource: saved the token after failed attempts", "attempts", attempts)
@@ -246,7 +252,7 @@ func (s *Source) save(f *flight, tok *oauth2.Token) error {
 	}
 	ctx, cancel := context.WithTimeout(f.ctx, s.opts.refreshTimeout)
 	defer cancel()
-	err := f.call("saving the token", func() error { return s.store.Save(ctx, tok) })
+	err := stepError(stepSave, f.call(stepSave, func() error { return s.store.Save(ctx, tok) }))
 	if err != nil {
 		s.stats.saveErrors.Add(1)
 		s.saved(f, err)

@@ -27,15 +27,16 @@ import (
 // A secrecyWatch collects, while a scenario runs, every token value that
 // goes over the wire or into the token file or comes out of a Source, and
 // everything the package says: each log record at debug level, with every
-// attribute, and each error it returns. check then looks for the first in
-// the second.
+// attribute, and each error it returns or logs. check then looks for the
+// first in the second, and checks the form of each error's message.
 type secrecyWatch struct {
 	t   *testing.T
 	log syncBuffer
 
 	mu      sync.Mutex
 	secrets map[string]bool
-	errs    []string // every error returned, and every error it wraps
+	errs    []string // every error returned or logged, and every error it wraps
+	tops    []error  // every error returned or logged
 }
 
 // syncBuffer is a bytes.Buffer for several slog handlers at once.
@@ -93,6 +94,7 @@ func (h *spellingHandler) Handle(_ context.Context, r slog.Record) error {
 			for _, msg := range errorChain(err) {
 				fmt.Fprintf(&b, " [%s]", msg)
 			}
+			h.w.addErr(err)
 		}
 		return true
 	}
@@ -136,7 +138,7 @@ func eachError(err error, fn func(error)) {
 }
 
 // client returns an HTTP client that notes the refresh token of every
-// token request and the tokens of every answer.
+// token request and the tokens of every response.
 func (w *secrecyWatch) client() *http.Client {
 	return &http.Client{Transport: watchingTransport{w}}
 }
@@ -207,11 +209,15 @@ func (w *secrecyWatch) addFile(path string) {
 	}
 }
 
-// addErr notes what err and every error it wraps say.
+// addErr notes err, and what it and every error it wraps say.
 func (w *secrecyWatch) addErr(err error) {
+	if err == nil {
+		return
+	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.errs = append(w.errs, errorChain(err)...)
+	w.tops = append(w.tops, err)
 }
 
 // token calls src.Token and notes what it returns.
@@ -231,12 +237,17 @@ func (w *secrecyWatch) wantLogged(msg string) {
 	}
 }
 
-// check fails the test if a token value appears in the log or in an error.
+// check fails the test if a token value appears in the log or in an error,
+// or if an error's message does not name its package once (see
+// checkErrorText).
 func (w *secrecyWatch) check() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if len(w.secrets) == 0 {
 		w.t.Error("the scenario saw no token at all")
+	}
+	for _, err := range w.tops {
+		checkErrorText(w.t, err)
 	}
 	logged := w.log.String()
 	if logged == "" {
@@ -251,6 +262,34 @@ func (w *secrecyWatch) check() {
 				w.t.Errorf("an error holds token %s: %s", secret, msg)
 			}
 		}
+	}
+}
+
+// projectPackages are the packages of this project, whose names an error
+// message may hold once each.
+var projectPackages = []string{"tokensource", "redisstore", "pgstore", "grpcsource", "otelsource", "tokensourcetest"}
+
+// checkErrorText fails t unless err's message names this package or
+// another of this project (an error of the package that wraps none of the
+// project's carries the name), and names each at most once: on the
+// innermost error of the project. A context's error, returned as it is to
+// a caller whose context ended, is the exception.
+func checkErrorText(t *testing.T, err error) {
+	t.Helper()
+	msg := err.Error()
+	if err == context.Canceled || err == context.DeadlineExceeded {
+		return
+	}
+	names := 0
+	for _, pkg := range projectPackages {
+		n := strings.Count(msg, pkg+": ")
+		if n > 1 {
+			t.Errorf("error names %s %d times: %s", pkg, n, msg)
+		}
+		names += n
+	}
+	if names == 0 {
+		t.Errorf("error names no package of this project: %s", msg)
 	}
 }
 
@@ -334,9 +373,9 @@ func TestNoTokenInLogsOrErrors(t *testing.T) {
 	t.Run("save failure", func(t *testing.T) {
 		w := newSecrecyWatch(t)
 		r := secretRig(t, w, nil)
-		notAFolder := filepath.Join(t.TempDir(), "file")
-		writeFile(t, notAFolder, []byte("x"))
-		src := r.newSourceWith(r.srv.Config(), saveElsewhere{r.store, NewFileStore(filepath.Join(notAFolder, "token.json"))})
+		notADirectory := filepath.Join(t.TempDir(), "file")
+		writeFile(t, notADirectory, []byte("x"))
+		src := r.newSourceWith(r.srv.Config(), saveElsewhere{r.store, NewFileStore(filepath.Join(notADirectory, "token.json"))})
 		r.expire()
 		mustWatchedToken(t, w, src)
 		if st := src.Stats(); st.SaveErrors == 0 {
@@ -364,7 +403,8 @@ func TestNoTokenInLogsOrErrors(t *testing.T) {
 			if _, err := w.token(r.src); err == nil {
 				t.Fatal("no error")
 			}
-			// The retry after the wait: a new token, or for a lost answer
+			w.token(r.src) // during the backoff
+			// The retry after the wait: a new token, or for a lost response
 			// reuse detection, or for invalid_grant nothing.
 			r.clock.Advance(retryAfterMax)
 			w.token(r.src)
@@ -373,6 +413,41 @@ func TestNoTokenInLogsOrErrors(t *testing.T) {
 			w.wantLogged("refresh failed")
 		})
 	}
+
+	t.Run("store failures", func(t *testing.T) {
+		w := newSecrecyWatch(t)
+		r := secretRig(t, w, nil)
+		notADirectory := filepath.Join(t.TempDir(), "file")
+		writeFile(t, notADirectory, []byte("x"))
+		broken := NewFileStore(filepath.Join(notADirectory, "token.json"))
+		login := mustLoad(t, r.store)
+		r.expire()
+		for _, st := range []Store{
+			broken,                         // cannot load
+			lockElsewhere{r.store, broken}, // cannot lock
+			failingLoadStore{errors.New("disk on fire")},                                       // another package's
+			storeWith(t, &oauth2.Token{AccessToken: login.AccessToken, Expiry: r.clock.Now()}), // nothing to refresh with
+		} {
+			src := r.newSourceWith(r.srv.Config(), st)
+			if _, err := w.token(src); err == nil {
+				t.Fatalf("%T: no error", st)
+			}
+			w.token(src) // during the backoff
+		}
+		w.wantLogged("cannot load the stored token")
+	})
+
+	t.Run("panic", func(t *testing.T) {
+		w := newSecrecyWatch(t)
+		r := secretRig(t, w, nil)
+		o := r.opts
+		src := New(func(context.Context, *oauth2.Token) (*oauth2.Token, error) { panic(ErrReauthRequired) }, r.store, &o)
+		r.expire()
+		if _, err := w.token(src); err == nil {
+			t.Fatal("no error")
+		}
+		w.wantLogged("panicked")
+	})
 
 	t.Run("invalid_grant", func(t *testing.T) {
 		w := newSecrecyWatch(t)
@@ -469,6 +544,17 @@ func TestEndpointEchoesNoSecretIntoErrors(t *testing.T) {
 		}
 	}
 	w.wantLogged("refresh failed")
+}
+
+// lockElsewhere is a FileStore whose Locks go to another, failing
+// FileStore.
+type lockElsewhere struct {
+	*FileStore
+	lockOn *FileStore
+}
+
+func (s lockElsewhere) Lock(ctx context.Context) (func(), error) {
+	return s.lockOn.Lock(ctx)
 }
 
 // saveElsewhere is a FileStore (with its Lock) whose saves go to another,

@@ -9,7 +9,7 @@ import (
 //
 // RefreshErrors counts every failure that backs off: of the RefreshFunc,
 // of loading or locking the store before it, and of a new token that a
-// server rejected before it worked (see Source.Invalidate).
+// server rejected before it worked (see [Source.Invalidate]).
 type Stats struct {
 	Refreshes, RefreshErrors int64 // refreshes that succeeded / failed
 	Adopted                  int64 // tokens taken from the store, instead of refreshing, that someone else saved (another process, a new login) after the first load
@@ -35,7 +35,7 @@ func (s *Source) Stats() Stats {
 }
 
 // Remaining returns how long the token the Source serves has until its
-// Expiry, by the Source's clock (Options.Now), and true; it is negative once
+// Expiry, by the Source's clock ([Options.Now]), and true; it is negative once
 // the Expiry has passed, until a refresh replaces the token. It returns false
 // when the Source serves no token (none was loaded yet, or a server rejected
 // the last one: [Source.Invalidate]) or one that never expires. Like the hot

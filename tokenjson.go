@@ -3,6 +3,7 @@ package tokensource
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -25,20 +26,44 @@ type fileToken struct {
 
 // errNoCredential marks a token that has neither an access token nor a
 // refresh token: nothing could ever be done with it.
-var errNoCredential = errors.New("it has neither an access_token nor a refresh_token")
+var errNoCredential = errors.New("the token has neither an access_token nor a refresh_token")
 
-// ErrCorrupt is wrapped by the error of a Store whose stored token cannot be
-// read back: it is not the JSON MarshalToken writes, or it holds neither an
-// access token nor a refresh token. The stored data is left as it is; a
-// program may offer a new login, whose Save replaces it.
+// ErrCorrupt is wrapped by the error of a [Store] whose stored token cannot
+// be read back: it is not the JSON [MarshalToken] writes, or it holds
+// neither an access token nor a refresh token. The stored data is left as
+// it is; a program may offer a new login, whose Save replaces it.
 var ErrCorrupt = errors.New("tokensource: stored token is corrupt")
 
-// MarshalToken returns tok as a FileStore writes it: the JSON object
-// json.Marshal(*oauth2.Token) writes, plus the id_token and scope extras,
-// indented, with a trailing newline. Stores of other modules use it so that
-// every store holds the same format. It fails for a nil token and for one
-// with neither an access token nor a refresh token.
+// MarshalToken returns tok as a [FileStore] writes it, indented, with a
+// trailing newline: the JSON object json.Marshal(*oauth2.Token) writes,
+//
+//	access_token   string
+//	token_type     string, omitted when empty
+//	refresh_token  string, omitted when empty
+//	expiry         RFC 3339 time; "0001-01-01T00:00:00Z" means no expiry
+//	expires_in     integer seconds, omitted when zero
+//
+// plus two fields that oauth2.Token keeps only as extras, written when they
+// are strings, and restored by [UnmarshalToken] so that tok.Extra finds
+// them:
+//
+//	id_token       string, omitted when empty
+//	scope          string, omitted when empty
+//
+// Stores of other modules use it so that every store holds the same format.
+// It fails for a nil token and for one with neither an access token nor a
+// refresh token. Its error names this package; [errors.Unwrap] gives the
+// cause alone, for a Store whose own error names it.
 func MarshalToken(tok *oauth2.Token) ([]byte, error) {
+	data, err := marshalToken(tok)
+	if err != nil {
+		return nil, fmt.Errorf("tokensource: %w", err)
+	}
+	return data, nil
+}
+
+// marshalToken is MarshalToken, with an error that names no package.
+func marshalToken(tok *oauth2.Token) ([]byte, error) {
 	if tok == nil || (tok.AccessToken == "" && tok.RefreshToken == "") {
 		return nil, errNoCredential
 	}
@@ -66,8 +91,11 @@ func extraString(tok *oauth2.Token, key string) string {
 }
 
 // UnmarshalToken parses what MarshalToken or json.Marshal(*oauth2.Token)
-// wrote. Its error wraps ErrCorrupt and never quotes data, so it may be
-// logged even when data holds a live token.
+// wrote, ignoring unknown fields. Data that is not such an object, or that
+// has neither an access_token nor a refresh_token, is corrupt: the error
+// wraps [ErrCorrupt], and never quotes data, so it may be logged even when
+// data holds a live token. Like MarshalToken's, it names
+// this package, and [errors.Unwrap] gives the cause alone.
 func UnmarshalToken(data []byte) (*oauth2.Token, error) {
 	tok, err := decodeToken(data)
 	if err != nil {

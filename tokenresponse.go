@@ -15,15 +15,15 @@ import (
 	"golang.org/x/oauth2"
 )
 
-// parseTokenResponse reads a token endpoint's answer (RFC 6749 §5): JSON, or
+// parseTokenResponse reads a token endpoint's response (RFC 6749 §5): JSON, or
 // the form encoding some servers use. Error messages quote no part of the
 // body but the error code, description and URI, with secrets (the tokens
-// and client secret of the request) and the answer's own tokens redacted.
+// and client secret of the request) and the response's own tokens redacted.
 func parseTokenResponse(resp *http.Response, body []byte, secrets ...string) (*oauth2.Token, error) {
 	fields, err := decodeFields(resp.Header.Get("Content-Type"), body)
 	failed := resp.StatusCode < 200 || resp.StatusCode > 299
 	if failed || fields.str("error") != "" {
-		// The body is not kept: an error answer may still carry tokens,
+		// The body is not kept: an error response may still carry tokens,
 		// and RetrieveError.Error prints its body.
 		r := newRedacter(append(slices.Clip(secrets), fields.str("access_token"), fields.str("refresh_token")))
 		return nil, &EndpointError{RetrieveError: oauth2.RetrieveError{
@@ -34,7 +34,7 @@ func parseTokenResponse(resp *http.Response, body []byte, secrets ...string) (*o
 		}}
 	}
 	if err != nil {
-		return nil, fmt.Errorf("tokensource: token endpoint answered %s with a body that cannot be parsed (%d bytes): %w", resp.Status, len(body), err)
+		return nil, fmt.Errorf("tokensource: token endpoint responded %s with a body that cannot be parsed (%d bytes): %w", resp.Status, len(body), err)
 	}
 	expiresIn, ok := fields.int("expires_in")
 	tok := &oauth2.Token{
@@ -44,10 +44,10 @@ func parseTokenResponse(resp *http.Response, body []byte, secrets ...string) (*o
 		ExpiresIn:    expiresIn,
 	}
 	if tok.AccessToken == "" {
-		return nil, fmt.Errorf("tokensource: token endpoint answered %s without an access_token", resp.Status)
+		return nil, fmt.Errorf("tokensource: token endpoint responded %s without an access_token", resp.Status)
 	}
 	if !ok {
-		return nil, fmt.Errorf("tokensource: token endpoint answered %s with an expires_in that is not a whole number of seconds", resp.Status)
+		return nil, fmt.Errorf("tokensource: token endpoint responded %s with an expires_in that is not a whole number of seconds", resp.Status)
 	}
 	return tok.WithExtra(map[string]any(fields)), nil
 }
@@ -124,20 +124,20 @@ func (f fields) int(key string) (n int64, ok bool) {
 	return 0, false
 }
 
-// EndpointError is a token endpoint's error answer. It is an
-// oauth2.RetrieveError (errors.As finds both), whose Response is the answer
-// (its body already read and closed) and whose Body is left empty: an error
-// answer may carry tokens, and no message shows more than the status, error
-// code and description. Servers echo what they were sent, so the refresh
-// token, access token and client secret of the request, and any token in
-// the answer, are replaced with "[redacted]" in ErrorCode (unless it is a
-// code of RFC 6749), ErrorDescription and ErrorURI.
+// EndpointError is a token endpoint's error response. It is an
+// [oauth2.RetrieveError] ([errors.As] finds both), whose Response is the
+// HTTP response (its body already read and closed) and whose Body is left
+// empty: an error response may carry tokens, and no message shows more than
+// the status, error code and description. Servers echo what they were sent,
+// so the refresh token, access token and client secret of the request, and
+// any token in the response, are replaced with "[redacted]" in ErrorCode
+// (unless it is a code of RFC 6749), ErrorDescription and ErrorURI.
 type EndpointError struct {
 	oauth2.RetrieveError
 }
 
 func (e *EndpointError) Error() string {
-	msg := "tokensource: token endpoint answered " + e.Response.Status
+	msg := "tokensource: token endpoint responded " + e.Response.Status
 	if e.ErrorCode != "" {
 		msg += ": " + e.ErrorCode
 	}

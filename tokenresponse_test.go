@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -15,7 +16,7 @@ import (
 	"golang.org/x/oauth2"
 )
 
-// TestHugeExpiresInIsNotExpiredAtOnce has the token endpoint answer with
+// TestHugeExpiresInIsNotExpiredAtOnce has the token endpoint respond with
 // an expires_in of about 317 years, more than a time.Duration holds. The
 // token must still count as valid, not be refreshed on every call.
 func TestHugeExpiresInIsNotExpiredAtOnce(t *testing.T) {
@@ -45,7 +46,7 @@ func TestHugeExpiresInIsNotExpiredAtOnce(t *testing.T) {
 }
 
 // TestEndpointErrorWrapsNoTokenInItsBody gives parseTokenResponse error
-// answers that carry tokens anyway. No message in the error's chain may
+// responses that carry tokens anyway. No message in the error's chain may
 // show them: code that finds the *oauth2.RetrieveError with errors.As and
 // logs it must not log a token.
 func TestEndpointErrorWrapsNoTokenInItsBody(t *testing.T) {
@@ -72,7 +73,7 @@ func TestEndpointErrorWrapsNoTokenInItsBody(t *testing.T) {
 	}
 }
 
-// TestEndpointErrorRedactsSecrets gives parseTokenResponse error answers
+// TestEndpointErrorRedactsSecrets gives parseTokenResponse error responses
 // that echo the secrets of the request and carry tokens of their own. Each
 // is replaced whole, as sent or URL-encoded; a standard error code stays as
 // it is, so that invalid_grant still means re-authentication.
@@ -94,7 +95,7 @@ func TestEndpointErrorRedactsSecrets(t *testing.T) {
 			`{"error":"invalid_grant","error_description":"grant revoked"}`,
 			[]string{"grant"},
 			"invalid_grant", "[redacted] revoked", ""},
-		{"the answer's own tokens",
+		{"the response's own tokens",
 			`{"error":"server_error","error_description":"issued at9 and rt9","access_token":"at9","refresh_token":"rt9"}`,
 			nil,
 			"server_error", "issued [redacted] and [redacted]", ""},
@@ -114,5 +115,111 @@ func TestEndpointErrorRedactsSecrets(t *testing.T) {
 				t.Errorf("invalid_grant no longer means ErrReauthRequired: %v", err)
 			}
 		})
+	}
+}
+
+func TestParseTokenResponse(t *testing.T) {
+	tests := []struct {
+		name, contentType, body string
+		status                  int
+		wantAccess              string
+		wantExpiresIn           int64
+		wantErr                 string
+	}{
+		{"json", "application/json", `{"access_token":"at","token_type":"Bearer","expires_in":60}`, 200, "at", 60, ""},
+		{"expires_in as a string", "application/json", `{"access_token":"at","expires_in":"60"}`, 200, "at", 60, ""},
+		{"form encoded", "application/x-www-form-urlencoded", `access_token=at&expires_in=60`, 200, "at", 60, ""},
+		{"negative expires_in", "application/json", `{"access_token":"at","expires_in":-5}`, 200, "at", 0, ""},
+		{"huge expires_in", "application/json", `{"access_token":"at","expires_in":1e30}`, 200, "at", math.MaxInt64, ""},
+		{"huge expires_in as a string", "application/json", `{"access_token":"at","expires_in":"99999999999999999999"}`, 200, "at", math.MaxInt64, ""},
+		{"error with 200", "application/json", `{"error":"invalid_grant","error_description":"gone"}`, 200, "", 0, "invalid_grant: gone"},
+		{"error status", "application/json", `{"error":"invalid_client"}`, 401, "", 0, "401 Unauthorized: invalid_client"},
+		{"error status without JSON", "text/html", `<h1>secret-at</h1>`, 502, "", 0, "502 Bad Gateway"},
+		{"no access token", "application/json", `{"refresh_token":"secret-rt"}`, 200, "", 0, "without an access_token"},
+		{"not JSON", "application/json", `{"access_token":"secret-at"`, 200, "", 0, "cannot be parsed"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp := &http.Response{StatusCode: tt.status, Status: itoa(int64(tt.status)) + " " + http.StatusText(tt.status), Header: http.Header{"Content-Type": {tt.contentType}}}
+			tok, err := parseTokenResponse(resp, []byte(tt.body))
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want it to say %q", err, tt.wantErr)
+				}
+				if strings.Contains(err.Error(), "secret") {
+					t.Errorf("error %q quotes the body", err)
+				}
+				return
+			}
+			if err != nil || tok.AccessToken != tt.wantAccess || tok.ExpiresIn != tt.wantExpiresIn {
+				t.Fatalf("got %+v, %v; want access %q, expires_in %d", tok, err, tt.wantAccess, tt.wantExpiresIn)
+			}
+		})
+	}
+}
+
+// parseExpiresIn parses a 200 token response with an access token and
+// expiresIn, a JSON value or, for a form-encoded body, an encoded one.
+func parseExpiresIn(contentType, expiresIn string) (*oauth2.Token, error) {
+	body := `{"access_token":"at","expires_in":` + expiresIn + `}`
+	if contentType != "application/json" {
+		body = "access_token=at&expires_in=" + expiresIn
+	}
+	resp := &http.Response{StatusCode: 200, Status: "200 OK", Header: http.Header{"Content-Type": {contentType}}}
+	return parseTokenResponse(resp, []byte(body))
+}
+
+// TestExpiresInTrimmedAndIntegralDecimal reads expires_in values that
+// mean a whole number of seconds though they are not written as one.
+func TestExpiresInTrimmedAndIntegralDecimal(t *testing.T) {
+	for _, tt := range []struct {
+		contentType, expiresIn string
+		want                   int64
+	}{
+		{"application/json", `"3600.0"`, 3600},
+		{"application/json", `" 3600"`, 3600},
+		{"application/json", `"3600 "`, 3600},
+		{"application/json", `"\t3600.000\n"`, 3600},
+		{"application/json", `"+3600"`, 3600},
+		{"application/json", `3600.0`, 3600},
+		{"application/json", `36e2`, 3600},
+		{"application/json", `"-60.0"`, 0},
+		{"application/json", `""`, 0},
+		{"application/json", `null`, 0},
+		{"application/x-www-form-urlencoded", "3600.0", 3600},
+		{"application/x-www-form-urlencoded", "%203600", 3600},
+	} {
+		tok, err := parseExpiresIn(tt.contentType, tt.expiresIn)
+		if err != nil || tok.ExpiresIn != tt.want {
+			t.Errorf("%s expires_in %s: got %v, %v; want expires_in %d", tt.contentType, tt.expiresIn, tok, err, tt.want)
+		}
+	}
+}
+
+// TestExpiresInNotAWholeNumberIsAnError gives expires_in values that are
+// no whole number of seconds: the response is malformed, and the error
+// does not quote the value.
+func TestExpiresInNotAWholeNumberIsAnError(t *testing.T) {
+	for _, tt := range []struct{ contentType, expiresIn string }{
+		{"application/json", `"3600.5"`},
+		{"application/json", `3599.9`},
+		{"application/json", `"3600."`},
+		{"application/json", `".0"`},
+		{"application/json", `"36e2"`},
+		{"application/json", `"secret-soon"`},
+		{"application/json", `"36 00"`},
+		{"application/json", `true`},
+		{"application/json", `{"s":3600}`},
+		{"application/json", `["3600"]`},
+		{"application/x-www-form-urlencoded", "secret-soon"},
+	} {
+		tok, err := parseExpiresIn(tt.contentType, tt.expiresIn)
+		if err == nil || !strings.Contains(err.Error(), "expires_in that is not a whole number") {
+			t.Errorf("%s expires_in %s: got %v, %v; want an error about expires_in", tt.contentType, tt.expiresIn, tok, err)
+			continue
+		}
+		if strings.Contains(err.Error(), "secret") {
+			t.Errorf("error %q quotes the value", err)
+		}
 	}
 }

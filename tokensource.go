@@ -15,38 +15,52 @@ import (
 //
 // current is a copy of the newest token known, whose refresh token is the
 // one to use: read from the store under its lock when the store is a
-// Locker, and newer than the stored one when a save failed. It is nil when
+// [Locker], and newer than the stored one when a save failed. It is nil when
 // the store holds nothing (nothing was saved yet, or the token file was
 // deleted, which acts as a log-out). A RefreshFunc that cannot work without
-// a refresh token returns an error wrapping ErrReauthRequired.
+// a refresh token returns an error wrapping [ErrReauthRequired].
 //
 // ctx carries the values of the caller that started the refresh (its trace
 // span, its logger's attributes), but none of its cancellation: it ends with
-// Options.RefreshTimeout. A response without a refresh token keeps the old one; one with ExpiresIn
-// but no Expiry gets its Expiry from the Source's clock. A token that has
-// already expired, a panic and a runtime.Goexit are failed refreshes, like
-// an error: the callers waiting get an error, and the next refresh waits
-// for the backoff.
+// [Options.RefreshTimeout]. A response without a refresh token keeps the old
+// one; one with ExpiresIn but no Expiry gets its Expiry from the Source's
+// clock. A token that has already expired, a panic and a runtime.Goexit are
+// failed refreshes, like an error: the callers waiting get an error, and the
+// next refresh waits for the backoff.
 type RefreshFunc func(ctx context.Context, current *oauth2.Token) (*oauth2.Token, error)
 
 // Options tune a Source. A nil *Options means all defaults.
-//
-// EarlyExpiry is capped at a quarter of the lifetime a token has when the
-// Source gets it, so that a short-lived token is used for most of its life.
-// RefreshAhead starts a background refresh, never before half of the
-// token's lifetime; if it fails, the token is still served, and the next
-// background refresh starts after the backoff. RefreshTimeout bounds
-// loading the store, waiting for its lock and the token request together;
-// saving has a bound of its own, so that a slow refresh cannot cost the
-// token it got. The Store and the Locker, like the RefreshFunc, get a
-// context with the values of the caller that started the refresh.
 type Options struct {
-	EarlyExpiry    time.Duration    // a token counts as expired this long before Expiry; 0 means DefaultEarlyExpiry, <0 none
-	RefreshAhead   time.Duration    // refresh in the background this long before EarlyExpiry; 0 means DefaultRefreshAhead, <0 disables
-	RefreshTimeout time.Duration    // bound on one refresh, independent of any caller's context; 0 or <0 means DefaultRefreshTimeout
-	Now            func() time.Time // clock, for tests; nil means time.Now
-	Logger         *slog.Logger     // nil means silent; never logs a token value
-	Hooks          *Hooks           // nil means none; New copies it
+	// EarlyExpiry is how long before its Expiry a token counts as
+	// expired: 0 means DefaultEarlyExpiry, and a negative value none. It is
+	// capped at a quarter of the lifetime a token has when the Source gets
+	// it, so that a short-lived token is used for most of its life.
+	EarlyExpiry time.Duration
+
+	// RefreshAhead is how long before the early expiry the first caller
+	// starts a refresh in the background, while every caller keeps getting
+	// the current token: 0 means DefaultRefreshAhead, and a negative value
+	// turns it off. It never starts before half of the token's lifetime; if
+	// it fails, the token is still served, and the next one starts after
+	// the backoff.
+	RefreshAhead time.Duration
+
+	// RefreshTimeout bounds one refresh, whatever the contexts of its
+	// callers: loading the store, waiting for its lock and the token
+	// request together, and saving on its own, so that a slow refresh
+	// cannot cost the token it got. 0 or less means DefaultRefreshTimeout.
+	RefreshTimeout time.Duration
+
+	// Now is the clock, for tests; nil means time.Now.
+	Now func() time.Time
+
+	// Logger gets a record of every refresh, failure and rejected token,
+	// never a token value; nil means none.
+	Logger *slog.Logger
+
+	// Hooks report refreshes, saves and rejected tokens, for metrics and
+	// traces; nil means none. New copies them.
+	Hooks *Hooks
 }
 
 // Defaults for the zero fields of Options.
@@ -98,8 +112,8 @@ func orDefault(d, def time.Duration) time.Duration {
 	return d
 }
 
-// Source is a persistent, reuse-aware oauth2.TokenSource. It is safe for
-// concurrent use; create it with New or FromConfig.
+// Source is a persistent, reuse-aware [oauth2.TokenSource]. It is safe for
+// concurrent use; create it with [New] or [FromConfig].
 //
 // A Source serves its cached token while it is valid, without locks,
 // allocations or I/O. When the token expires, when a server rejects it
@@ -134,7 +148,7 @@ type Source struct {
 // New returns a Source that obtains tokens with refresh and keeps them in
 // store. refresh must not be nil. A nil store means a new MemoryStore that
 // only the Source can reach: no login can be saved into it, so once
-// refreshing fails with ErrReauthRequired it fails for good. Pass a store of
+// refreshing fails with [ErrReauthRequired] it fails for good. Pass a store of
 // your own if a user may have to log in again.
 //
 // New does no I/O: the first call that needs a token loads it from the store,
@@ -152,9 +166,9 @@ func New(refresh RefreshFunc, store Store, opts *Options) *Source {
 }
 
 // Token returns a valid token. It is TokenContext with context.Background,
-// so that a Source is an oauth2.TokenSource, except that it returns a copy
-// of the token, which the caller may modify: oauth2.ReuseTokenSource, which
-// oauth2.NewClient puts in front of every source, writes into the tokens it
+// so that a Source is an [oauth2.TokenSource], except that it returns a copy
+// of the token, which the caller may modify: [oauth2.ReuseTokenSource], which
+// [oauth2.NewClient] puts in front of every source, writes into the tokens it
 // gets. The copy costs one allocation; TokenContext makes none.
 func (s *Source) Token() (*oauth2.Token, error) {
 	tok, err := s.TokenContext(context.Background())
@@ -167,9 +181,10 @@ func (s *Source) Token() (*oauth2.Token, error) {
 //
 // Inside the refresh-ahead window it returns the current, still valid token
 // and starts one refresh in the background; if that fails, the next one
-// starts after the backoff, while the token stays valid. During the backoff after a
-// failed refresh, a caller without a valid token gets the last error at once.
-// The returned token is shared: callers must not modify it.
+// starts after the backoff, while the token stays valid. During the backoff
+// after a failed refresh, a caller without a valid token gets the last
+// error at once (see [BackoffError]). The returned token is shared: callers
+// must not modify it.
 func (s *Source) TokenContext(ctx context.Context) (*oauth2.Token, error) {
 	now := s.now()
 	wall := wallNanos(now)
@@ -209,7 +224,7 @@ func whyExpired(c *cached) RefreshReason {
 // skips the backoff of earlier failures. It is coalesced: when a refresh is
 // already running, Refresh waits for it and returns its token if it
 // succeeded with a new token (not the stored one, loaded on first use). It
-// does not retry a refresh token the server refused (ErrReauthRequired)
+// does not retry a refresh token the server refused ([ErrReauthRequired])
 // until the store holds a different one.
 func (s *Source) Refresh(ctx context.Context) (*oauth2.Token, error) {
 	for {

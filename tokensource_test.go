@@ -10,11 +10,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oauthkit/tokensource/tokensourcetest"
 	"golang.org/x/oauth2"
 )
 
 // newSource returns a Source on clock whose store holds tok.
-func newSource(t *testing.T, e *fakeEndpoint, clock *testClock, tok *oauth2.Token, opts *Options) (*Source, *countingStore) {
+func newSource(t *testing.T, e *fakeEndpoint, clock *tokensourcetest.Clock, tok *oauth2.Token, opts *Options) (*Source, *countingStore) {
 	t.Helper()
 	st := &countingStore{Store: storeWith(t, tok)}
 	if opts == nil {
@@ -143,17 +144,6 @@ func TestFailureSharedThenBackoff(t *testing.T) {
 	}
 }
 
-func TestBackoffGrowsAndIsCapped(t *testing.T) {
-	for n := 1; n <= 40; n++ {
-		d := min(backoffMin<<min(n-1, 31), backoffMax)
-		for range 20 {
-			if got := backoff(n); got < d/2 || got > d {
-				t.Fatalf("backoff(%d) = %v, want within [%v, %v]", n, got, d/2, d)
-			}
-		}
-	}
-}
-
 func TestCallerContextEndsWaitNotRefresh(t *testing.T) {
 	clock := newTestClock()
 	e := &fakeEndpoint{next: rotating(clock, time.Hour), entered: make(chan struct{}, 1), release: make(chan struct{})}
@@ -173,13 +163,8 @@ func TestCallerContextEndsWaitNotRefresh(t *testing.T) {
 		impatient <- err
 	}()
 	cancel()
-	select {
-	case err := <-impatient:
-		if !errors.Is(err, context.Canceled) {
-			t.Fatalf("cancelled caller: err = %v, want context.Canceled", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("cancelled caller still waiting")
+	if err := recv(t, impatient); !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled caller: err = %v, want context.Canceled", err)
 	}
 
 	close(e.release)
@@ -197,75 +182,8 @@ func TestRefreshTimeoutCutsOffHungEndpoint(t *testing.T) {
 	s, _ := newSource(t, e, clock, &oauth2.Token{AccessToken: "a0", RefreshToken: "r0", Expiry: clock.Now().Add(-time.Minute)},
 		&Options{RefreshTimeout: 20 * time.Millisecond})
 
-	done := make(chan error)
-	go func() {
-		_, err := s.Token()
-		done <- err
-	}()
-	select {
-	case err := <-done:
-		if !errors.Is(err, context.DeadlineExceeded) {
-			t.Fatalf("err = %v, want context.DeadlineExceeded", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("RefreshTimeout did not end the refresh")
-	}
-}
-
-func TestShortLivedTokenUsedForMostOfItsLife(t *testing.T) {
-	clock := newTestClock()
-	e := &fakeEndpoint{next: rotating(clock, 4*time.Second)}
-	// 4s of life: the early expiry is capped at 1s, not the default 10s.
-	s, _ := newSource(t, e, clock, &oauth2.Token{AccessToken: "a0", RefreshToken: "r0", Expiry: clock.Now().Add(4 * time.Second)},
-		&Options{RefreshAhead: -1})
-	mustToken(t, s, "a0")
-
-	clock.Advance(3*time.Second - time.Millisecond)
-	if tok, err := s.Token(); err != nil || tok.AccessToken != "a0" {
-		t.Fatalf("at 2.999s: %v, %v; want a0", tok, err)
-	}
-	clock.Advance(2 * time.Millisecond)
-	if tok, err := s.Token(); err != nil || tok.AccessToken != "a1" {
-		t.Fatalf("at 3.001s: %v, %v; want a1", tok, err)
-	}
-	if n := e.calls.Load(); n != 1 {
-		t.Errorf("RefreshFunc called %d times, want 1", n)
-	}
-}
-
-func TestStoredTokenLateInLifeKeepsItsEarlyExpiry(t *testing.T) {
-	clock := newTestClock()
-	e := &fakeEndpoint{next: rotating(clock, 4*time.Second)}
-	// Issued for 4s, 2s left when loaded: the early expiry is a quarter of
-	// the 4s, not of the 2s left.
-	s, _ := newSource(t, e, clock, &oauth2.Token{AccessToken: "a0", RefreshToken: "r0", ExpiresIn: 4, Expiry: clock.Now().Add(2 * time.Second)},
-		&Options{RefreshAhead: -1})
-	mustToken(t, s, "a0")
-
-	clock.Advance(time.Second - time.Millisecond)
-	if tok, err := s.Token(); err != nil || tok.AccessToken != "a0" {
-		t.Fatalf("1s before expiry: %v, %v; want a0", tok, err)
-	}
-	clock.Advance(2 * time.Millisecond)
-	if tok, err := s.Token(); err != nil || tok.AccessToken != "a1" {
-		t.Fatalf("0.999s before expiry: %v, %v; want a1", tok, err)
-	}
-}
-
-func TestEarlyExpiry(t *testing.T) {
-	clock := newTestClock()
-	e := &fakeEndpoint{next: rotating(clock, time.Hour)}
-	s, _ := newSource(t, e, clock, &oauth2.Token{AccessToken: "a0", RefreshToken: "r0", Expiry: clock.Now().Add(time.Hour)},
-		&Options{RefreshAhead: -1, EarlyExpiry: time.Minute})
-	mustToken(t, s, "a0")
-
-	clock.Advance(59*time.Minute - time.Millisecond)
-	if tok, _ := s.Token(); tok.AccessToken != "a0" {
-		t.Fatalf("before EarlyExpiry: got %s, want a0", tok.AccessToken)
-	}
-	clock.Advance(2 * time.Millisecond)
-	if tok, _ := s.Token(); tok.AccessToken != "a1" {
-		t.Fatalf("after EarlyExpiry: got %s, want a1", tok.AccessToken)
+	if err := boundedToken(t, s); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("err = %v, want context.DeadlineExceeded", err)
 	}
 }
 
@@ -346,79 +264,6 @@ func TestRefreshAheadFailureKeepsValidTokenAndBacksOff(t *testing.T) {
 	mustToken(t, s, "a3")
 }
 
-func TestRefreshAheadNotBeforeHalfLife(t *testing.T) {
-	clock := newTestClock()
-	e := &fakeEndpoint{next: rotating(clock, time.Minute), entered: make(chan struct{}, 1)}
-	// 60s of life, 1m refresh-ahead: the window would open at once, but
-	// opens only at 30s.
-	s, _ := newSource(t, e, clock, &oauth2.Token{AccessToken: "a0", RefreshToken: "r0", Expiry: clock.Now().Add(time.Minute)}, nil)
-	mustToken(t, s, "a0")
-
-	clock.Advance(30*time.Second - time.Millisecond)
-	s.Token()
-	s.waitIdle(t)
-	if n := e.calls.Load(); n != 0 {
-		t.Fatalf("refreshed ahead before half of the lifetime (%d calls)", n)
-	}
-	clock.Advance(2 * time.Millisecond)
-	if tok, _ := s.Token(); tok.AccessToken != "a0" {
-		t.Fatalf("got %s, want a0 while the refresh runs ahead", tok.AccessToken)
-	}
-	recv(t, e.entered)
-}
-
-func TestInvalidateDropsOnlyTheRejectedToken(t *testing.T) {
-	clock := newTestClock()
-	e := &fakeEndpoint{next: rotating(clock, time.Hour)}
-	s, _ := newSource(t, e, clock, &oauth2.Token{AccessToken: "a0", RefreshToken: "r0", Expiry: clock.Now().Add(time.Hour)}, nil)
-
-	a0, _ := s.Token()
-	s.Invalidate(&oauth2.Token{AccessToken: "other"})
-	s.Invalidate(nil)
-	if tok, _ := s.TokenContext(context.Background()); tok.AccessToken != a0.AccessToken || e.calls.Load() != 0 {
-		t.Fatalf("Invalidate of another token dropped the current one")
-	}
-
-	s.Invalidate(a0)
-	a1, err := s.Token()
-	if err != nil || a1.AccessToken != "a1" {
-		t.Fatalf("after Invalidate: %v, %v; want a1", a1, err)
-	}
-	if a1.RefreshToken != "r1" {
-		t.Errorf("refresh token = %q, want r1", a1.RefreshToken)
-	}
-
-	// A late 401 for a0 must not drop a1.
-	s.Invalidate(a0)
-	if tok, _ := s.TokenContext(context.Background()); tok.AccessToken != a1.AccessToken {
-		t.Fatalf("a stale Invalidate dropped the newer token")
-	}
-	if st := s.Stats(); st.Invalidations != 1 || st.Refreshes != 1 {
-		t.Errorf("Stats = %+v; want 1 invalidation, 1 refresh", st)
-	}
-}
-
-func TestConcurrentInvalidateOneRefresh(t *testing.T) {
-	clock := newTestClock()
-	e := &fakeEndpoint{next: rotating(clock, time.Hour)}
-	s, _ := newSource(t, e, clock, &oauth2.Token{AccessToken: "a0", RefreshToken: "r0", Expiry: clock.Now().Add(time.Hour)}, nil)
-	a0, _ := s.Token()
-
-	var wg sync.WaitGroup
-	for range 100 {
-		wg.Go(func() {
-			s.Invalidate(a0)
-			if tok, err := s.Token(); err != nil || tok.AccessToken != "a1" {
-				t.Errorf("got %v, %v; want a1", tok, err)
-			}
-		})
-	}
-	wg.Wait()
-	if n := e.calls.Load(); n != 1 {
-		t.Errorf("RefreshFunc called %d times for 100 rejections of one token, want 1", n)
-	}
-}
-
 func TestRefreshForcesAndCoalesces(t *testing.T) {
 	clock := newTestClock()
 	e := &fakeEndpoint{next: rotating(clock, time.Hour), release: make(chan struct{})}
@@ -445,75 +290,6 @@ func TestRefreshForcesAndCoalesces(t *testing.T) {
 	// A Refresh after that one ended forces another, though a1 is valid.
 	if tok, _ := s.Refresh(context.Background()); tok == nil || tok.AccessToken != "a2" {
 		t.Errorf("second Refresh = %v, want a2", tok)
-	}
-}
-
-func TestRetryAfterSetsBackoff(t *testing.T) {
-	clock := newTestClock()
-	limited := &oauth2.RetrieveError{Response: &http.Response{StatusCode: 429, Status: "429 Too Many Requests", Header: http.Header{"Retry-After": {"120"}}}}
-	e := &fakeEndpoint{next: failing(limited)}
-	s, _ := newSource(t, e, clock, &oauth2.Token{AccessToken: "a0", RefreshToken: "r0", Expiry: clock.Now().Add(-time.Minute)}, nil)
-
-	if _, err := s.Token(); !errors.Is(err, limited) {
-		t.Fatalf("err = %v", err)
-	}
-	clock.Advance(119 * time.Second)
-	var be *BackoffError
-	if _, err := s.Token(); !errors.As(err, &be) || !be.RetryAt.Equal(clock.Now().Add(time.Second)) {
-		t.Fatalf("at 119s: err = %v, want a BackoffError until 120s", err)
-	}
-	clock.Advance(time.Second)
-	e.next = rotating(clock, time.Hour)
-	mustToken(t, s, "a2")
-}
-
-func TestRetryAfterForms(t *testing.T) {
-	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
-	tests := []struct {
-		header string
-		want   time.Duration
-		ok     bool
-	}{
-		{"5", 5 * time.Second, true},
-		{now.Add(time.Minute).Format(http.TimeFormat), time.Minute, true},
-		{"86400", retryAfterMax, true},
-		{"9223372037", retryAfterMax, true}, // overflows a Duration in nanoseconds
-		{"-3", 0, true},
-		{"soon", 0, false},
-		{"", 0, false},
-	}
-	for _, tt := range tests {
-		err := &oauth2.RetrieveError{Response: &http.Response{Header: http.Header{"Retry-After": {tt.header}}}}
-		got, ok := retryAfter(err, now)
-		if got != tt.want || ok != tt.ok {
-			t.Errorf("Retry-After %q: %v, %v; want %v, %v", tt.header, got, ok, tt.want, tt.ok)
-		}
-	}
-	if _, ok := retryAfter(errEndpoint, now); ok {
-		t.Error("a plain error has a Retry-After")
-	}
-}
-
-func TestRefreshReturningTheRejectedTokenFails(t *testing.T) {
-	clock := newTestClock()
-	same := &oauth2.Token{AccessToken: "a0", RefreshToken: "r0", Expiry: clock.Now().Add(time.Hour)}
-	e := &fakeEndpoint{next: func(int64, *oauth2.Token) (*oauth2.Token, error) { return cloneToken(same), nil }}
-	s, _ := newSource(t, e, clock, same, nil)
-	a0 := mustToken(t, s, "a0")
-
-	s.Invalidate(a0)
-	if _, err := s.Token(); err == nil {
-		t.Fatal("the rejected token was served again")
-	}
-	// It counts as a failure: the next calls back off instead of refreshing.
-	for range 10 {
-		var be *BackoffError
-		if _, err := s.Token(); !errors.As(err, &be) {
-			t.Fatalf("err = %v, want BackoffError", err)
-		}
-	}
-	if n := e.calls.Load(); n != 1 {
-		t.Errorf("RefreshFunc called %d times, want 1", n)
 	}
 }
 
@@ -668,5 +444,33 @@ func TestRefreshJoiningFirstLoadRefreshes(t *testing.T) {
 	}
 	if n := e.calls.Load(); n != 1 {
 		t.Errorf("RefreshFunc called %d times, want 1", n)
+	}
+}
+
+func TestWaitLetsTheBackgroundRefreshSave(t *testing.T) {
+	clock := newTestClock()
+	e := &fakeEndpoint{next: rotating(clock, time.Hour), entered: make(chan struct{}, 1), release: make(chan struct{})}
+	st := storeWith(t, &oauth2.Token{AccessToken: "a0", RefreshToken: "r0", Expiry: clock.Now().Add(time.Hour)})
+	s := New(e.refresh, st, &Options{Now: clock.Now})
+	mustToken(t, s, "a0")
+	clock.Advance(time.Hour - DefaultEarlyExpiry - DefaultRefreshAhead/2)
+	mustToken(t, s, "a0") // starts the refresh ahead
+	recv(t, e.entered)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := s.Wait(ctx); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Wait with a refresh running and ctx done: %v, want context.Canceled", err)
+	}
+	close(e.release)
+	if err := s.Wait(context.Background()); err != nil {
+		t.Fatalf("Wait: %v", err)
+	}
+	// Once Wait returns, the rotated token is in the store.
+	if stored, _ := st.Load(context.Background()); stored.RefreshToken != "r1" {
+		t.Errorf("stored refresh token = %q after Wait, want r1", stored.RefreshToken)
+	}
+	if err := s.Wait(ctx); err != nil {
+		t.Errorf("Wait with nothing running: %v, want nil even with ctx done", err)
 	}
 }

@@ -18,7 +18,7 @@ import (
 // would keep the token in a cache of its own, and send it until it
 // expired.)
 func Example_googleAPI() {
-	// The provider; its protected resource stands for the API, answering
+	// The provider; its protected resource stands for the API, responding
 	// every path below /resource.
 	auth := tokensourcetest.NewServer(nil)
 	defer auth.Close()

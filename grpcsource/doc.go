@@ -2,7 +2,7 @@
 // and recovers when a server rejects a token before its expiry.
 //
 // [UnaryClientInterceptor] and [StreamClientInterceptor] give each call a
-// token from the Source as per-RPC credentials. A call the server answers
+// token from the Source as per-RPC credentials. A call that fails
 // with codes.Unauthenticated invalidates the token it carried
 // ([tokensource.Source.Invalidate]) and is made once more with a new one;
 // calls rejected together cause one refresh. A call that succeeds confirms

@@ -44,8 +44,8 @@ type api struct {
 	srv   *grpc.Server
 	http  *http.Client // to the resource, its own so that it can be closed
 
-	rejectAll atomic.Bool  // answer Unauthenticated whatever the token
-	rejected  atomic.Int64 // calls answered Unauthenticated for their token
+	rejectAll atomic.Bool  // respond Unauthenticated whatever the token
+	rejected  atomic.Int64 // calls that got Unauthenticated for their token
 
 	mu   sync.Mutex
 	seen [][]string // the authorization values of each call, in order of arrival
@@ -202,7 +202,7 @@ func selfSigned() (tls.Certificate, *x509.CertPool, error) {
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, roots, nil
 }
 
-// testService answers the grpc_testing calls used here. A request's
+// testService serves the grpc_testing calls used here. A request's
 // ResponseStatus, if any, is the status the call ends with, after the
 // responses its ResponseParameters ask for.
 type testService struct {
@@ -225,7 +225,7 @@ func (testService) StreamingOutputCall(req *testpb.StreamingOutputCallRequest, s
 	return echoStatus(req.GetResponseStatus())
 }
 
-// StreamingInputCall answers with the total size of the payloads received.
+// StreamingInputCall responds with the total size of the payloads received.
 func (testService) StreamingInputCall(stream grpc.ClientStreamingServer[testpb.StreamingInputCallRequest, testpb.StreamingInputCallResponse]) error {
 	var n int32
 	for {
@@ -240,7 +240,7 @@ func (testService) StreamingInputCall(stream grpc.ClientStreamingServer[testpb.S
 	}
 }
 
-// FullDuplexCall answers each request as StreamingOutputCall does, until
+// FullDuplexCall responds to each request as StreamingOutputCall does, until
 // the client closes its side.
 func (testService) FullDuplexCall(stream grpc.BidiStreamingServer[testpb.StreamingOutputCallRequest, testpb.StreamingOutputCallResponse]) error {
 	for {

@@ -20,15 +20,11 @@ import (
 // codes.Unauthenticated invalidates it, so that the next call gets a new
 // one. If it is the first RecvMsg, the stream is also opened once more,
 // with a new token, and RecvMsg returns what the new stream gives, provided
-// the request can be sent again in full: the client sent at most one message and closed its
-// side (CloseSend) before that RecvMsg. Every server-streaming call is such
-// a stream (its generated code sends the request and closes before it
-// returns the stream), and so is a client-streaming call of one message.
-// Only that one message is kept for a replay, so that an upload is never
-// held in memory, and no replay races a goroutine that is still sending.
-// Other streams, and a stream that received a message before the
-// rejection, get the error; the caller may open them anew. A stream is
-// opened at most twice.
+// the client sent at most one message and closed its side (CloseSend)
+// before that RecvMsg: every server-streaming call, and a client-streaming
+// call of one message. Other streams, and a stream that received a message
+// before the rejection, get the error; the caller may open them anew. A
+// stream is opened at most twice.
 //
 // The errors of opening a stream, no token to be had included, are those
 // of [UnaryClientInterceptor]. A stream that brings its own credentials is
@@ -59,8 +55,8 @@ type stream struct {
 	opts []grpc.CallOption
 
 	// Owned by RecvMsg, which grpc does not allow in two goroutines at once.
-	answered bool // the current attempt's first RecvMsg returned
-	retried  bool // the stream was opened once more
+	responded bool // the current attempt's first RecvMsg returned
+	retried   bool // the stream was opened once more
 
 	// SendMsg and CloseSend may run in another goroutine than RecvMsg.
 	mu      sync.Mutex
@@ -113,15 +109,15 @@ func (s *stream) RecvMsg(m any) error {
 	cs, creds := s.current()
 	err := cs.RecvMsg(m)
 	rejected := creds.report(err)
-	if s.answered {
+	if s.responded {
 		return err
 	}
-	s.answered = true
+	s.responded = true
 	if rejected && !s.retried && s.replayable() {
 		if err := s.reopen(); err != nil {
 			return err
 		}
-		s.answered = false
+		s.responded = false
 		return s.RecvMsg(m) // the new attempt's first RecvMsg; it will not retry
 	}
 	s.settle()
@@ -129,7 +125,9 @@ func (s *stream) RecvMsg(m any) error {
 }
 
 // replayable reports whether the request can be sent again in full: the
-// client closed its side after at most one message.
+// client closed its side after at most one message. Only one message is
+// kept, so that an upload is never held in memory, and a closed side means
+// no replay races a goroutine that is still sending.
 func (s *stream) replayable() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -11,15 +11,13 @@ import (
 // with a token from src, got with the call's context, as per-RPC
 // credentials that require transport security.
 //
-// A call the server answers with codes.Unauthenticated invalidates the
-// token it carried and is made once more with a new token: its request is
-// sent at most twice. Because Invalidate does nothing once a newer token is
-// current, any number of calls rejected together cause one refresh. Every
-// other code, codes.PermissionDenied included, is returned as it is, and
-// so is the second attempt's result. A call that succeeds confirms its
-// token ([tokensource.Source.Confirm]), so that the Source tells a revoked
-// token, which costs one refresh, from a server that rejects every new
-// token, against which refreshes back off.
+// A call that fails with codes.Unauthenticated invalidates the token it
+// carried ([tokensource.Source.Invalidate]) and is made once more with a new
+// token: its request is sent at most twice, and any number of calls
+// rejected together cause one refresh. Every other code,
+// codes.PermissionDenied included, is returned as it is, and so is the
+// second attempt's result. A call that succeeds confirms its token
+// ([tokensource.Source.Confirm]).
 //
 // When no token can be had, the call fails without being sent, with an
 // error that wraps the Source's (errors.Is works on it) and has the status

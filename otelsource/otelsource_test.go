@@ -69,9 +69,12 @@ func script(r *rig) scripted {
 		r.t.Fatal(err)
 	}
 
-	// The new token is rejected before it worked: a failed refresh.
-	r.srv.RevokeAccessToken(r.current().AccessToken)
+	// Two new tokens in a row are rejected before they worked: a failed
+	// refresh. The first alone may just have been revoked.
+	r.reject.Store(true)
+	refresh(r.wantGet("rejected again", http.StatusUnauthorized), "rejected/refreshed")
 	refresh(r.wantGet("rejected before it worked", http.StatusUnauthorized), "rejected/backoff")
+	r.reject.Store(false)
 	r.clock.Advance(time.Minute)
 	refresh(r.wantGet("after its backoff", http.StatusOK), "rejected/refreshed")
 
@@ -278,7 +281,7 @@ func TestRefreshSpansAreChildrenOfTheCallersSpans(t *testing.T) {
 			}
 		}
 	}
-	wantRejections := map[string]string{"revoked: recovered": "recovered", "rejected before it worked": "returned"}
+	wantRejections := map[string]string{"revoked: recovered": "recovered", "rejected again": "rejected", "rejected before it worked": "returned"}
 	if diff := cmp.Diff(wantRejections, rejections); diff != "" {
 		t.Errorf("rejection events on the callers' spans (-want +got):\n%s", diff)
 	}

@@ -37,6 +37,7 @@ type rig struct {
 	srv    *tokensourcetest.Server
 	clock  *tokensourcetest.Clock
 	store  *failingStore
+	reject atomic.Bool // the resource's responses are 401 invalid_token
 	src    *tokensource.Source
 	other  *tokensource.Source // another process on the same token file, without hooks
 	client *http.Client        // NewClient of src
@@ -104,10 +105,20 @@ func (s *failingStore) Save(ctx context.Context, tok *oauth2.Token) error {
 }
 
 // noting is http.DefaultTransport, whose idle connections the server's
-// Close closes, noting the tokens of every request and response.
+// Close closes, noting the tokens of every request and response. While
+// r.reject is set, it responds to the resource's requests with a 401 itself.
 type noting struct{ r *rig }
 
 func (n noting) RoundTrip(req *http.Request) (*http.Response, error) {
+	if n.r.reject.Load() && req.URL.String() == n.r.srv.ResourceURL() {
+		return &http.Response{
+			StatusCode: http.StatusUnauthorized,
+			Status:     "401 Unauthorized",
+			Header:     http.Header{"Www-Authenticate": {`Bearer error="invalid_token"`}},
+			Body:       http.NoBody,
+			Request:    req,
+		}, nil
+	}
 	if req.GetBody != nil {
 		if body, err := req.GetBody(); err == nil {
 			data, _ := io.ReadAll(body)

@@ -63,7 +63,7 @@
 //
 // A holder that stalls (a stopped process, a paused VM) keeps its session,
 // and with it the lock, for as long as the stall lasts: the kernel still
-// answers for its connection, so PostgreSQL never ends the session. The
+// responds for its connection, so PostgreSQL never ends the session. The
 // others wait; their refreshes fail at their RefreshTimeout and back off,
 // and once their tokens expire their requests fail, until the holder
 // resumes or dies. They never reuse its refresh token. idle_session_timeout

@@ -158,7 +158,7 @@ func TestLockHolderStalls(t *testing.T) {
 	// While it is stopped, its session keeps the lock, the others wait, and
 	// none of them sends a token request. The stop outlasts the held
 	// request's latency, so its response waits in the socket.
-	waitFor(t, "the held token request to be answered", func() bool { return r.srv.Stats().Refreshes == 1 })
+	waitFor(t, "the held token request to get its response", func() bool { return r.srv.Stats().Refreshes == 1 })
 	for _, se := range lockSessions(t, r.pool, r.store) {
 		if se.Granted != (se.App == r.holder.spec.Name) {
 			t.Errorf("while the holder is stopped: %+v", se)

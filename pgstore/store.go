@@ -1,7 +1,6 @@
 package pgstore
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -68,7 +67,7 @@ func (s *Store) Load(ctx context.Context) (*oauth2.Token, error) {
 	if err != nil {
 		// UnmarshalToken's error names its own package and says
 		// "stored token": say where instead.
-		return nil, &kindError{name: s.name, what: "the stored token is corrupt", kind: tokensource.ErrCorrupt, err: cmp.Or(errors.Unwrap(err), err)}
+		return nil, &kindError{name: s.name, what: "the stored token is corrupt", kind: tokensource.ErrCorrupt, err: errors.Unwrap(err)}
 	}
 	return tok, nil
 }
@@ -85,7 +84,7 @@ func (s *Store) Load(ctx context.Context) (*oauth2.Token, error) {
 func (s *Store) Save(ctx context.Context, tok *oauth2.Token) error {
 	data, err := tokensource.MarshalToken(tok)
 	if err != nil {
-		return s.errorf("cannot save", err)
+		return s.errorf("cannot save", errors.Unwrap(err)) // the cause, without the package's name
 	}
 	var expiry *time.Time // NULL for a token that does not expire
 	if !tok.Expiry.IsZero() {

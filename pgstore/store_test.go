@@ -3,6 +3,7 @@ package pgstore
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -297,4 +298,52 @@ func TestSchemaSpellingsShareTheLock(t *testing.T) {
 	if lockFree(t, pool, qualified) {
 		t.Error("the schema-qualified store could take the lock the bare one holds")
 	}
+}
+
+// TestSourceErrorsNamePackagesOnce has a Source fail on the Store at each
+// stage that reaches it, loading and locking: its error says the stage,
+// names this package, the table and the key once, tokensource at most
+// once, and quotes no token.
+func TestSourceErrorsNamePackagesOnce(t *testing.T) {
+	pool := testPool(t)
+	opts := newTable(t, pool)
+	ctx := context.Background()
+	store := New(pool, "acct", opts)
+	tok := &oauth2.Token{AccessToken: "secret-a", RefreshToken: "secret-r", Expiry: time.Now().Add(-time.Minute)}
+	refresh := func(context.Context, *oauth2.Token) (*oauth2.Token, error) {
+		return nil, errors.New("no token endpoint")
+	}
+	check := func(err error, stage string) {
+		t.Helper()
+		msg := fmt.Sprint(err)
+		for _, want := range []string{stage + ": pgstore: ", opts.Table, `key "acct"`} {
+			if !strings.Contains(msg, want) {
+				t.Errorf("error %q does not say %q", msg, want)
+			}
+		}
+		if strings.Count(msg, "pgstore: ") != 1 || strings.Count(msg, "tokensource: ") > 1 || strings.Contains(msg, "secret") {
+			t.Errorf("error %q: want pgstore named once, tokensource at most once, and no token", msg)
+		}
+	}
+
+	if _, err := pool.Exec(ctx, "INSERT INTO "+opts.ident()+` (key, token) VALUES ('acct', $1)`, `{"access_token": "secret-torn`); err != nil {
+		t.Fatal(err)
+	}
+	src := tokensource.New(refresh, store, nil)
+	_, err := src.Token()
+	check(err, "loading the store")
+	_, err = src.Token() // during the backoff
+	check(err, "loading the store")
+
+	if err := store.Save(ctx, tok); err != nil {
+		t.Fatal(err)
+	}
+	unlock, err := New(pool, "acct", opts).Lock(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unlock()
+	src = tokensource.New(refresh, store, &tokensource.Options{RefreshTimeout: 100 * time.Millisecond})
+	_, err = src.Token()
+	check(err, "locking the store")
 }

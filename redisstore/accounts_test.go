@@ -100,7 +100,7 @@ func TestManyAccounts(t *testing.T) {
 	// lifetime/2 apart, all within elapsed: n ≤ elapsed / (lifetime/2).
 	// One refresh per process would be up to 4 times that.
 	//
-	// At least: a request answered 200 was sent after its token was issued
+	// At least: a request that got a 200 was sent after its token was issued
 	// and reached the server less than a lifetime later, so its send time
 	// lies in a window [issued, issued+lifetime) of one of the n+1 tokens
 	// of the grant (the login's and the n refreshed ones). If covering the
@@ -151,7 +151,7 @@ func accountKey(prefix string, i int) string {
 
 // playAccounts sends requests for random accounts among spec.Accounts from
 // spec.Goroutines goroutines for spec.Run, each through its account's
-// Source, which one Pool keeps, and reports when each request answered 200
+// Source, which one Pool keeps, and reports when each request got a 200
 // was sent.
 func playAccounts(t *testing.T, client *redis.Client, spec childSpec) childReport {
 	base := &http.Transport{MaxIdleConnsPerHost: spec.Goroutines}
@@ -203,7 +203,7 @@ func playAccounts(t *testing.T, client *redis.Client, spec childSpec) childRepor
 }
 
 // stamp is an http.RoundTripper that notes when it sent the last request
-// that its base answered 200. It is for one goroutine.
+// that its base responded 200. It is for one goroutine.
 type stamp struct {
 	base http.RoundTripper
 	sent int64 // Unix ns

@@ -21,7 +21,7 @@ type lockingStore interface {
 }
 
 // BenchmarkRefresh measures what a store adds to one refresh: a forced
-// Source.Refresh whose RefreshFunc answers at once, so that all the time is
+// Source.Refresh whose RefreshFunc returns at once, so that all the time is
 // the store's (load, lock, load again, save, unlock). Side by side: a
 // Store on the shared Redis server, a FileStore (which syncs every save to
 // disk) and a MemoryStore (no lock, no I/O). roundtrips/op counts the

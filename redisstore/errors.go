@@ -16,3 +16,24 @@ var ErrLeaseLost = errors.New("lease lost")
 func (s *Store) errorf(op, key string, err error) error {
 	return fmt.Errorf("redisstore: %s %s: %w", op, key, err)
 }
+
+// kindError is an error that the root package names with a sentinel,
+// tokensource.ErrNotFound or tokensource.ErrCorrupt, in this package's
+// words: errors.Is finds the sentinel, and the message names the package
+// once.
+type kindError struct {
+	op, key string
+	what    string
+	kind    error // the sentinel
+	err     error // the cause, or nil
+}
+
+func (e *kindError) Error() string {
+	msg := "redisstore: " + e.op + " " + e.key + ": " + e.what
+	if e.err != nil {
+		msg += ": " + e.err.Error()
+	}
+	return msg
+}
+func (e *kindError) Unwrap() error        { return e.err }
+func (e *kindError) Is(target error) bool { return target == e.kind }

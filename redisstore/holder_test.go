@@ -83,13 +83,13 @@ func tokenWithin(t *testing.T, src *tokensource.Source) (*oauth2.Token, error) {
 
 // TestLockHolderDies kills the process that holds the lock while its token
 // request is in flight. The others go on once its lease has expired. If
-// the server never answered the request, its refresh token is still good
-// and the next holder refreshes with it; if the server had answered and
+// the server never responded to the request, its refresh token is still good
+// and the next holder refreshes with it; if the server had responded and
 // rotated it, the next holder presents the spent refresh token, which the
 // server detects as reuse: it gets ErrReauthRequired, never a token.
 func TestLockHolderDies(t *testing.T) {
 	const lockTTL = time.Second
-	t.Run("before the server answered", func(t *testing.T) {
+	t.Run("before the server responded", func(t *testing.T) {
 		srv := tokensourcetest.NewServer(&tokensourcetest.Options{Latency: time.Hour})
 		defer srv.Close()
 		r := newHolderRig(t, srv, lockTTL, false)
@@ -159,7 +159,7 @@ func TestLockHolderStalls(t *testing.T) {
 		select {
 		case res := <-got:
 			t.Fatalf("another replica got a token (%v) while the holder was stopped", res.err)
-		case <-time.After(time.Second): // past the latency: the server has answered
+		case <-time.After(time.Second): // past the latency: the server has responded
 		}
 		r.signal(t, syscall.SIGCONT)
 		res := <-got

@@ -50,7 +50,7 @@ type childReport struct {
 	OK, Failed int64
 	Stats      tokensource.Stats
 	Err        string // refresh: the error of Token, or ""
-	// accounts: for each account, when its requests answered 200 were
+	// accounts: for each account, when the requests that got a 200 were
 	// sent through the Source's Transport, in Unix ns.
 	Sent [][]int64
 }
@@ -260,7 +260,7 @@ func playIncrement(t *testing.T, client *redis.Client, spec childSpec) {
 
 // playRefresh gets one token through a Source on the shared key, and
 // reports how it went. With spec.HangAfterResponse, it hangs once the token
-// endpoint has answered the refresh, before the Source sees the answer.
+// endpoint has responded to the refresh, before the Source sees the response.
 func playRefresh(t *testing.T, client *redis.Client, spec childSpec) childReport {
 	tr := &http.Transport{}
 	defer tr.CloseIdleConnections()

@@ -150,7 +150,7 @@ func freeAddr(t testing.TB) string {
 	return l.Addr().String()
 }
 
-// Start starts the server on its address and waits until it answers.
+// Start starts the server on its address and waits until it responds.
 func (s *privateServer) Start() error {
 	_, port, _ := net.SplitHostPort(s.Addr)
 	s.cmd = exec.Command(s.bin, s.args(port)...)

@@ -91,14 +91,16 @@ func (s *Store) LockKey() string { return s.lockKey }
 func (s *Store) Load(ctx context.Context) (*oauth2.Token, error) {
 	data, err := s.client.Get(ctx, s.tokenKey).Bytes()
 	if errors.Is(err, redis.Nil) {
-		err = tokensource.ErrNotFound
+		return nil, &kindError{op: "load", key: s.tokenKey, what: "no token stored", kind: tokensource.ErrNotFound}
 	}
 	if err != nil {
 		return nil, s.errorf("load", s.tokenKey, err)
 	}
 	tok, err := tokensource.UnmarshalToken(data)
 	if err != nil {
-		return nil, s.errorf("load", s.tokenKey, err)
+		// UnmarshalToken's error names its own package: say the cause
+		// in this one's.
+		return nil, &kindError{op: "load", key: s.tokenKey, what: "the stored token is corrupt", kind: tokensource.ErrCorrupt, err: errors.Unwrap(err)}
 	}
 	return tok, nil
 }
@@ -114,7 +116,7 @@ func (s *Store) Load(ctx context.Context) (*oauth2.Token, error) {
 func (s *Store) Save(ctx context.Context, tok *oauth2.Token) error {
 	data, err := tokensource.MarshalToken(tok)
 	if err != nil {
-		return s.errorf("save", s.tokenKey, err)
+		return s.errorf("save", s.tokenKey, errors.Unwrap(err)) // the cause, without the package's name
 	}
 	owner := s.heldOwner()
 	if owner == "" {

@@ -3,6 +3,7 @@ package redisstore
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -212,4 +213,48 @@ func TestNewPanicsOnBadArguments(t *testing.T) {
 			f()
 		})
 	}
+}
+
+// TestSourceErrorsNamePackagesOnce has a Source fail on the Store at each
+// stage that reaches it, loading and locking: its error says the stage,
+// names this package and the key once, tokensource at most once, and
+// quotes no token.
+func TestSourceErrorsNamePackagesOnce(t *testing.T) {
+	ctx := context.Background()
+	client := newClient(t)
+	key := uniqueKey(t)
+	store := New(client, key, nil)
+	tok := &oauth2.Token{AccessToken: "secret-a", RefreshToken: "secret-r", Expiry: time.Now().Add(-time.Minute)}
+	refresh := func(context.Context, *oauth2.Token) (*oauth2.Token, error) {
+		return nil, errors.New("no token endpoint")
+	}
+	check := func(err error, stage, key string) {
+		t.Helper()
+		msg := fmt.Sprint(err)
+		if !strings.Contains(msg, stage+": redisstore: ") || !strings.Contains(msg, key) {
+			t.Errorf("error %q does not say %q and the key %s", msg, stage, key)
+		}
+		if strings.Count(msg, "redisstore: ") != 1 || strings.Count(msg, "tokensource: ") > 1 || strings.Contains(msg, "secret") {
+			t.Errorf("error %q: want redisstore named once, tokensource at most once, and no token", msg)
+		}
+	}
+
+	if err := client.Set(ctx, store.TokenKey(), `{"access_token": "secret-torn`, 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	src := tokensource.New(refresh, store, nil)
+	_, err := src.Token()
+	check(err, "loading the store", store.TokenKey())
+	_, err = src.Token() // during the backoff
+	check(err, "loading the store", store.TokenKey())
+
+	mustSave(t, store, tok)
+	unlock, err := New(client, key, nil).Lock(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unlock()
+	src = tokensource.New(refresh, store, &tokensource.Options{RefreshTimeout: 100 * time.Millisecond})
+	_, err = src.Token()
+	check(err, "locking the store", store.LockKey())
 }

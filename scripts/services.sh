@@ -47,7 +47,7 @@ as_pg() {
 	fi
 }
 
-# redis_up waits up to 5 s for a redis-server to answer on port.
+# redis_up waits up to 5 s for a redis-server to respond on port.
 redis_up() {
 	for _ in $(seq 50); do
 		redis-cli -p "$1" ping >/dev/null 2>&1 && return 0

@@ -10,13 +10,13 @@
 //   - refresh-token rotation, on by default, with reuse detection: presenting
 //     a refresh token that was already used revokes its whole family
 //     (RFC 9700 §4.14.2);
-//   - a protected resource (RFC 6750) that answers 401 with a Bearer challenge
+//   - a protected resource (RFC 6750) that responds 401 with a Bearer challenge
 //     for a missing, expired, revoked or unknown access token, and 403
 //     insufficient_scope when a scope is required.
 //
 // Tests drive the server directly: Login mints a first token pair without a
 // browser, ExpireAccessToken and RevokeFamily provoke 401s and invalid_grant,
-// FailNext injects faults (5xx, 429, malformed answers, hangs, lost
+// FailNext injects faults (5xx, 429, malformed responses, hangs, lost
 // responses), SetLatency slows the token endpoint, Stats counts what the
 // server saw, and FamilyRefreshes the refreshes of one login. A Clock
 // passed as Options.Now makes expiry testable without sleeping.

@@ -14,44 +14,44 @@ type Fault int
 // otherwise, the request is not processed: no token is used, issued or
 // revoked.
 const (
-	// FaultServerError answers 500 with the JSON body
+	// FaultServerError responds 500 with the JSON body
 	// {"error":"server_error",...}.
 	FaultServerError Fault = iota + 1
 
-	// FaultUnavailable answers 503 with Retry-After: 2 and a JSON
+	// FaultUnavailable responds 503 with Retry-After: 2 and a JSON
 	// temporarily_unavailable error.
 	FaultUnavailable
 
-	// FaultTooManyRequests answers 429 with Retry-After: 2 and a JSON
+	// FaultTooManyRequests responds 429 with Retry-After: 2 and a JSON
 	// temporarily_unavailable error.
 	FaultTooManyRequests
 
-	// FaultMalformedJSON answers 200 with Content-Type application/json and
+	// FaultMalformedJSON responds 200 with Content-Type application/json and
 	// a body that is not JSON.
 	FaultMalformedJSON
 
-	// FaultMissingAccessToken answers 200 with a JSON token response that
+	// FaultMissingAccessToken responds 200 with a JSON token response that
 	// lacks access_token.
 	FaultMissingAccessToken
 
-	// FaultHang sends no answer until the request's context ends (the client
+	// FaultHang sends no response until the request's context ends (the client
 	// gives up) or the server is closed; then the connection is closed.
 	FaultHang
 
-	// FaultResetConnection closes the connection without answering.
+	// FaultResetConnection closes the connection without responding.
 	FaultResetConnection
 
 	// FaultLoseResponse processes the request normally, then closes the
-	// connection without sending the answer. For a refresh with rotation,
+	// connection without sending the response. For a refresh with rotation,
 	// the presented refresh token is then used: presenting it again is
 	// reuse (unless within Options.ReuseGrace).
 	FaultLoseResponse
 
-	// FaultInvalidGrant answers 400 invalid_grant, leaving the presented
+	// FaultInvalidGrant responds 400 invalid_grant, leaving the presented
 	// refresh token and its family as they were.
 	FaultInvalidGrant
 
-	// FaultInvalidClient answers 401 invalid_client with a Basic
+	// FaultInvalidClient responds 401 invalid_client with a Basic
 	// WWW-Authenticate challenge.
 	FaultInvalidClient
 )
@@ -116,7 +116,7 @@ func (s *Server) nextFaultLocked() Fault {
 // SetLatency sets the delay added to every token-endpoint response from now
 // on, replacing Options.Latency. 0 or less means none. It is real time, not
 // the server clock. A request whose context ends or whose server is closed
-// stops waiting at once, and its connection is closed without an answer.
+// stops waiting at once, and its connection is closed without a response.
 // Requests already waiting keep the latency they started with.
 func (s *Server) SetLatency(d time.Duration) {
 	s.mu.Lock()
@@ -141,7 +141,7 @@ func (s *Server) wait(ctx context.Context, d time.Duration) bool {
 	return false
 }
 
-// serveFault answers a token request with the fault f, which is not
+// serveFault responds to a token request with the fault f, which is not
 // FaultLoseResponse.
 func (s *Server) serveFault(w http.ResponseWriter, r *http.Request, f Fault) {
 	switch f {
@@ -177,7 +177,7 @@ func (s *Server) serveFault(w http.ResponseWriter, r *http.Request, f Fault) {
 	}
 }
 
-// dropConnection closes the connection of w without sending an answer.
+// dropConnection closes the connection of w without sending a response.
 func dropConnection(w http.ResponseWriter) {
 	conn, _, err := http.NewResponseController(w).Hijack()
 	if err != nil {

@@ -173,7 +173,7 @@ func TestCloseEndsHungRequests(t *testing.T) {
 			select {
 			case err := <-errc:
 				if err == nil {
-					t.Errorf("the held request got an answer; want its connection closed")
+					t.Errorf("the held request got a response; want its connection closed")
 				}
 			case <-time.After(bound):
 				t.Fatal("Close did not end the held request")

@@ -29,7 +29,7 @@ type reply struct {
 }
 
 // post sends form to the token endpoint of srv with the default client
-// credentials in a Basic header, and decodes the answer.
+// credentials in a Basic header, and decodes the response.
 func post(t *testing.T, srv *Server, form url.Values) reply {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodPost, srv.TokenURL(), strings.NewReader(form.Encode()))
@@ -42,7 +42,7 @@ func post(t *testing.T, srv *Server, form url.Values) reply {
 }
 
 // do sends a request built by the test to the token endpoint and decodes the
-// answer.
+// response.
 func do(t *testing.T, req *http.Request) reply {
 	t.Helper()
 	resp, err := http.DefaultClient.Do(req)

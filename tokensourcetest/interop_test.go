@@ -32,7 +32,7 @@ func TestOAuth2ConfigTokenSource(t *testing.T) {
 		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
 		if resp.StatusCode != http.StatusOK || strings.TrimSpace(string(body)) != `{"ok":true,"subject":"user"}` {
-			t.Errorf("style %v: resource answered %d %s", style, resp.StatusCode, body)
+			t.Errorf("style %v: resource responded %d %s", style, resp.StatusCode, body)
 		}
 
 		newTok, err := ts.Token()
@@ -121,7 +121,7 @@ func TestClientCredentialsConfig(t *testing.T) {
 		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
 		if resp.StatusCode != http.StatusOK || strings.TrimSpace(string(body)) != `{"ok":true,"subject":"test-client"}` {
-			t.Errorf("style %v: resource answered %d %s", style, resp.StatusCode, body)
+			t.Errorf("style %v: resource responded %d %s", style, resp.StatusCode, body)
 		}
 
 		conf.ClientSecret = "wrong"

@@ -14,7 +14,7 @@ const realm = "tokensourcetest"
 
 // RequireScope makes the protected resource require scope from now on:
 // requests with an otherwise valid access token whose scope does not include
-// it are answered 403 with
+// it get 403 with
 //
 //	WWW-Authenticate: Bearer realm="tokensourcetest", error="insufficient_scope", error_description="...", scope="<scope>"
 //
@@ -27,7 +27,7 @@ func (s *Server) RequireScope(scope string) {
 	s.scope = scope
 }
 
-// resourceResponse is the JSON body of the protected resource's answers.
+// resourceResponse is the JSON body of the protected resource's responses.
 type resourceResponse struct {
 	OK               bool   `json:"ok"`
 	Subject          string `json:"subject,omitempty"`
@@ -38,10 +38,10 @@ type resourceResponse struct {
 }
 
 // serveResource is the protected resource. See checkAccessLocked for the
-// answers it gives.
+// responses it gives.
 func (s *Server) serveResource(w http.ResponseWriter, r *http.Request) {
 	// Read the whole body first, so that its size and digest can be
-	// reported and the connection can be reused whatever the answer.
+	// reported and the connection can be reused whatever the response.
 	h := sha256.New()
 	n, err := io.Copy(h, r.Body)
 	if err != nil {
@@ -74,7 +74,7 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request) {
 	json.NewEncoder(w).Encode(resp) // the client may be gone; nothing to do
 }
 
-// checkAccessLocked decides the resource's answer for the Bearer token
+// checkAccessLocked decides the resource's response for the Bearer token
 // token, which the request carried if sent is true:
 //
 //   - no token: 401 with a challenge without an error code (RFC 6750 §3.1);

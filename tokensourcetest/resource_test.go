@@ -51,7 +51,7 @@ func get(t *testing.T, srv *Server, access string) resourceReply {
 	return callResource(t, http.MethodGet, srv.ResourceURL(), "Bearer "+access, nil)
 }
 
-// wantInvalidToken fails the test unless r is a 401 invalid_token answer
+// wantInvalidToken fails the test unless r is a 401 invalid_token response
 // whose description contains desc.
 func wantInvalidToken(t *testing.T, r resourceReply, desc string) {
 	t.Helper()

@@ -43,7 +43,7 @@ type Options struct {
 
 	// ReuseGrace is a window, measured with the server clock from a refresh
 	// token's first use, during which presenting that refresh token again is
-	// answered as a normal refresh (a new token pair in the same family)
+	// taken as a normal refresh (a new token pair in the same family)
 	// instead of as reuse. It models two processes racing with the same
 	// refresh token. 0 means no grace: any second use is reuse.
 	ReuseGrace time.Duration
@@ -139,7 +139,7 @@ func NewServer(opts *Options) *Server {
 
 // Close shuts down the server and blocks until all outstanding requests on
 // it have completed. Requests held by FaultHang or by Latency end at once:
-// their connections are closed without an answer. Like httptest.Server's
+// their connections are closed without a response. Like httptest.Server's
 // Close, it also closes the idle connections of http.DefaultTransport, so
 // that no client goroutine outlives the server. Close may be called more
 // than once. The methods that control the server, such as Login and Stats,

@@ -11,7 +11,7 @@ type Stats struct {
 	// rotated the token even though the client never saw it.
 	Refreshes int64
 
-	// RefreshFailures counts refresh_token grants answered with an error,
+	// RefreshFailures counts refresh_token grants that got an error response,
 	// including injected faults (except FaultLoseResponse, which counts as
 	// what the refresh itself did) and client authentication failures.
 	RefreshFailures int64
@@ -24,7 +24,7 @@ type Stats struct {
 	Issued int64
 
 	// Resource200, Resource401 and Resource403 count the protected
-	// resource's answers by status code.
+	// resource's responses by status code.
 	Resource200, Resource401, Resource403 int64
 }
 

@@ -27,7 +27,7 @@ type errorResponse struct {
 	Description string `json:"error_description,omitempty"`
 }
 
-// A tokenResult is the answer to one token request. It is decided while
+// A tokenResult is the response to one token request. It is decided while
 // s.mu is held and written after it is released.
 type tokenResult struct {
 	status int
@@ -111,7 +111,7 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// handleToken decides the answer to a token request whose form was parsed
+// handleToken decides the response to a token request whose form was parsed
 // with the error parseErr, and counts it.
 func (s *Server) handleToken(r *http.Request, parseErr error) tokenResult {
 	if r.Method != http.MethodPost {

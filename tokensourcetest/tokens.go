@@ -107,14 +107,14 @@ func (s *Server) Login() *oauth2.Token {
 }
 
 // ExpireAccessToken makes the access token access expire now: the resource
-// answers 401 invalid_token for it from now on. Its refresh token, and the
+// responds 401 invalid_token for it from now on. Its refresh token, and the
 // rest of its family, stay good, so a client that refreshes recovers. Unknown
 // tokens are ignored.
 func (s *Server) ExpireAccessToken(access string) {
 	s.killAccess(access, "the access token expired")
 }
 
-// RevokeAccessToken revokes the access token access: the resource answers
+// RevokeAccessToken revokes the access token access: the resource responds
 // 401 invalid_token for it from now on. Like ExpireAccessToken, it leaves its
 // refresh token and family good; only the error_description differs. Unknown
 // tokens are ignored.
@@ -132,7 +132,7 @@ func (s *Server) killAccess(access, why string) {
 
 // RevokeFamily revokes the family that token belongs to; token may be any
 // access or refresh token of it, used or not. All of the family's refresh
-// tokens then fail with invalid_grant and all of its access tokens answer 401
+// tokens then fail with invalid_grant and all of its access tokens get 401
 // invalid_token, as after detected reuse. An access token from the
 // client_credentials grant has no family and is revoked alone. Unknown tokens
 // are ignored.

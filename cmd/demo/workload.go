@@ -20,7 +20,7 @@ import (
 // cut off when a phase ends: workers stop between requests.
 const requestTimeout = 10 * time.Second
 
-// payload is the body of the POST requests. The protected resource answers
+// payload is the body of the POST requests. The protected resource responds
 // with its size, which shows that a request sent again after a 401 arrives
 // whole.
 var payload = []byte(strings.Repeat("tokensource demo payload ", 40))
@@ -52,7 +52,7 @@ func (c *clients) close() {
 	c.token.CloseIdleConnections()
 }
 
-// rejectionsKey is the context key of a request's count of 401 answers.
+// rejectionsKey is the context key of a request's count of 401 responses.
 type rejectionsKey struct{}
 
 // acceptedKey is the context key of a *string that receives the access
@@ -60,7 +60,7 @@ type rejectionsKey struct{}
 type acceptedKey struct{}
 
 // rejectionCounter sits under tokensource.Transport and counts, per
-// request, the 401 answers the server gave, so that a request that
+// request, the 401 responses the server gave, so that a request that
 // succeeded after one counts as a recovered 401. It also hands the token a
 // request carried to [acceptedToken].
 type rejectionCounter struct{ base http.RoundTripper }
@@ -157,8 +157,8 @@ func work(client *http.Client, url string, workers int, stop <-chan struct{}, t 
 	wg.Wait()
 }
 
-// resourceAnswer is the protected resource's JSON answer.
-type resourceAnswer struct {
+// resourceResponse is the protected resource's JSON response.
+type resourceResponse struct {
 	OK               bool   `json:"ok"`
 	BodyBytes        *int   `json:"body_bytes"`
 	Error            string `json:"error"`
@@ -189,10 +189,10 @@ func call(client *http.Client, url string, post bool, t *tally) {
 	data, err := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	if err != nil {
-		t.fail("reading the answer: " + err.Error())
+		t.fail("reading the response: " + err.Error())
 		return
 	}
-	var ans resourceAnswer
+	var ans resourceResponse
 	if err := json.Unmarshal(data, &ans); err != nil {
 		t.fail(resp.Status + " with a body that is not JSON")
 		return

@@ -4,8 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -13,35 +13,10 @@ import (
 	"golang.org/x/oauth2"
 )
 
-// recordingStore remembers every token saved, in order.
-type recordingStore struct {
-	Store
-	mu    sync.Mutex
-	saved []string // access tokens
-	fail  int      // the next this many saves fail
-}
-
-func (r *recordingStore) Save(ctx context.Context, tok *oauth2.Token) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.fail > 0 {
-		r.fail--
-		return errors.New("disk full")
-	}
-	r.saved = append(r.saved, tok.AccessToken)
-	return r.Store.Save(ctx, tok)
-}
-
-func (r *recordingStore) savedTokens() []string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]string(nil), r.saved...)
-}
-
 func TestEveryNewTokenSavedOnce(t *testing.T) {
 	clock := newTestClock()
 	e := &fakeEndpoint{next: rotating(clock, time.Hour)}
-	st := &recordingStore{Store: storeWith(t, &oauth2.Token{AccessToken: "a0", RefreshToken: "r0", Expiry: clock.Now().Add(time.Hour)})}
+	st := &countingStore{Store: storeWith(t, &oauth2.Token{AccessToken: "a0", RefreshToken: "r0", Expiry: clock.Now().Add(time.Hour)})}
 	s := New(e.refresh, st, &Options{Now: clock.Now, RefreshAhead: -1})
 
 	for range 3 {
@@ -66,7 +41,8 @@ func TestSaveFailureKeepsTokenAndRetries(t *testing.T) {
 		bases = append(bases, cur.RefreshToken)
 		return rotating(clock, time.Hour)(n, cur)
 	}}
-	st := &recordingStore{Store: storeWith(t, &oauth2.Token{AccessToken: "a0", RefreshToken: "r0", Expiry: clock.Now().Add(-time.Hour)}), fail: 1}
+	st := &countingStore{Store: storeWith(t, &oauth2.Token{AccessToken: "a0", RefreshToken: "r0", Expiry: clock.Now().Add(-time.Hour)})}
+	st.failSaves.Store(1)
 	s := New(e.refresh, st, &Options{Now: clock.Now, RefreshAhead: -1})
 
 	// The save of a1 fails: a1 is still returned and kept.
@@ -90,7 +66,8 @@ func TestSaveFailureKeepsTokenAndRetries(t *testing.T) {
 func TestSaveRetriedEvenIfRefreshFails(t *testing.T) {
 	clock := newTestClock()
 	e := &fakeEndpoint{next: rotating(clock, time.Hour)}
-	st := &recordingStore{Store: storeWith(t, &oauth2.Token{AccessToken: "a0", RefreshToken: "r0", Expiry: clock.Now().Add(-time.Hour)}), fail: 1}
+	st := &countingStore{Store: storeWith(t, &oauth2.Token{AccessToken: "a0", RefreshToken: "r0", Expiry: clock.Now().Add(-time.Hour)})}
+	st.failSaves.Store(1)
 	s := New(e.refresh, st, &Options{Now: clock.Now, RefreshAhead: -1})
 	mustToken(t, s, "a1")
 
@@ -131,7 +108,7 @@ func TestLoadErrorNamesStoreAndSavesNothing(t *testing.T) {
 	clock := newTestClock()
 	e := &fakeEndpoint{next: rotating(clock, time.Hour)}
 	broken := errors.New("token file /x/token.json is corrupt")
-	st := &recordingStore{Store: failingLoadStore{broken}}
+	st := &countingStore{Store: failingLoadStore{broken}}
 	s := New(e.refresh, st, &Options{Now: clock.Now})
 	if _, err := s.Token(); !errors.Is(err, broken) {
 		t.Fatalf("err = %v, want the store's error", err)
@@ -301,11 +278,11 @@ func TestUnsavedTokenNeverOverwritesNewerStoredOne(t *testing.T) {
 		return rotating(clock, time.Hour)(n, cur)
 	}}
 	mem := storeWith(t, &oauth2.Token{AccessToken: "a0", RefreshToken: "r0", Expiry: clock.Now().Add(time.Hour)})
-	st := &recordingStore{Store: mem}
+	st := &countingStore{Store: mem}
 	s := New(e.refresh, st, &Options{Now: clock.Now, RefreshAhead: -1})
 	mustToken(t, s, "a0")
 	clock.Advance(2 * time.Hour)
-	st.fail = 1
+	st.failSaves.Store(1)
 	mustToken(t, s, "a1")
 
 	mem.Save(context.Background(), &oauth2.Token{AccessToken: "y", RefreshToken: "ry", Expiry: clock.Now().Add(-time.Second)})
@@ -324,7 +301,7 @@ func TestUnsavedTokenNeverOverwritesNewerStoredOne(t *testing.T) {
 }
 
 func TestRejectedAccessTokenKeepsRotatedRefreshToken(t *testing.T) {
-	// The server answers the refresh after a 401 with the same access token
+	// The server responds to the refresh after a 401 with the same access token
 	// but a rotated refresh token: the refresh fails, but r1 is kept and
 	// saved, and the next refresh uses it.
 	clock := newTestClock()
@@ -371,34 +348,6 @@ func TestDeletedStoreMeansLogOut(t *testing.T) {
 	}
 	if stored, err := st.Load(context.Background()); !errors.Is(err, ErrNotFound) {
 		t.Errorf("the store holds %v again after a log-out", stored)
-	}
-}
-
-func TestWaitLetsTheBackgroundRefreshSave(t *testing.T) {
-	clock := newTestClock()
-	e := &fakeEndpoint{next: rotating(clock, time.Hour), entered: make(chan struct{}, 1), release: make(chan struct{})}
-	st := storeWith(t, &oauth2.Token{AccessToken: "a0", RefreshToken: "r0", Expiry: clock.Now().Add(time.Hour)})
-	s := New(e.refresh, st, &Options{Now: clock.Now})
-	mustToken(t, s, "a0")
-	clock.Advance(time.Hour - DefaultEarlyExpiry - DefaultRefreshAhead/2)
-	mustToken(t, s, "a0") // starts the refresh ahead
-	recv(t, e.entered)
-
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	if err := s.Wait(ctx); !errors.Is(err, context.Canceled) {
-		t.Fatalf("Wait with a refresh running and ctx done: %v, want context.Canceled", err)
-	}
-	close(e.release)
-	if err := s.Wait(context.Background()); err != nil {
-		t.Fatalf("Wait: %v", err)
-	}
-	// Once Wait returns, the rotated token is in the store.
-	if stored, _ := st.Load(context.Background()); stored.RefreshToken != "r1" {
-		t.Errorf("stored refresh token = %q after Wait, want r1", stored.RefreshToken)
-	}
-	if err := s.Wait(ctx); err != nil {
-		t.Errorf("Wait with nothing running: %v, want nil even with ctx done", err)
 	}
 }
 
@@ -454,32 +403,24 @@ func TestCoarseStoreTimeIsNoChange(t *testing.T) {
 	}
 }
 
-// flakyLockedStore is a lockedStore whose next failSaves saves fail, and
-// that records the refresh token it holds each time its lock is released.
-type flakyLockedStore struct {
+// unlockRecorder is a lockedStore that records the refresh token it holds
+// each time its lock is released.
+type unlockRecorder struct {
 	*lockedStore
-	failSaves atomic.Int64
-	mu        sync.Mutex
-	atUnlock  []string
+	mu       sync.Mutex
+	atUnlock []string
 }
 
-func (f *flakyLockedStore) Save(ctx context.Context, tok *oauth2.Token) error {
-	if f.failSaves.Add(-1) >= 0 {
-		return errors.New("store unavailable")
-	}
-	return f.lockedStore.Save(ctx, tok)
-}
-
-func (f *flakyLockedStore) Lock(ctx context.Context) (func(), error) {
-	unlock, err := f.lockedStore.Lock(ctx)
+func (u *unlockRecorder) Lock(ctx context.Context) (func(), error) {
+	unlock, err := u.lockedStore.Lock(ctx)
 	if err != nil {
 		return nil, err
 	}
 	return func() {
-		tok, _ := f.lockedStore.Load(context.Background())
-		f.mu.Lock()
-		f.atUnlock = append(f.atUnlock, refreshToken(tok))
-		f.mu.Unlock()
+		tok, _ := u.lockedStore.Load(context.Background())
+		u.mu.Lock()
+		u.atUnlock = append(u.atUnlock, refreshToken(tok))
+		u.mu.Unlock()
 		unlock()
 	}, nil
 }
@@ -498,8 +439,9 @@ func TestLockerSavesRotatedTokenBeforeUnlock(t *testing.T) {
 		used = append(used, cur.RefreshToken)
 		return rotating(clock, time.Hour)(n, cur)
 	}}
-	st := &flakyLockedStore{lockedStore: newLockedStore(storeWith(t, &oauth2.Token{AccessToken: "a0", RefreshToken: "r0", Expiry: clock.Now().Add(-time.Minute)}))}
-	st.failSaves.Store(1)
+	saves := &countingStore{Store: storeWith(t, &oauth2.Token{AccessToken: "a0", RefreshToken: "r0", Expiry: clock.Now().Add(-time.Minute)})}
+	st := &unlockRecorder{lockedStore: newLockedStore(saves)}
+	saves.failSaves.Store(1)
 	a := New(e.refresh, st, &Options{Now: clock.Now})
 	b := New(e.refresh, st, &Options{Now: clock.Now, RefreshAhead: -1})
 	mustToken(t, a, "a1")
@@ -519,7 +461,7 @@ func TestLockerSavesRotatedTokenBeforeUnlock(t *testing.T) {
 
 	// A store that stays down: the save is retried a bounded number of
 	// times, then the token is kept in memory, and the lock released.
-	st.failSaves.Store(1000)
+	saves.failSaves.Store(1000)
 	clock.Advance(time.Hour)
 	mustToken(t, a, "a3")
 	if got := a.Stats(); got.SaveErrors < 2 || got.SaveErrors > 10 {
@@ -544,5 +486,47 @@ func TestNewLoginAfterReauthOnEmptyStoreCountsAsAdopted(t *testing.T) {
 	mustToken(t, s, "login")
 	if got := s.Stats(); got.Adopted != 1 {
 		t.Errorf("Stats = %+v; want the new login adopted", got)
+	}
+}
+
+// TestLockerAdoptsTokenSavedWhileWaitingForTheLock runs the path the lock
+// exists for, in one process: two Sources, as two processes would, on one
+// token file. b needs a refresh while a holds the lock for its own; once a
+// has saved its new token and released the lock, b takes the lock, finds
+// that token in the store, and adopts it without a token request.
+func TestLockerAdoptsTokenSavedWhileWaitingForTheLock(t *testing.T) {
+	clock := newTestClock()
+	path := filepath.Join(t.TempDir(), "token.json")
+	mustSave(t, NewFileStore(path), &oauth2.Token{AccessToken: "a0", RefreshToken: "r0", Expiry: clock.Now().Add(-time.Minute)})
+	ea := &fakeEndpoint{next: rotating(clock, time.Hour), entered: make(chan struct{}, 1), release: make(chan struct{})}
+	eb := &fakeEndpoint{next: rotating(clock, time.Hour)}
+	a := New(ea.refresh, NewFileStore(path), &Options{Now: clock.Now})
+	b := New(eb.refresh, NewFileStore(path), &Options{Now: clock.Now})
+
+	ga := make(chan *oauth2.Token, 1)
+	go func() {
+		tok, _ := a.Token()
+		ga <- tok
+	}()
+	recv(t, ea.entered) // a holds the lock, in its token request
+	waiting := make(chan struct{})
+	onLockBusy(t, path, func() { close(waiting) })
+	gb := make(chan *oauth2.Token, 1)
+	go func() {
+		tok, _ := b.Token()
+		gb <- tok
+	}()
+	recv(t, waiting)
+	close(ea.release)
+
+	ta, tb := recv(t, ga), recv(t, gb)
+	if ta == nil || tb == nil || ta.AccessToken != "a1" || tb.AccessToken != "a1" {
+		t.Fatalf("a got %v, b got %v; want both a's new token a1", ta, tb)
+	}
+	if n := eb.calls.Load(); n != 0 {
+		t.Errorf("b sent %d token requests, want none", n)
+	}
+	if st := b.Stats(); st.Adopted != 1 || st.Refreshes != 0 || st.Saves != 0 {
+		t.Errorf("b: Stats = %+v; want 1 adopted, no refresh, no save", st)
 	}
 }

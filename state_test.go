@@ -2,6 +2,7 @@ package tokensource
 
 import (
 	"context"
+	"math"
 	"sync"
 	"testing"
 	"time"
@@ -138,4 +139,100 @@ func TestNoTokenHandedOutCarriesMonotonicReading(t *testing.T) {
 	if stored, _ := st.Load(context.Background()); monotonic(stored.Expiry) {
 		t.Errorf("saved Expiry %v carries a monotonic reading", stored.Expiry)
 	}
+}
+
+func TestWallNanosClampsToInt64(t *testing.T) {
+	for _, tt := range []struct {
+		t    time.Time
+		want int64
+	}{
+		{time.Unix(0, 0), 0},
+		{time.Unix(0, math.MaxInt64), math.MaxInt64},
+		{time.Unix(0, math.MinInt64), math.MinInt64},
+		{time.Date(2026, 1, 1, 0, 0, 0, 5, time.UTC), time.Date(2026, 1, 1, 0, 0, 0, 5, time.UTC).UnixNano()},
+		{time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC), math.MaxInt64},
+		{time.Time{}, math.MinInt64},
+	} {
+		if got := wallNanos(tt.t); got != tt.want {
+			t.Errorf("wallNanos(%v) = %d, want %d", tt.t, got, tt.want)
+		}
+	}
+}
+
+func TestShortLivedTokenUsedForMostOfItsLife(t *testing.T) {
+	clock := newTestClock()
+	e := &fakeEndpoint{next: rotating(clock, 4*time.Second)}
+	// 4s of life: the early expiry is capped at 1s, not the default 10s.
+	s, _ := newSource(t, e, clock, &oauth2.Token{AccessToken: "a0", RefreshToken: "r0", Expiry: clock.Now().Add(4 * time.Second)},
+		&Options{RefreshAhead: -1})
+	mustToken(t, s, "a0")
+
+	clock.Advance(3*time.Second - time.Millisecond)
+	if tok, err := s.Token(); err != nil || tok.AccessToken != "a0" {
+		t.Fatalf("at 2.999s: %v, %v; want a0", tok, err)
+	}
+	clock.Advance(2 * time.Millisecond)
+	if tok, err := s.Token(); err != nil || tok.AccessToken != "a1" {
+		t.Fatalf("at 3.001s: %v, %v; want a1", tok, err)
+	}
+	if n := e.calls.Load(); n != 1 {
+		t.Errorf("RefreshFunc called %d times, want 1", n)
+	}
+}
+
+func TestStoredTokenLateInLifeKeepsItsEarlyExpiry(t *testing.T) {
+	clock := newTestClock()
+	e := &fakeEndpoint{next: rotating(clock, 4*time.Second)}
+	// Issued for 4s, 2s left when loaded: the early expiry is a quarter of
+	// the 4s, not of the 2s left.
+	s, _ := newSource(t, e, clock, &oauth2.Token{AccessToken: "a0", RefreshToken: "r0", ExpiresIn: 4, Expiry: clock.Now().Add(2 * time.Second)},
+		&Options{RefreshAhead: -1})
+	mustToken(t, s, "a0")
+
+	clock.Advance(time.Second - time.Millisecond)
+	if tok, err := s.Token(); err != nil || tok.AccessToken != "a0" {
+		t.Fatalf("1s before expiry: %v, %v; want a0", tok, err)
+	}
+	clock.Advance(2 * time.Millisecond)
+	if tok, err := s.Token(); err != nil || tok.AccessToken != "a1" {
+		t.Fatalf("0.999s before expiry: %v, %v; want a1", tok, err)
+	}
+}
+
+func TestEarlyExpiry(t *testing.T) {
+	clock := newTestClock()
+	e := &fakeEndpoint{next: rotating(clock, time.Hour)}
+	s, _ := newSource(t, e, clock, &oauth2.Token{AccessToken: "a0", RefreshToken: "r0", Expiry: clock.Now().Add(time.Hour)},
+		&Options{RefreshAhead: -1, EarlyExpiry: time.Minute})
+	mustToken(t, s, "a0")
+
+	clock.Advance(59*time.Minute - time.Millisecond)
+	if tok, _ := s.Token(); tok.AccessToken != "a0" {
+		t.Fatalf("before EarlyExpiry: got %s, want a0", tok.AccessToken)
+	}
+	clock.Advance(2 * time.Millisecond)
+	if tok, _ := s.Token(); tok.AccessToken != "a1" {
+		t.Fatalf("after EarlyExpiry: got %s, want a1", tok.AccessToken)
+	}
+}
+
+func TestRefreshAheadNotBeforeHalfLife(t *testing.T) {
+	clock := newTestClock()
+	e := &fakeEndpoint{next: rotating(clock, time.Minute), entered: make(chan struct{}, 1)}
+	// 60s of life, 1m refresh-ahead: the window would open at once, but
+	// opens only at 30s.
+	s, _ := newSource(t, e, clock, &oauth2.Token{AccessToken: "a0", RefreshToken: "r0", Expiry: clock.Now().Add(time.Minute)}, nil)
+	mustToken(t, s, "a0")
+
+	clock.Advance(30*time.Second - time.Millisecond)
+	s.Token()
+	s.waitIdle(t)
+	if n := e.calls.Load(); n != 0 {
+		t.Fatalf("refreshed ahead before half of the lifetime (%d calls)", n)
+	}
+	clock.Advance(2 * time.Millisecond)
+	if tok, _ := s.Token(); tok.AccessToken != "a0" {
+		t.Fatalf("got %s, want a0 while the refresh runs ahead", tok.AccessToken)
+	}
+	recv(t, e.entered)
 }
