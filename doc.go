@@ -20,7 +20,7 @@
 // There are three ways to use a Source:
 //
 //   - [NewClient] returns an *http.Client whose [Transport] adds the token
-//     to each request and, when a server answers 401 for that token,
+//     to each request and, when a server rejects that token with a 401,
 //     refreshes once and sends the request once more.
 //   - As an oauth2.TokenSource, in [oauth2.NewClient] or a cloud SDK. The
 //     token is refreshed when it expires, but one that a server rejects
