@@ -78,6 +78,12 @@ func backoff(n int) time.Duration {
 // BackoffError is returned, at once and without calling the [RefreshFunc], to
 // callers that need a new token while the Source waits after a failed
 // refresh. It wraps that refresh's error.
+//
+// The wait is between half a second and a second after one failure, and
+// doubles with each failure in a row, up to a minute; a longer Retry-After
+// from the token endpoint, up to ten minutes, lengthens it, and never
+// shortens it. [Source.Refresh] does not wait. After [ErrReauthRequired]
+// there is no next attempt until the store holds another token.
 type BackoffError struct {
 	Err     error     // the last refresh's error
 	RetryAt time.Time // when the next attempt may start, by Options.Now; [Source.Refresh] does not wait for it

@@ -119,7 +119,22 @@ func orDefault(d, def time.Duration) time.Duration {
 // allocations or I/O. When the token expires, when a server rejects it
 // (Invalidate), or when Refresh is called, it runs one refresh at a time:
 // callers that need a token meanwhile wait for that refresh and all get its
-// result, the new token or its error.
+// result, the new token or its error. A failed refresh backs off (see
+// [BackoffError]).
+//
+// A cached token is fresh, stale or expired, judged on the wall clock, which
+// runs on while a machine sleeps. A fresh token is served. A stale one,
+// inside the [Options.RefreshAhead] window, is served too, and the first
+// caller to see it starts a refresh in the background. An expired one, past
+// its Expiry less [Options.EarlyExpiry] or rejected, makes callers wait for
+// a refresh.
+//
+// Every new token is saved to the store before anyone gets it; if the save
+// fails, the token is used all the same and saved again before its refresh
+// token is used. With a store that is a [Locker], a Source takes the lock,
+// reloads the store, and adopts a valid token another process saved instead
+// of refreshing; otherwise it refreshes with the refresh token it read under
+// the lock.
 type Source struct {
 	refresh RefreshFunc
 	store   Store
