@@ -158,8 +158,14 @@ func (s *Source) publish(f *flight) {
 		s.opts.log.DebugContext(f.ctx, "tokensource: refreshed", "expiry", f.tok.Expiry)
 	}
 	defer func() { // even if the hook calls runtime.Goexit
-		f.ctx = nil // the caller's values, which s.last would keep
+		f.ctx = nil // the caller's values, which a waiter may keep
 		close(f.done)
+		// An idle Source keeps no flight: a Pool holds many of them.
+		s.mu.Lock()
+		if s.last == f {
+			s.last = nil
+		}
+		s.mu.Unlock()
 	}()
 	s.refreshDone(f)
 }

@@ -474,3 +474,23 @@ func TestWaitLetsTheBackgroundRefreshSave(t *testing.T) {
 		t.Errorf("Wait with nothing running: %v, want nil even with ctx done", err)
 	}
 }
+
+// TestIdleSourceKeepsNoRefresh checks that a Source whose refreshes have
+// ended holds none of them, nor the context values of its caller: a Pool
+// keeps many idle Sources.
+func TestIdleSourceKeepsNoRefresh(t *testing.T) {
+	clock := newTestClock()
+	e := &fakeEndpoint{next: rotating(clock, time.Hour)}
+	s, _ := newSource(t, e, clock, &oauth2.Token{AccessToken: "a0", RefreshToken: "r0", Expiry: clock.Now().Add(time.Hour)}, nil)
+	if _, err := s.Refresh(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Wait(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.flight != nil || s.last != nil {
+		t.Errorf("an idle Source keeps a refresh: running %p, latest %p", s.flight, s.last)
+	}
+}
