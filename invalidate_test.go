@@ -237,6 +237,31 @@ func TestServerRejectingEveryTokenCostsBoundedRefreshes(t *testing.T) {
 	}
 }
 
+// getsOK sends callers × each GETs to url through c, callers at once, and
+// returns how many failed or got another status than 200.
+func getsOK(t *testing.T, c *http.Client, url string, callers, each int) int64 {
+	var failed atomic.Int64
+	var wg sync.WaitGroup
+	for range callers {
+		wg.Go(func() {
+			for range each {
+				resp, err := c.Get(url)
+				if err != nil {
+					t.Error(err)
+					failed.Add(1)
+					return
+				}
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK {
+					failed.Add(1)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return failed.Load()
+}
+
 // TestTransportRecoversRevokedWorkingTokens revokes the current
 // token every 0.7s while requests with it succeed: each revocation costs
 // one refresh, and no request fails, however young the token was.
@@ -244,28 +269,7 @@ func TestTransportRecoversRevokedWorkingTokens(t *testing.T) {
 	const rounds, callers = 10, 4
 	r := newServerRig(t, nil)
 	c := NewClient(context.Background(), r.src)
-	var failed atomic.Int64
-	requests := func() {
-		var wg sync.WaitGroup
-		for range callers {
-			wg.Go(func() {
-				for range 3 {
-					resp, err := c.Get(r.srv.ResourceURL())
-					if err != nil {
-						t.Error(err)
-						failed.Add(1)
-						return
-					}
-					resp.Body.Close()
-					if resp.StatusCode != http.StatusOK {
-						failed.Add(1)
-					}
-				}
-			})
-		}
-		wg.Wait()
-	}
-	requests()
+	failed := getsOK(t, c, r.srv.ResourceURL(), callers, 3)
 	for range rounds {
 		r.clock.Advance(700 * time.Millisecond)
 		tok, err := r.src.TokenContext(context.Background())
@@ -273,10 +277,10 @@ func TestTransportRecoversRevokedWorkingTokens(t *testing.T) {
 			t.Fatal(err)
 		}
 		r.srv.RevokeAccessToken(tok.AccessToken)
-		requests()
+		failed += getsOK(t, c, r.srv.ResourceURL(), callers, 3)
 	}
-	if n := failed.Load(); n != 0 {
-		t.Errorf("%d requests failed", n)
+	if failed != 0 {
+		t.Errorf("%d requests failed", failed)
 	}
 	if st := r.src.Stats(); st.Refreshes != rounds || st.RefreshErrors != 0 || st.Invalidations != rounds {
 		t.Errorf("Stats = %+v; want %d refreshes and invalidations, no error", st, rounds)
@@ -291,32 +295,17 @@ func TestTransportRecoversNewTokenRevokedBeforeUse(t *testing.T) {
 	const rounds, callers = 5, 4
 	r := newServerRig(t, nil)
 	c := NewClient(context.Background(), r.src)
-	var failed atomic.Int64
+	var failed int64
 	for range rounds {
 		tok, err := r.src.Refresh(context.Background())
 		if err != nil {
 			t.Fatal(err)
 		}
 		r.srv.RevokeAccessToken(tok.AccessToken)
-		var wg sync.WaitGroup
-		for range callers {
-			wg.Go(func() {
-				resp, err := c.Get(r.srv.ResourceURL())
-				if err != nil {
-					t.Error(err)
-					failed.Add(1)
-					return
-				}
-				resp.Body.Close()
-				if resp.StatusCode != http.StatusOK {
-					failed.Add(1)
-				}
-			})
-		}
-		wg.Wait()
+		failed += getsOK(t, c, r.srv.ResourceURL(), callers, 1)
 	}
-	if n := failed.Load(); n != 0 {
-		t.Errorf("%d requests failed", n)
+	if failed != 0 {
+		t.Errorf("%d requests failed", failed)
 	}
 	if st := r.src.Stats(); st.Refreshes != 2*rounds || st.RefreshErrors != 0 {
 		t.Errorf("Stats = %+v; want %d refreshes, no error", st, 2*rounds)
