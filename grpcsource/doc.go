@@ -4,8 +4,9 @@
 // [UnaryClientInterceptor] and [StreamClientInterceptor] give each call a
 // token from the Source as per-RPC credentials. A call that fails
 // with codes.Unauthenticated invalidates the token it carried
-// ([tokensource.Source.Invalidate]) and is made once more with a new one;
-// calls rejected together cause one refresh. A call that succeeds confirms
+// ([tokensource.Source.Invalidate]) and is made once more with a new one (a
+// stream only when it was rejected before any message was received: see
+// [StreamClientInterceptor]); calls rejected together cause one refresh. A call that succeeds confirms
 // its token ([tokensource.Source.Confirm]), so that a server that rejects
 // every new token costs a bounded number of refreshes. Install both on the
 // connection:

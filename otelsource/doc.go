@@ -6,6 +6,7 @@
 // Observe for the gauge of the token's remaining lifetime:
 //
 //	tel, err := otelsource.New()
+//	if err != nil { ... }
 //	attrs := attribute.String("account", key)
 //	src := tokensource.FromConfig(ctx, conf, store, &tokensource.Options{Hooks: tel.Hooks(attrs)})
 //	tel.Observe(src, attrs)

@@ -4,7 +4,8 @@
 // so that a rotating refresh token is used once.
 //
 //	pool, err := pgxpool.New(ctx, databaseURL)
-//	err = pgstore.CreateTable(ctx, pool, nil)
+//	if err != nil { ... }
+//	if err := pgstore.CreateTable(ctx, pool, nil); err != nil { ... }
 //	src := tokensource.FromConfig(ctx, conf, pgstore.New(pool, accountID, nil), nil)
 //
 // # Schema

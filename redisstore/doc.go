@@ -2,10 +2,10 @@
 // replicas of a service, on any number of machines, share one OAuth grant.
 //
 // A [Store] is a tokensource.Store and a tokensource.Locker. The Sources of
-// all replicas refresh one at a time: under the lock, each reloads the
-// token, adopts it if another replica refreshed meanwhile, and otherwise
-// refreshes with the refresh token it read and saves the new one before
-// unlocking. A rotated refresh token is then presented once.
+// all replicas refresh one at a time: each first adopts a valid token
+// another replica saved; otherwise, under the lock, it reloads the token,
+// adopts it if another replica refreshed meanwhile, and otherwise refreshes
+// with the refresh token it read and saves the new one before unlocking. A rotated refresh token is then presented once.
 //
 //	store := redisstore.New(client, "account:42", nil)
 //	src := tokensource.FromConfig(ctx, conf, store, nil)

@@ -47,8 +47,8 @@ func Example() {
 }
 
 // Replicas share a grant through one key. When the token expires, the first
-// to need it refreshes it; the other finds the new token in Redis, under
-// the lock, and takes it instead of refreshing.
+// to need it refreshes it; the other finds the new token in Redis and
+// takes it instead of refreshing.
 func Example_replicas() {
 	ctx := context.Background()
 	clock := tokensourcetest.NewClock(time.Now()) // to expire the token at once
