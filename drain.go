@@ -29,7 +29,13 @@ var errStalled = errors.New("tokensource: the 401 response's body stalled and wa
 // then errStalled. So does a body that failed, with its error.
 func release(resp *http.Response) {
 	body := resp.Body
-	if body == nil || body == http.NoBody || resp.ContentLength > maxDrain {
+	if body == nil {
+		// A RoundTripper should not return one, but some do (Go issue
+		// 38095); the 401 may still be returned, and its body closed.
+		resp.Body = http.NoBody
+		return
+	}
+	if body == http.NoBody || resp.ContentLength > maxDrain {
 		return
 	}
 	timer := time.AfterFunc(drainTimeout, func() { body.Close() })

@@ -60,7 +60,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		t.confirm(tok, resp)
 		return resp, err
 	}
-	resp, retried, err := t.retry(req, tok, resp)
+	resp, retried, err := t.retry(req, n, tok, resp)
 	t.Source.unauthorized(req.Context(), retried, resp)
 	return resp, err
 }
@@ -72,10 +72,11 @@ func (t *Transport) confirm(tok *oauth2.Token, resp *http.Response) {
 	}
 }
 
-// retry handles resp, a 401 that rejected the token tok: it sends req again
-// with a new token if it can, and otherwise returns resp. The base closed
-// req.Body already; the retry sends a copy from GetBody.
-func (t *Transport) retry(req *http.Request, rejected *oauth2.Token, resp *http.Response) (_ *http.Response, retried bool, _ error) {
+// retry handles resp, a 401 that rejected the token tok: it sends req, whose
+// header has n values, again with a new token if it can, and otherwise
+// returns resp. The base closed req.Body already; the retry sends a copy
+// from GetBody.
+func (t *Transport) retry(req *http.Request, n int, rejected *oauth2.Token, resp *http.Response) (_ *http.Response, retried bool, _ error) {
 	t.Source.Invalidate(rejected)
 	if !replayable(req) {
 		return resp, false, nil
@@ -97,7 +98,6 @@ func (t *Transport) retry(req *http.Request, rejected *oauth2.Token, resp *http.
 		return resp, false, nil
 	}
 	resp.Body.Close()
-	n, _ := headerValues(req.Header)
 	resp, err = t.base().RoundTrip(withToken(req, n, tok, body))
 	t.confirm(tok, resp)
 	return resp, true, err
@@ -172,7 +172,7 @@ func headerValues(h http.Header) (n int, authorized bool) {
 }
 
 func isAuthorization(key string) bool {
-	return len(key) == len("Authorization") && asciiEqualFold(key, "Authorization")
+	return asciiEqualFold(key, "Authorization")
 }
 
 // rejectsToken reports whether resp says that the access token is invalid:

@@ -610,6 +610,30 @@ func TestTransportRetryError(t *testing.T) {
 	}
 }
 
+// TestTransportRetriesA401WithoutBody checks a base that returns a 401
+// with a nil Body, as some RoundTrippers do: the request is sent again.
+func TestTransportRetriesA401WithoutBody(t *testing.T) {
+	src := newReactiveSource(t, returning("at-2"))
+	base := &responses{
+		func(req *http.Request) (*http.Response, error) {
+			closeBody(req)
+			return &http.Response{StatusCode: http.StatusUnauthorized, Header: http.Header{}, Request: req}, nil
+		},
+		func(req *http.Request) (*http.Response, error) {
+			closeBody(req)
+			return &http.Response{StatusCode: http.StatusOK, Body: http.NoBody, Request: req}, nil
+		},
+	}
+	req, err := http.NewRequestWithContext(testContext(t), http.MethodGet, "http://api.test/", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := (&Transport{Source: src, Base: base}).RoundTrip(req)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("got %v, %v; want the retry's 200", resp, err)
+	}
+}
+
 // mustRequest returns a GET request for url, bounded by the test's wait.
 func mustRequest(t *testing.T, url string) *http.Request {
 	t.Helper()
