@@ -31,7 +31,9 @@ func (c *challenge) param(name string) string {
 // parseChallenges parses the WWW-Authenticate field lines of one response.
 // They are joined with ", " first, which RFC 9110 §5.3 says must not change
 // their meaning: one comma-separated list of challenges, which a line break
-// may split anywhere, even between a challenge's parameters.
+// may split anywhere, even between a challenge's parameters. A line end
+// still ends a quoted string, so that a malformed line cannot hide the
+// challenges of the next.
 //
 // The parser is lenient, because servers are: empty list elements are
 // skipped, a parameter after a bare scheme belongs to it, and when a
@@ -39,9 +41,13 @@ func (c *challenge) param(name string) string {
 // resumes at the next comma outside a quoted string. It never fails; a
 // list that holds no challenge gives none.
 func parseChallenges(lines []string) []challenge {
-	p := challengeParser{s: strings.Join(lines, ", ")}
+	p := challengeParser{s: strings.Join(lines, lineEnd+", ")}
 	return p.list(nil)
 }
+
+// lineEnd marks where a field line ended. No field value holds it; the
+// parser reads it as whitespace, which a quoted string cannot hold.
+const lineEnd = "\n"
 
 // challengeParser reads a list of challenges; i is the next byte to read.
 type challengeParser struct {
@@ -208,7 +214,9 @@ func (p *challengeParser) skipElement() {
 	quoted := false
 	for ; !p.eof(); p.i++ {
 		switch ch := p.s[p.i]; {
-		case quoted && ch == '\\':
+		case ch == lineEnd[0]:
+			quoted = false
+		case quoted && ch == '\\' && !strings.HasPrefix(p.s[p.i+1:], lineEnd):
 			p.i++
 		case ch == '"':
 			quoted = !quoted
@@ -240,7 +248,7 @@ func (p *challengeParser) eof() bool { return p.i >= len(p.s) }
 // atElementEnd reports whether the current list element ends here.
 func (p *challengeParser) atElementEnd() bool { return p.eof() || p.s[p.i] == ',' }
 
-func isSpace(ch byte) bool { return ch == ' ' || ch == '\t' }
+func isSpace(ch byte) bool { return ch == ' ' || ch == '\t' || ch == lineEnd[0] }
 
 func isAlnum(ch byte) bool {
 	return 'a' <= ch && ch <= 'z' || 'A' <= ch && ch <= 'Z' || '0' <= ch && ch <= '9'

@@ -29,6 +29,16 @@ func TestParseChallenges(t *testing.T) {
 		{"empty", []string{""}, nil},
 		{"only separators", []string{" , ,, "}, nil},
 		{"bare scheme", []string{"Bearer"}, []challenge{{scheme: "Bearer"}}},
+		{
+			"an unterminated quote ends with its line",
+			[]string{`Basic realm="x`, `Bearer error="invalid_token"`},
+			[]challenge{{scheme: "Basic"}, bearer("error", "invalid_token")},
+		},
+		{
+			"an escape at the end of a line escapes nothing",
+			[]string{`Basic realm="x\`, `Bearer error="invalid_token"`},
+			[]challenge{{scheme: "Basic"}, bearer("error", "invalid_token")},
+		},
 		{"bare scheme, trailing space", []string{"Bearer  "}, []challenge{{scheme: "Bearer"}}},
 		{
 			"RFC 6750 §3 example",
