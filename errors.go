@@ -103,9 +103,10 @@ func retryAfter(err error, now time.Time) (time.Duration, bool) {
 		return 0, false
 	}
 	var d time.Duration
-	if secs, err := strconv.Atoi(v); err == nil {
-		// Capped before the multiplication, which would overflow.
-		d = time.Duration(min(max(secs, 0), int(retryAfterMax/time.Second))) * time.Second
+	if secs, err := strconv.ParseInt(v, 10, 64); err == nil || errors.Is(err, strconv.ErrRange) {
+		// Capped before the multiplication, which would overflow; a number
+		// too large for 64 bits gives the largest, or the smallest.
+		d = time.Duration(min(max(secs, 0), int64(retryAfterMax/time.Second))) * time.Second
 	} else if t, err := http.ParseTime(v); err == nil {
 		d = t.Sub(now)
 	} else {
