@@ -61,7 +61,7 @@ func TestRetryAfterForms(t *testing.T) {
 		{"5", 5 * time.Second, true},
 		{now.Add(time.Minute).Format(http.TimeFormat), time.Minute, true},
 		{"86400", retryAfterMax, true},
-		{"9223372037", retryAfterMax, true}, // overflows a Duration in nanoseconds
+		{"9223372037", retryAfterMax, true},              // overflows a Duration in nanoseconds
 		{"99999999999999999999999", retryAfterMax, true}, // overflows 64 bits
 		{"-99999999999999999999999", 0, true},
 		{"-9223372037", 0, true},
