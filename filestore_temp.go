@@ -64,6 +64,10 @@ func tempWriter(rest string) (host string, pid int, ok bool) {
 // before it is removed: far longer than any live Save takes.
 const staleTempAge = time.Minute
 
+// deadTempAge is how old a temporary file must be to be removed whatever
+// its pid says: that pid may now belong to another process.
+const deadTempAge = 24 * time.Hour
+
 // removeDeadTemps removes the temporary files of path's writers that died.
 // Failures are ignored: the next Save tries again.
 func removeDeadTemps(path string) {
@@ -79,14 +83,19 @@ func removeDeadTemps(path string) {
 
 // writerDead reports whether the writer of the temporary file e, whose
 // name ends in rest, is dead: its process is gone, or, where that cannot be
-// known, the file is older than staleTempAge.
+// known, the file is older than staleTempAge; or it is older than
+// deadTempAge.
 func writerDead(rest string, e fs.DirEntry) bool {
+	info, err := e.Info()
+	if err != nil {
+		return false
+	}
+	age := time.Since(info.ModTime())
 	host, pid, ok := tempWriter(rest)
 	if ok && host != "" && host == hostTag() {
 		if gone, known := processGone(pid); known {
-			return gone
+			return gone || age > deadTempAge
 		}
 	}
-	info, err := e.Info()
-	return err == nil && time.Since(info.ModTime()) > staleTempAge
+	return age > staleTempAge
 }

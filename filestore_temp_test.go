@@ -24,7 +24,7 @@ func TestFileStoreSaveRemovesStaleTempFiles(t *testing.T) {
 	recent := filepath.Join(dir, ".token.json.tmp222")
 	writeFile(t, stale, []byte(`{"access_token":"ac`))
 	writeFile(t, recent, []byte(`{"access_token":"ac`))
-	makeOld(t, stale)
+	makeOld(t, stale, time.Hour)
 
 	mustSave(t, store, numberedToken(1))
 	checkDirHolds(t, dir, ".token.json.tmp222", "token.json")
@@ -32,8 +32,9 @@ func TestFileStoreSaveRemovesStaleTempFiles(t *testing.T) {
 
 // TestFileStoreSaveRemovesTempFilesOfDeadWriters checks that a Save removes
 // the temporary file of a writer on this host whose process is gone, however
-// recent, and never that of a live writer, however old. A file written on
-// another host is judged by its age alone.
+// recent, and not that of a live writer, unless it is days old: its pid may
+// have been reused. A file written on another host is judged by its age
+// alone.
 func TestFileStoreSaveRemovesTempFilesOfDeadWriters(t *testing.T) {
 	if _, known := processGone(os.Getpid()); !known || hostTag() == "" {
 		t.Skip("no way to tell here whether a writer is alive")
@@ -48,27 +49,28 @@ func TestFileStoreSaveRemovesTempFilesOfDeadWriters(t *testing.T) {
 		t.Fatal(err)
 	}
 	dead, live := cmd.ProcessState.Pid(), os.Getpid()
-	temp := func(host string, pid int, old bool) string {
-		name := tempPrefix("token.json") + "-" + host + "-" + strconv.Itoa(pid) + "-" + strconv.FormatBool(old)
+	temp := func(host string, pid int, age time.Duration) string {
+		name := tempPrefix("token.json") + "-" + host + "-" + strconv.Itoa(pid) + "-" + strconv.FormatInt(int64(age), 10)
 		writeFile(t, filepath.Join(dir, name), []byte(`{"access_token":"ac`))
-		if old {
-			makeOld(t, filepath.Join(dir, name))
+		if age > 0 {
+			makeOld(t, filepath.Join(dir, name), age)
 		}
 		return name
 	}
-	temp(hostTag(), dead, false)
-	liveOld := temp(hostTag(), live, true)
-	elsewhereRecent := temp("elsewhere", dead, false)
-	temp("elsewhere", dead, true)
+	temp(hostTag(), dead, 0)
+	liveOld := temp(hostTag(), live, time.Hour)
+	temp(hostTag(), live, 2*deadTempAge)
+	elsewhereRecent := temp("elsewhere", dead, 0)
+	temp("elsewhere", dead, time.Hour)
 
 	mustSave(t, store, numberedToken(1))
 	checkDirHolds(t, dir, liveOld, elsewhereRecent, "token.json")
 }
 
-// makeOld sets the times of the file at path to an hour ago.
-func makeOld(t *testing.T, path string) {
+// makeOld sets the times of the file at path to age ago.
+func makeOld(t *testing.T, path string, age time.Duration) {
 	t.Helper()
-	old := time.Now().Add(-time.Hour)
+	old := time.Now().Add(-age)
 	if err := os.Chtimes(path, old, old); err != nil {
 		t.Fatal(err)
 	}

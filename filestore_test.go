@@ -249,7 +249,7 @@ func TestFileStoreDeleteRemovesTokenAndDeadTemps(t *testing.T) {
 	// A temporary file of a Save that died long ago: it holds a token too.
 	stale := filepath.Join(filepath.Dir(path), ".token.json.tmp111")
 	writeFile(t, stale, []byte(`{"access_token":"ac`))
-	makeOld(t, stale)
+	makeOld(t, stale, time.Hour)
 
 	for range 2 { // the second time, there is nothing left to delete
 		if err := store.Delete(context.Background()); err != nil {
