@@ -94,7 +94,8 @@ func clientRejected(err error) bool {
 }
 
 // post sends one refresh request for current and parses the response, with
-// current's tokens and the client secret redacted from an error.
+// current's tokens and the client secret (also as the Basic credential that
+// carries it) redacted from an error.
 func (e *endpoint) post(ctx context.Context, current *oauth2.Token, style oauth2.AuthStyle) (*oauth2.Token, error) {
 	id, secret := e.conf.ClientID, e.conf.ClientSecret
 	form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {current.RefreshToken}}
@@ -110,8 +111,10 @@ func (e *endpoint) post(ctx context.Context, current *oauth2.Token, style oauth2
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Accept", "application/json")
+	var basic string
 	if style != oauth2.AuthStyleInParams {
 		req.SetBasicAuth(url.QueryEscape(id), url.QueryEscape(secret))
+		basic = strings.TrimPrefix(req.Header.Get("Authorization"), "Basic ")
 	}
 	resp, err := e.client.Do(req)
 	if err != nil {
@@ -122,5 +125,5 @@ func (e *endpoint) post(ctx context.Context, current *oauth2.Token, style oauth2
 	if err != nil {
 		return nil, fmt.Errorf("tokensource: reading the token response (%s): %w", resp.Status, err)
 	}
-	return parseTokenResponse(resp, body, current.RefreshToken, current.AccessToken, secret)
+	return parseTokenResponse(resp, body, current.RefreshToken, current.AccessToken, secret, basic)
 }

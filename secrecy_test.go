@@ -3,6 +3,7 @@ package tokensource
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -520,7 +521,7 @@ func TestEndpointEchoesNoSecretIntoErrors(t *testing.T) {
 		w.WriteHeader(http.StatusBadRequest)
 		json.NewEncoder(w).Encode(map[string]string{
 			"error":             "bad_" + rt,
-			"error_description": "bad refresh token " + rt + " " + sentSecret + " " + secret + " " + login.AccessToken,
+			"error_description": "bad refresh token " + rt + " " + sentSecret + " " + secret + " " + login.AccessToken + " " + r.Header.Get("Authorization"),
 			"error_uri":         "https://as.example/errors?rt=" + rt + "&cs=" + sentSecret + "&at=" + login.AccessToken,
 		})
 	}))
@@ -531,6 +532,7 @@ func TestEndpointEchoesNoSecretIntoErrors(t *testing.T) {
 	w.add(secret)
 	w.add(url.QueryEscape(secret))
 	conf := &oauth2.Config{ClientID: "client", ClientSecret: secret, Endpoint: oauth2.Endpoint{TokenURL: srv.URL}}
+	w.add(base64.StdEncoding.EncodeToString([]byte(conf.ClientID + ":" + url.QueryEscape(secret)))) // the Basic credential
 	ctx := context.WithValue(context.Background(), oauth2.HTTPClient, w.client())
 	src := FromConfig(ctx, conf, storeWith(t, login), &Options{Logger: w.logger()})
 	_, err := w.token(src)
