@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -386,21 +387,84 @@ func TestGaugeDropsCollectedSources(t *testing.T) {
 	if got := collect(); len(got) != 1 || got["kept"] == 0 {
 		t.Errorf("gauge = %v, want the kept Source alone", got)
 	}
-	tel.mu.Lock()
-	n := len(tel.observed)
-	tel.mu.Unlock()
-	if n != 1 {
+	if n := heldSources(tel, 1); n != 1 {
 		t.Errorf("Telemetry still holds %d Sources, want 1", n)
 	}
 	runtime.KeepAlive(kept)
+}
+
+// heldSources returns how many Sources tel holds for the gauge, once as few
+// as want, or after 100 GCs: the cleanups of collected Sources run after
+// a GC.
+func heldSources(tel *Telemetry, want int) int {
+	n := 0
+	for range 100 {
+		runtime.GC()
+		runtime.Gosched()
+		tel.mu.Lock()
+		n = max(len(tel.observed), len(tel.setOf))
+		tel.mu.Unlock()
+		if n <= want {
+			break
+		}
+	}
+	return n
+}
+
+// TestGaugeForgetsCollectedSourcesWithoutCollecting checks that a program
+// whose gauge is never collected (no SDK installed) does not keep an entry
+// for every Source it ever observed.
+func TestGaugeForgetsCollectedSourcesWithoutCollecting(t *testing.T) {
+	tel, err := New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 10 {
+		observedSource(t, tel, "account-"+strconv.Itoa(i))
+	}
+	if n := heldSources(tel, 0); n != 0 {
+		t.Errorf("Telemetry holds %d Sources, want 0", n)
+	}
+}
+
+// TestGaugeReportsTheLatestSourceOfAnAttributeSet observes a Source, then
+// its replacement with the same attributes, as a Pool's new Source of a
+// key: the gauge reports the replacement's token alone.
+func TestGaugeReportsTheLatestSourceOfAnAttributeSet(t *testing.T) {
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	defer mp.Shutdown(context.Background())
+	tel, err := New(WithMeterProvider(mp))
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := observedSourceLiving(t, tel, "acme", 10*time.Minute)
+	replacement := observedSourceLiving(t, tel, "acme", 50*time.Minute)
+	for range 10 {
+		var rm metricdata.ResourceMetrics
+		if err := reader.Collect(context.Background(), &rm); err != nil {
+			t.Fatal(err)
+		}
+		want, _ := replacement.Remaining()
+		if got := gauge(rm.ScopeMetrics[0].Metrics); len(got) != 1 || got["acme"] < want.Seconds()-60 {
+			t.Fatalf("gauge = %v, want acme: the replacement's %v", got, want)
+		}
+	}
+	runtime.KeepAlive(old)
 }
 
 // observedSource returns a Source with a valid token, observed by tel with
 // the account name.
 func observedSource(t *testing.T, tel *Telemetry, name string) *tokensource.Source {
 	t.Helper()
+	return observedSourceLiving(t, tel, name, time.Hour)
+}
+
+// observedSourceLiving is observedSource with a token that lives life.
+func observedSourceLiving(t *testing.T, tel *Telemetry, name string, life time.Duration) *tokensource.Source {
+	t.Helper()
 	st := tokensource.NewMemoryStore()
-	if err := st.Save(context.Background(), &oauth2.Token{AccessToken: "a-" + name, Expiry: time.Now().Add(time.Hour)}); err != nil {
+	if err := st.Save(context.Background(), &oauth2.Token{AccessToken: "a-" + name, Expiry: time.Now().Add(life)}); err != nil {
 		t.Fatal(err)
 	}
 	src := tokensource.New(func(context.Context, *oauth2.Token) (*oauth2.Token, error) {

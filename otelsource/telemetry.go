@@ -49,7 +49,8 @@ type Telemetry struct {
 	rejections    metric.Int64Counter
 
 	mu       sync.Mutex
-	observed map[weak.Pointer[tokensource.Source]]attribute.Set // for the gauge
+	observed map[attribute.Distinct]observed                    // for the gauge, by attribute set
+	setOf    map[weak.Pointer[tokensource.Source]]attribute.Set // the set each Source is observed with
 }
 
 // Bucket boundaries, in seconds, of the duration histograms: from a token
@@ -65,7 +66,7 @@ func New(opts ...Option) (*Telemetry, error) {
 		o(&c)
 	}
 	m := c.mp.Meter(ScopeName)
-	t := &Telemetry{tracer: c.tp.Tracer(ScopeName), observed: map[weak.Pointer[tokensource.Source]]attribute.Set{}}
+	t := &Telemetry{tracer: c.tp.Tracer(ScopeName), observed: map[attribute.Distinct]observed{}, setOf: map[weak.Pointer[tokensource.Source]]attribute.Set{}}
 	var errs [7]error
 	t.refreshes, errs[0] = m.Int64Counter("tokensource.refreshes", metric.WithUnit("{refresh}"),
 		metric.WithDescription("Refreshes of a token, by reason and outcome (an adoption is an outcome)."))
