@@ -1,13 +1,17 @@
 package grpcsource_test
 
 import (
+	"context"
 	"errors"
 	"testing"
 	"time"
 
 	"github.com/oauthkit/tokensource"
+	"github.com/oauthkit/tokensource/grpcsource"
 	"github.com/oauthkit/tokensource/tokensourcetest"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/status"
 )
 
@@ -71,5 +75,79 @@ func TestRevocationsOfWorkingTokensEachCostOneRefresh(t *testing.T) {
 			}
 			r.wantStats(t, rounds, rounds)
 		})
+	}
+}
+
+// grpc may ask a call's credentials for metadata twice (a transparent
+// retry). When the second ask fails in the Source, no server judged the
+// token the first one got: it is not invalidated, and the call is not made
+// again.
+func TestCredentialsFailingWhenAskedAgainInvalidateNothing(t *testing.T) {
+	opts, clock := stoppedClock()
+	auth := tokensourcetest.NewServer(nil)
+	defer auth.Close()
+	src, err := loggedIn(auth, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := credentials.NewContextWithRequestInfo(t.Context(), credentials.RequestInfo{
+		AuthInfo: credentials.TLSInfo{CommonAuthInfo: credentials.CommonAuthInfo{SecurityLevel: credentials.PrivacyAndIntegrity}},
+	})
+	invoked := 0
+	invoker := func(ctx context.Context, _ string, _, _ any, _ *grpc.ClientConn, opts ...grpc.CallOption) error {
+		invoked++
+		for _, o := range opts {
+			if c, ok := o.(grpc.PerRPCCredsCallOption); ok {
+				if _, err := c.Creds.GetRequestMetadata(ctx); err != nil {
+					t.Fatalf("first ask: %v", err)
+				}
+				clock.Advance(2 * time.Hour) // the token expires, and its refresh fails
+				auth.FailNext(1, tokensourcetest.FaultServerError)
+				_, err := c.Creds.GetRequestMetadata(ctx)
+				return err
+			}
+		}
+		t.Fatal("no per-RPC credentials")
+		return nil
+	}
+	err = grpcsource.UnaryClientInterceptor(src)(ctx, "/grpc.testing.TestService/UnaryCall", nil, nil, nil, invoker)
+	if status.Code(err) != codes.Unauthenticated {
+		t.Fatalf("err = %v, want Unauthenticated", err)
+	}
+	if invoked != 1 {
+		t.Errorf("invoked %d times, want 1", invoked)
+	}
+	if n := src.Stats().Invalidations; n != 0 {
+		t.Errorf("%d invalidations, want 0", n)
+	}
+}
+
+// The credentials check the connection's security themselves: on any
+// transport, a connection without privacy and integrity gets no token.
+func TestCredentialsRefuseAnInsecureConnection(t *testing.T) {
+	auth := tokensourcetest.NewServer(nil)
+	defer auth.Close()
+	src, err := loggedIn(auth, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := credentials.NewContextWithRequestInfo(t.Context(), credentials.RequestInfo{
+		AuthInfo: credentials.TLSInfo{CommonAuthInfo: credentials.CommonAuthInfo{SecurityLevel: credentials.NoSecurity}},
+	})
+	invoker := func(ctx context.Context, _ string, _, _ any, _ *grpc.ClientConn, opts ...grpc.CallOption) error {
+		for _, o := range opts {
+			if c, ok := o.(grpc.PerRPCCredsCallOption); ok {
+				md, err := c.Creds.GetRequestMetadata(ctx)
+				if md != nil {
+					t.Errorf("metadata %v sent over an insecure connection", md)
+				}
+				return err
+			}
+		}
+		return nil
+	}
+	err = grpcsource.UnaryClientInterceptor(src)(ctx, "/grpc.testing.TestService/UnaryCall", nil, nil, nil, invoker)
+	if status.Code(err) != codes.Unauthenticated {
+		t.Fatalf("err = %v, want Unauthenticated", err)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"golang.org/x/oauth2"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 )
@@ -34,8 +35,14 @@ func withCreds(src *tokensource.Source, opts []grpc.CallOption) ([]grpc.CallOpti
 }
 
 // GetRequestMetadata returns the authorization metadata for a token from
-// the Source, waiting for it no longer than ctx, the call's context.
+// the Source, waiting for it no longer than ctx, the call's context. It
+// checks the connection's security itself, as grpc's own oauth credentials
+// do, so that no transport can get a token over an insecure connection.
 func (c *callCreds) GetRequestMetadata(ctx context.Context, _ ...string) (map[string]string, error) {
+	ri, _ := credentials.RequestInfoFromContext(ctx)
+	if err := credentials.CheckSecurityLevel(ri.AuthInfo, credentials.PrivacyAndIntegrity); err != nil {
+		return nil, status.Errorf(codes.Unauthenticated, "grpcsource: no token over this connection: %v", err)
+	}
 	tok, err := c.src.TokenContext(ctx)
 	if err != nil {
 		return nil, &tokenError{err}
@@ -51,11 +58,14 @@ func (c *callCreds) RequireTransportSecurity() bool { return true }
 // carried, given the attempt's err: on success (io.EOF ends a stream that
 // succeeded), Confirm; on codes.Unauthenticated, Invalidate, and then it
 // returns true. An attempt that carried no token failed before any server
-// could judge one: the connection is insecure, or no token could be had.
+// could judge one: the connection is insecure, or no token could be had;
+// so did one whose credentials failed when asked again (grpc may ask twice
+// in one attempt).
 func (c *callCreds) report(err error) (rejected bool) {
 	tok := c.sent.Load()
+	var local *tokenError
 	switch {
-	case tok == nil:
+	case tok == nil, errors.As(err, &local):
 	case err == nil || err == io.EOF:
 		c.src.Confirm(tok)
 	case status.Code(err) == codes.Unauthenticated:

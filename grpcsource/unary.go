@@ -22,7 +22,9 @@ import (
 // When no token can be had, the call fails without being sent, with an
 // error that wraps the Source's (errors.Is works on it) and has the status
 // codes.Unauthenticated, or Canceled or DeadlineExceeded when the call's
-// context ended. A call that brings its own credentials, per-RPC
+// context ended. Call options apply to both attempts of a retried call:
+// grpc.OnFinish runs for each, and grpc.Header and grpc.Trailer get the
+// second's. A call that brings its own credentials, per-RPC
 // credentials among its call options or an authorization value in its
 // context's outgoing metadata, is made as it is, without retry.
 func UnaryClientInterceptor(src *tokensource.Source) grpc.UnaryClientInterceptor {
