@@ -20,7 +20,8 @@ import (
 
 // childEnv is the environment variable that turns the demo into the second
 // process of phase 3. Its value is a JSON childConfig: where the server and
-// the store are, never a token.
+// the store are, never a token; the -store URL, with any password in it,
+// goes in the environment, never on a command line or in the output.
 const childEnv = "TOKENSOURCE_DEMO_CHILD"
 
 type childConfig struct {

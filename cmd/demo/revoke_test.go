@@ -9,10 +9,11 @@ import (
 )
 
 // TestRevokeFreshTokenCostsOneRefresh revokes the token of a Source that
-// has just refreshed, before any request used it: the next request gets a
-// 401, then a 200 with a new token. Revoking the Source's current token
-// instead would fail the request: a Source takes the rejection of a new
-// token that no request has used for a server that rejects every new token.
+// has just refreshed, after a new token before it was rejected unused: the
+// next request gets a 401, then a 200 with a new token. Revoking the
+// Source's current token instead, before any request used it, would fail
+// the request: a Source takes a second new token in a row rejected unused
+// for a server that rejects every new token.
 func TestRevokeFreshTokenCostsOneRefresh(t *testing.T) {
 	d := &demo{
 		cfg:    config{dir: t.TempDir(), workers: 1, lifetime: time.Hour},
@@ -27,6 +28,11 @@ func TestRevokeFreshTokenCostsOneRefresh(t *testing.T) {
 		t.Fatal(err)
 	}
 	src := d.newSource("test")
+	unused, err := src.Refresh(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	src.Invalidate(unused)
 	if _, err := src.Refresh(t.Context()); err != nil {
 		t.Fatal(err)
 	}
@@ -39,7 +45,7 @@ func TestRevokeFreshTokenCostsOneRefresh(t *testing.T) {
 		t.Errorf("after the revocation: %d ok (%d recovered from a 401), %d failed %q; want 1 ok, recovered",
 			tl.ok.Load(), tl.recovered.Load(), tl.failed.Load(), tl.reasons())
 	}
-	if n := src.Stats().Refreshes; n != 2 {
-		t.Errorf("%d refreshes, want 2: the one before the revocation, and one after", n)
+	if n := src.Stats().Refreshes; n != 3 {
+		t.Errorf("%d refreshes, want 3: two before the revocation, and one after", n)
 	}
 }
