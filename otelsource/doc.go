@@ -20,7 +20,7 @@
 //	tokensource.lock.wait_time              histogram s        (each refresh that got the store's lock)
 //	tokensource.saves                       counter {save}     tokensource.save.outcome: saved, failed
 //	tokensource.invalidations               counter {invalidation}  tokensource.invalidation.never_worked
-//	tokensource.rejections                  counter {response} tokensource.rejection.outcome
+//	tokensource.rejections                  counter {response} tokensource.rejection.outcome (the 401s of a tokensource.Transport; grpcsource reports none)
 //	tokensource.token.remaining_lifetime    gauge s            (Sources passed to Observe)
 //
 // The reasons and outcomes are those of [tokensource.RefreshReason] and

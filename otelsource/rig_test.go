@@ -234,7 +234,7 @@ func (r *rig) collect() []metricdata.Metrics {
 }
 
 // refreshSpans returns the ended spans of refreshes, in the order they
-// started.
+// ended.
 func (r *rig) refreshSpans() []sdktrace.ReadOnlySpan {
 	var spans []sdktrace.ReadOnlySpan
 	for _, s := range r.spans.Ended() {

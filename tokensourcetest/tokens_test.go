@@ -227,6 +227,7 @@ func TestExpireAccessTokenKeepsRefreshToken(t *testing.T) {
 func TestFamilyRefreshes(t *testing.T) {
 	for _, rotation := range []bool{true, false} {
 		srv := NewServer(&Options{NoRotation: !rotation})
+		defer srv.Close()
 		a, b := srv.Login(), srv.Login()
 		a1 := mustRefresh(t, srv, a.RefreshToken)
 		a2 := mustRefresh(t, srv, a1.RefreshToken)
@@ -252,6 +253,5 @@ func TestFamilyRefreshes(t *testing.T) {
 				t.Errorf("rotation %v: FamilyRefreshes(%s) = %d, want %d", rotation, tc.name, got, tc.want)
 			}
 		}
-		srv.Close()
 	}
 }
