@@ -74,6 +74,12 @@
 // Likewise, a lock_timeout or statement_timeout of the role bounds how long
 // Lock can wait.
 //
+// A holder whose host crashes, or that a network partition cuts off,
+// keeps the lock until PostgreSQL notices that its connection is gone: by
+// TCP keepalive, after about two hours by default. Set
+// tcp_keepalives_idle, tcp_keepalives_interval and tcp_keepalives_count
+// (for the role, or in the pool's ConnConfig.RuntimeParams) to bound it.
+//
 // A holder that dies after the server rotated the refresh token, before
 // saving the new one, takes it along: the next refresh presents the spent
 // one, and fails with [tokensource.ErrReauthRequired] (a server that detects

@@ -31,12 +31,17 @@ type Store struct {
 }
 
 // New returns a Store for the token under key in the table opts names,
-// which CreateTable creates. It does no I/O. key may be any string; each
-// key holds one token, and Stores of one table and key, in any process,
-// share it and its lock. New panics if pool is nil.
+// which CreateTable creates. It does no I/O. key may be any string but the
+// empty one; each key holds one token, and Stores of one table and key, in
+// any process, share it and its lock. New panics if pool is nil or key is
+// empty, as for redisstore.
 func New(pool *pgxpool.Pool, key string, opts *Options) *Store {
 	if pool == nil {
 		panic("pgstore: New with a nil pool")
+	}
+	if key == "" {
+		// Also, its lock would be CreateTable's.
+		panic("pgstore: New with an empty key")
 	}
 	table := opts.ident()
 	return &Store{
@@ -111,7 +116,8 @@ func (s *Store) Save(ctx context.Context, tok *oauth2.Token) error {
 // that a refresh running in another process cannot save it back: this is
 // how to log out. It waits for the lock no longer than ctx. Deleting a key
 // that holds nothing is not an error. A Source with a valid token cached
-// keeps serving it until its next load.
+// keeps serving it until its next load. Do not call it while holding this
+// Store's lock: it would wait for itself until ctx ends.
 func (s *Store) Delete(ctx context.Context) error {
 	unlock, err := s.Lock(ctx)
 	if err != nil {

@@ -347,3 +347,24 @@ func TestSourceErrorsNamePackagesOnce(t *testing.T) {
 	_, err = src.Token()
 	check(err, "locking the store")
 }
+
+func TestNewPanicsOnBadArguments(t *testing.T) {
+	pool, err := pgxpool.New(context.Background(), "postgres://127.0.0.1:1/none")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	for name, call := range map[string]func(){
+		"nil pool":  func() { New(nil, "k", nil) },
+		"empty key": func() { New(pool, "", nil) },
+	} {
+		func() {
+			defer func() {
+				if r := recover(); r == nil {
+					t.Errorf("New with a %s did not panic", name)
+				}
+			}()
+			call()
+		}()
+	}
+}

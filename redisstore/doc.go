@@ -41,7 +41,12 @@
 // after a login, writes unconditionally.
 //
 // A waiter polls: the wait doubles from 5 ms to 25 ms, jittered, and never
-// runs past the end of the holder's lease. It ends when ctx does. A
+// runs past the end of the holder's lease. It ends when ctx does, if the
+// client honours context deadlines (go-redis does with
+// ContextTimeoutEnabled set in its options; otherwise a command waits for
+// its own timeouts), but for up to 5 s more when Redis fails mid-attempt:
+// the lease it may have taken is given back first. An unlock that cannot
+// reach Redis takes as long, then leaves the lease to its TTL. A
 // notification on unlock (pub/sub) would cut the hand-off from about half
 // a poll to a round trip, but a waiter must poll anyway: a lease that
 // expires because its holder died publishes nothing, and pub/sub messages
@@ -61,7 +66,11 @@
 // the fence keeps the store consistent. Keep LockTTL longer than the
 // Sources' Options.RefreshTimeout plus a save, as [DefaultLockTTL] is for
 // the default RefreshTimeout, so that only a stall, not a slow refresh,
-// can come to this.
+// can come to this. A holder can outlast that bound only when saving is
+// slow too: a Source gives each save a RefreshTimeout of its own, and
+// retries a failed save of a rotated token for 2 s; a save that outlasts
+// the lease is refused, and the next holder may then present the spent
+// refresh token.
 //
 // Redis replicates asynchronously: after a failover (Sentinel, Cluster),
 // a lease written to the old primary may be missing on the new one, and

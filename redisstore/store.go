@@ -25,7 +25,7 @@ type Options struct {
 	// It must outlast the Options.RefreshTimeout of the Sources using the
 	// Store plus a save, or a slow refresh loses its lease and its save is
 	// refused (see the package documentation). 0 or less means
-	// DefaultLockTTL; it is rounded up to a whole millisecond.
+	// DefaultLockTTL; it is rounded to a whole millisecond, at least one.
 	LockTTL time.Duration
 }
 
@@ -56,7 +56,8 @@ var (
 // [*redis.Client], a [*redis.ClusterClient], or the failover client of
 // [redis.NewUniversalClient] for Sentinel. The Redis keys are "{key}:token"
 // and "{key}:lock" (see the package documentation). New does no I/O. It
-// panics if client is nil or key is empty.
+// panics if client is nil or key is empty. Set ContextTimeoutEnabled in the
+// client's options, so that its commands end with their contexts.
 func New(client redis.UniversalClient, key string, opts *Options) *Store {
 	if client == nil {
 		panic("redisstore: New with a nil client")
