@@ -152,14 +152,21 @@ func TestLockHolderStalls(t *testing.T) {
 		}
 		got := make(chan result, 1)
 		src := r.other()
-		go func() {
-			tok, err := tokenWithin(t, src)
+		go func() { // no t.Fatal here: the result goes to the test's goroutine
+			ctx, cancel := context.WithTimeout(context.Background(), hangBound)
+			defer cancel()
+			tok, err := src.TokenContext(ctx)
 			got <- result{tok, err}
 		}()
 		select {
 		case res := <-got:
 			t.Fatalf("another replica got a token (%v) while the holder was stopped", res.err)
-		case <-time.After(time.Second): // past the latency: the server has responded
+		case <-time.After(time.Second): // past the latency
+		}
+		for deadline := time.Now().Add(hangBound); srv.Stats().Refreshes == 0; time.Sleep(time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatal("the server never responded to the holder's token request")
+			}
 		}
 		r.signal(t, syscall.SIGCONT)
 		res := <-got
