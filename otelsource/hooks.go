@@ -109,9 +109,10 @@ func (h *hooks) saved(ctx context.Context, info tokensource.SavedInfo) {
 }
 
 func (h *hooks) refreshDone(ctx context.Context, info tokensource.RefreshDoneInfo) {
-	reason, outcome := reasonKey.String(string(info.Reason)), outcomeKey.String(string(info.Outcome))
-	h.t.refreshes.Add(ctx, 1, h.with(reason, outcome))
-	h.t.duration.Record(ctx, info.Duration.Seconds(), h.with(reason, outcome))
+	outcome := outcomeKey.String(string(info.Outcome))
+	attrs := h.with(reasonKey.String(string(info.Reason)), outcome)
+	h.t.refreshes.Add(ctx, 1, attrs)
+	h.t.duration.Record(ctx, info.Duration.Seconds(), attrs)
 	span := refreshSpan(ctx)
 	if span == nil {
 		return

@@ -235,25 +235,24 @@ func (s *Server) refreshGrantLocked(form url.Values) tokenResult {
 			"the requested scope exceeds the scope originally granted")
 	}
 
-	if s.opts.NoRotation {
-		fam.refreshes++
-		is := s.issueAccessLocked(fam, fam.subject, scope)
-		is.refresh = token
-		return tokenOK(is)
-	}
-	now := s.now()
-	if rt.used && !s.inGrace(rt, now) {
-		fam.revoked = true
-		s.stats.ReuseDetected++
-		return invalidGrant("refresh token reuse detected: its family was revoked")
-	}
-	if !rt.used {
-		rt.used = true
-		rt.usedAt = now
+	if !s.opts.NoRotation {
+		now := s.now()
+		if rt.used && !s.inGrace(rt, now) {
+			fam.revoked = true
+			s.stats.ReuseDetected++
+			return invalidGrant("refresh token reuse detected: its family was revoked")
+		}
+		if !rt.used {
+			rt.used = true
+			rt.usedAt = now
+		}
 	}
 	fam.refreshes++
 	is := s.issueAccessLocked(fam, fam.subject, scope)
-	is.refresh = s.issueRefreshLocked(fam)
+	is.refresh = token
+	if !s.opts.NoRotation {
+		is.refresh = s.issueRefreshLocked(fam)
+	}
 	return tokenOK(is)
 }
 
