@@ -23,6 +23,8 @@ import (
 // body cannot be replayed (it has no GetBody), no new token comes before
 // the request's context ends, or the new token is the rejected one. Every
 // other response, a 403 insufficient_scope included, is returned as it is.
+// A 401's body that stalls is closed while it is being read, which the
+// bodies of net/http allow; a Base of your own must allow it too.
 //
 // A request with an Authorization header of its own is sent untouched. On
 // redirects, the token goes only to the first request's host and its
