@@ -180,15 +180,15 @@ func TestChild(t *testing.T) {
 			c.MaxConns = int32(spec.Conns)
 		}
 	})
-	store := New(pool, spec.Key, &Options{Table: spec.Table})
+	store := func() *Store { return New(pool, spec.Key, &Options{Table: spec.Table}) }
 	var r childReport
 	switch spec.Role {
 	case "requests":
-		r = sendRequests(t, store, spec)
+		r = sendRequests(t, store(), spec)
 	case "locker":
 		// The counter has a pool of its own: waiters hold the store's
 		// connections while they wait.
-		r = lockRounds(store, &counter{pool: newPool(t, spec.URL, nil), table: spec.Counter}, spec)
+		r = lockRounds(store(), &counter{pool: newPool(t, spec.URL, nil), table: spec.Counter}, spec)
 	case "accounts":
 		r = serveAccounts(t, pool, spec)
 	default:
