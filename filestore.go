@@ -1,6 +1,7 @@
 package tokensource
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -64,11 +65,50 @@ func (f *FileStore) ready(ctx context.Context) error {
 // Path returns the path the FileStore was created with.
 func (f *FileStore) Path() string { return f.path }
 
+// where names the file in errors.
+func (f *FileStore) where() string { return fmt.Sprintf("token file %q", f.path) }
+
+// records returns the shared semantics on this FileStore.
+func (f *FileStore) records() Records { return Records{Backend: f, Where: f.where()} }
+
 // Load reads the token from the file. It returns an error that wraps
-// [ErrNotFound] when the file does not exist, and an error naming the path when
-// the file is corrupt or cannot be read; no error holds a token value. It
-// returns an error wrapping ctx's, without reading, if ctx is already done.
+// [ErrNotFound] when the file does not exist, [ErrLoggedOut] after Delete,
+// and an error naming the path when the file is corrupt or cannot be read;
+// no error holds a token value. It returns an error wrapping ctx's, without
+// reading, if ctx is already done.
 func (f *FileStore) Load(ctx context.Context) (*oauth2.Token, error) {
+	return f.records().Load(ctx)
+}
+
+// Save writes tok to the file as a new grant (see [Records.Save]),
+// replacing it atomically: after a crash the file holds either the old
+// record or the new one. It creates the directory, with mode 0700, if it
+// does not exist, and leaves the mode of an existing one alone. The file
+// always ends up with mode 0600, even if the old one had wider permissions.
+// Save refuses, with an error, a token with neither an access token nor a
+// refresh token; a nil token logs out, as Delete does. On error, the old
+// file is untouched and no temporary file is left behind, except when only
+// the final flush of the directory failed: then the record is in place but
+// might not survive a crash. Errors name the path and hold no token value.
+// It returns an error wrapping ctx's, without writing, if ctx is already
+// done.
+func (f *FileStore) Save(ctx context.Context, tok *oauth2.Token) error {
+	return f.records().Save(ctx, tok)
+}
+
+// Delete logs out: it replaces the file with a tombstone (see
+// [Records.Delete]), after which no Source writes the grant back, and
+// removes the temporary files of Saves that died, since they hold tokens.
+func (f *FileStore) Delete(ctx context.Context) error {
+	if err := f.records().Delete(ctx); err != nil {
+		return err
+	}
+	removeDeadTemps(f.path)
+	return nil
+}
+
+// Get returns the file's bytes; see [Backend].
+func (f *FileStore) Get(ctx context.Context) ([]byte, error) {
 	if err := f.ready(ctx); err != nil {
 		return nil, err
 	}
@@ -79,63 +119,38 @@ func (f *FileStore) Load(ctx context.Context) (*oauth2.Token, error) {
 		return nil, fmt.Errorf("%w in %q", ErrNotFound, f.path)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("tokensource: cannot read token file %q: %w", f.path, err)
+		return nil, &StoreError{Op: "read", Where: f.where(), Err: err}
 	}
-	tok, err := decodeToken(data)
-	if err != nil {
-		return nil, &corruptError{what: fmt.Sprintf("token file %q", f.path), err: err}
-	}
-	return tok, nil
+	return data, nil
 }
 
-// Save writes tok to the file, replacing it atomically: after a crash the
-// file holds either the old token or tok. It creates the directory, with
-// mode 0700, if it does not exist, and leaves the mode of an existing one
-// alone. The file always ends up with mode 0600, even if the old one had
-// wider permissions. Save refuses, with an error, a nil token and a token
-// with neither an access token nor a refresh token, which Load would call
-// corrupt. On error, the old file is untouched and no temporary file is
-// left behind, except when only the final flush of the directory failed:
-// then tok is in place but might not survive a crash. Errors name the path
-// and hold no token value. It returns an error wrapping ctx's, without
-// writing, if ctx is already done.
-func (f *FileStore) Save(ctx context.Context, tok *oauth2.Token) error {
+// Put replaces the file with data if it still holds prev; see [Backend].
+// Writers of one path, in any process, take turns on a second lock file,
+// the path plus ".put", apart from the one Lock takes (which a Source may
+// hold around Put).
+func (f *FileStore) Put(ctx context.Context, prev, data []byte) error {
 	if err := f.ready(ctx); err != nil {
 		return err
 	}
-	data, err := marshalToken(tok)
+	unlock, err := lockFile(ctx, f.path+".put")
 	if err != nil {
-		return fmt.Errorf("tokensource: cannot save token to %q: %w", f.path, err)
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if err := writeFileAtomic(f.path, data); err != nil {
-		return fmt.Errorf("tokensource: cannot save token to %q: %w", f.path, err)
-	}
-	return nil
-}
-
-// Delete removes the token file: a log-out. It takes the store's lock
-// first, waiting no longer than ctx, so that a refresh running in any
-// process (a Source holds the lock from its reload to its save) saves
-// before the file goes and cannot write the token back after. A missing
-// file is not an error; the lock file stays, as it always does. Temporary
-// files of Saves that died are removed too, since they hold tokens.
-//
-// A Source with a valid token cached keeps serving it: it sees the empty
-// store only at its next load, when the token expires or is rejected. It
-// then calls its RefreshFunc with a nil token; one made by [FromConfig]
-// fails with [ErrReauthRequired] until a new login is saved.
-func (f *FileStore) Delete(ctx context.Context) error {
-	unlock, err := f.Lock(ctx)
-	if err != nil {
-		return err
+		return err // it names the lock file
 	}
 	defer unlock()
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if err := removeFile(f.path); err != nil {
-		return fmt.Errorf("tokensource: cannot delete token file %q: %w", f.path, err)
+	cur, err := os.ReadFile(f.path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		cur = nil
+	case err != nil:
+		return &StoreError{Op: "save", Where: f.where(), Err: err}
+	}
+	if (cur == nil) != (prev == nil) || !bytes.Equal(cur, prev) {
+		return &StoreError{Op: "save", Where: f.where(), Err: ErrConflict}
+	}
+	if err := writeFileAtomic(f.path, data); err != nil {
+		return &StoreError{Op: "save", Where: f.where(), Err: err}
 	}
 	return nil
 }

@@ -35,7 +35,12 @@ func (f *FileStore) Lock(ctx context.Context) (unlock func(), err error) {
 	if err := f.ready(ctx); err != nil {
 		return nil, err
 	}
-	path := f.path + ".lock"
+	return lockFile(ctx, f.path+".lock")
+}
+
+// lockFile takes an exclusive lock on the file at path, creating it and
+// its directory when missing, waiting no longer than ctx.
+func lockFile(ctx context.Context, path string) (unlock func(), err error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("tokensource: cannot lock %q: %w", path, err)
 	}

@@ -67,16 +67,7 @@ func marshalToken(tok *oauth2.Token) ([]byte, error) {
 	if tok == nil || (tok.AccessToken == "" && tok.RefreshToken == "") {
 		return nil, errNoCredential
 	}
-	ft := fileToken{
-		AccessToken:  tok.AccessToken,
-		TokenType:    tok.TokenType,
-		RefreshToken: tok.RefreshToken,
-		Expiry:       tok.Expiry,
-		ExpiresIn:    tok.ExpiresIn,
-		IDToken:      extraString(tok, "id_token"),
-		Scope:        extraString(tok, "scope"),
-	}
-	data, err := json.MarshalIndent(ft, "", "  ")
+	data, err := json.MarshalIndent(toFileToken(tok), "", "  ")
 	if err != nil {
 		return nil, err
 	}
@@ -125,6 +116,24 @@ func decodeToken(data []byte) (*oauth2.Token, error) {
 	if ft.AccessToken == "" && ft.RefreshToken == "" {
 		return nil, errNoCredential
 	}
+	return fromFileToken(ft), nil
+}
+
+// toFileToken returns the stored form of tok.
+func toFileToken(tok *oauth2.Token) fileToken {
+	return fileToken{
+		AccessToken:  tok.AccessToken,
+		TokenType:    tok.TokenType,
+		RefreshToken: tok.RefreshToken,
+		Expiry:       tok.Expiry,
+		ExpiresIn:    tok.ExpiresIn,
+		IDToken:      extraString(tok, "id_token"),
+		Scope:        extraString(tok, "scope"),
+	}
+}
+
+// fromFileToken returns the token ft stores.
+func fromFileToken(ft fileToken) *oauth2.Token {
 	tok := &oauth2.Token{
 		AccessToken:  ft.AccessToken,
 		TokenType:    ft.TokenType,
@@ -132,7 +141,7 @@ func decodeToken(data []byte) (*oauth2.Token, error) {
 		Expiry:       ft.Expiry,
 		ExpiresIn:    ft.ExpiresIn,
 	}
-	return withExtras(tok, ft), nil
+	return withExtras(tok, ft)
 }
 
 // withExtras returns tok carrying ft's id_token and scope as extras, so that
