@@ -30,7 +30,12 @@ func (loggedOutError) Is(target error) bool { return target == ErrNotFound }
 // and by processes.
 //
 // Get and Put return by their ctx's deadline, give or take a moment, even
-// against a server that never answers.
+// against a server that never answers. A Backend may also have a method
+// Where() string, which names its place in the errors of a Source (as
+// [StoreError].Where).
+//
+// A Store that wraps another by embedding it stays a Backend: a Source
+// reads and writes it through Get and Put, not through Load and Save.
 type Backend interface {
 	// Get returns the stored bytes, or an error wrapping ErrNotFound when
 	// nothing is stored.
@@ -82,9 +87,10 @@ func (e *StoreError) Timeout() bool {
 }
 
 // putRetries bounds the compare-and-swap loops of Save and Delete against
-// writers that keep changing the record.
-const putRetries = 16
-
-// conflictWait is how long Save and Delete wait before reading a record
-// again after a conflict: the other writer has just written.
-const conflictWait = time.Millisecond
+// writers that keep changing the record; between attempts they wait up to
+// conflictWait, at random, growing with each attempt, so that writers
+// racing each other fall out of step.
+const (
+	putRetries   = 100
+	conflictWait = 20 * time.Millisecond
+)

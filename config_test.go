@@ -254,7 +254,7 @@ func TestFromConfigNilStorePanics(t *testing.T) {
 func TestLostRefreshResponse(t *testing.T) {
 	t.Run("reuse detected", func(t *testing.T) {
 		r := newServerRig(t, nil)
-		good := readFile(t, r.path)
+		good := readToken(t, r.path)
 		r.expire()
 		r.srv.FailNext(1, tokensourcetest.FaultLoseResponse)
 
@@ -287,7 +287,7 @@ func TestLostRefreshResponse(t *testing.T) {
 		if n := r.requests(); n != 2 {
 			t.Fatalf("a day later: %d token requests, want still 2", n)
 		}
-		if got := readFile(t, r.path); string(got) != string(good) {
+		if got := readToken(t, r.path); got != good {
 			t.Fatalf("the token file changed:\n%s", got)
 		}
 	})
@@ -445,7 +445,7 @@ func TestTokenEndpointFaults(t *testing.T) {
 				conf.Endpoint.AuthStyle = oauth2.AuthStyleAutoDetect
 				r.src = r.newSource(conf)
 			}
-			good := readFile(t, r.path)
+			good := readToken(t, r.path)
 			r.expire()
 			r.srv.FailNext(tc.faults, tc.fault)
 
@@ -465,7 +465,7 @@ func TestTokenEndpointFaults(t *testing.T) {
 			if n := r.requests(); n != tc.requests {
 				t.Fatalf("%d calls sent %d token requests, want %d", callers*calls, n, tc.requests)
 			}
-			if got := readFile(t, r.path); string(got) != string(good) {
+			if got := readToken(t, r.path); got != good {
 				t.Fatalf("the token file changed after a failed refresh:\n%s", got)
 			}
 

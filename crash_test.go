@@ -176,7 +176,7 @@ func crashLane(t *testing.T, kills int) {
 
 	// Their writers are dead: the next Save removes what they left.
 	mustSave(t, store, crashToken(last+1))
-	checkDirHolds(t, dir, "token.json")
+	checkDirHolds(t, dir, "token.json", "token.json.put")
 }
 
 // runCrashChild starts TestCrashChild on path from sequence number first,
@@ -254,7 +254,7 @@ func countTempFiles(t *testing.T, dir, base string) int {
 	}
 	n := 0
 	for _, e := range entries {
-		if e.Name() == base {
+		if e.Name() == base || e.Name() == base+".put" {
 			continue
 		}
 		if !strings.HasPrefix(e.Name(), "."+base+".tmp") {

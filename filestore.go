@@ -65,11 +65,11 @@ func (f *FileStore) ready(ctx context.Context) error {
 // Path returns the path the FileStore was created with.
 func (f *FileStore) Path() string { return f.path }
 
-// where names the file in errors.
-func (f *FileStore) where() string { return fmt.Sprintf("token file %q", f.path) }
+// Where names the file in errors: token file "/x".
+func (f *FileStore) Where() string { return fmt.Sprintf("token file %q", f.path) }
 
 // records returns the shared semantics on this FileStore.
-func (f *FileStore) records() Records { return Records{Backend: f, Where: f.where()} }
+func (f *FileStore) records() Records { return Records{Backend: f, Where: f.Where()} }
 
 // Load reads the token from the file. It returns an error that wraps
 // [ErrNotFound] when the file does not exist, [ErrLoggedOut] after Delete,
@@ -119,7 +119,7 @@ func (f *FileStore) Get(ctx context.Context) ([]byte, error) {
 		return nil, fmt.Errorf("%w in %q", ErrNotFound, f.path)
 	}
 	if err != nil {
-		return nil, &StoreError{Op: "read", Where: f.where(), Err: err}
+		return nil, &StoreError{Op: "read", Where: f.Where(), Err: err}
 	}
 	return data, nil
 }
@@ -144,13 +144,13 @@ func (f *FileStore) Put(ctx context.Context, prev, data []byte) error {
 	case errors.Is(err, fs.ErrNotExist):
 		cur = nil
 	case err != nil:
-		return &StoreError{Op: "save", Where: f.where(), Err: err}
+		return &StoreError{Op: "save", Where: f.Where(), Err: err}
 	}
 	if (cur == nil) != (prev == nil) || !bytes.Equal(cur, prev) {
-		return &StoreError{Op: "save", Where: f.where(), Err: ErrConflict}
+		return &StoreError{Op: "save", Where: f.Where(), Err: ErrConflict}
 	}
 	if err := writeFileAtomic(f.path, data); err != nil {
-		return &StoreError{Op: "save", Where: f.where(), Err: err}
+		return &StoreError{Op: "save", Where: f.Where(), Err: err}
 	}
 	return nil
 }

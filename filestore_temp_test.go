@@ -27,7 +27,7 @@ func TestFileStoreSaveRemovesStaleTempFiles(t *testing.T) {
 	makeOld(t, stale, time.Hour)
 
 	mustSave(t, store, numberedToken(1))
-	checkDirHolds(t, dir, ".token.json.tmp222", "token.json")
+	checkDirHolds(t, dir, ".token.json.tmp222", "token.json", "token.json.put")
 }
 
 // TestFileStoreSaveRemovesTempFilesOfDeadWriters checks that a Save removes
@@ -64,7 +64,7 @@ func TestFileStoreSaveRemovesTempFilesOfDeadWriters(t *testing.T) {
 	temp("elsewhere", dead, time.Hour)
 
 	mustSave(t, store, numberedToken(1))
-	checkDirHolds(t, dir, liveOld, elsewhereRecent, "token.json")
+	checkDirHolds(t, dir, liveOld, elsewhereRecent, "token.json", "token.json.put")
 }
 
 // makeOld sets the times of the file at path to age ago.

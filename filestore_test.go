@@ -57,6 +57,21 @@ func readFile(t *testing.T, path string) []byte {
 	return data
 }
 
+// readToken returns the token in the file at path, as MarshalToken writes
+// it: the record around it (its generation, an intent) left out.
+func readToken(t *testing.T, path string) string {
+	t.Helper()
+	rec, err := DecodeRecord(readFile(t, path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := MarshalToken(rec.Token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(data)
+}
+
 func TestFileStoreLoadMissingFile(t *testing.T) {
 	path := tempTokenPath(t)
 	_, err := NewFileStore(path).Load(context.Background())
@@ -92,7 +107,7 @@ func TestFileStoreLoadCorruptFile(t *testing.T) {
 			if _, uerr := UnmarshalToken([]byte(tc.content)); !errors.Is(uerr, ErrCorrupt) {
 				t.Errorf("UnmarshalToken(%q): %v; want an error wrapping ErrCorrupt", tc.content, uerr)
 			}
-			want := fmt.Sprintf("token file %q is corrupt", path)
+			want := fmt.Sprintf("token file %q: the stored token is corrupt", path)
 			if !strings.Contains(err.Error(), want) {
 				t.Errorf("error %q does not contain %q", err, want)
 			}
@@ -258,7 +273,8 @@ func TestFileStoreDeleteRemovesTokenAndDeadTemps(t *testing.T) {
 		if _, err := store.Load(context.Background()); !errors.Is(err, ErrNotFound) {
 			t.Fatalf("Load after Delete: %v, want ErrNotFound", err)
 		}
-		checkDirHolds(t, filepath.Dir(path), "token.json.lock")
+		// The tombstone stays, so that no Source writes the grant back.
+		checkDirHolds(t, filepath.Dir(path), "token.json", "token.json.lock", "token.json.put")
 	}
 }
 
@@ -355,8 +371,10 @@ func deleteDuringRefresh(t *testing.T, del func(t *testing.T, path string) (wait
 	if _, err := src.Token(); !errors.Is(err, ErrReauthRequired) {
 		t.Fatalf("Token after the log-out and expiry: %v, want ErrReauthRequired", err)
 	}
-	if n := e.calls.Load(); n != 2 {
-		t.Errorf("%d RefreshFunc calls, want 2", n)
+	// The tombstone says there is nothing to refresh with: the
+	// RefreshFunc is not called again.
+	if n := e.calls.Load(); n != 1 {
+		t.Errorf("%d RefreshFunc calls, want 1", n)
 	}
 }
 

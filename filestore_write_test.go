@@ -96,7 +96,7 @@ func TestFileStoreLeavesNoTempFiles(t *testing.T) {
 	for i := range 20 {
 		mustSave(t, store, &oauth2.Token{AccessToken: fmt.Sprint("access-", i)})
 	}
-	checkDirHolds(t, filepath.Dir(path), "token.json")
+	checkDirHolds(t, filepath.Dir(path), "token.json", "token.json.put")
 	if got := mustLoad(t, store).AccessToken; got != "access-19" {
 		t.Errorf("AccessToken = %q, want the last one saved, access-19", got)
 	}
@@ -202,5 +202,5 @@ func TestFileStoreConcurrentSaveLoad(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	checkDirHolds(t, filepath.Dir(path), "token.json")
+	checkDirHolds(t, filepath.Dir(path), "token.json", "token.json.put")
 }

@@ -28,6 +28,7 @@ type flight struct {
 	// Set by the procedure, for publish.
 	refreshed bool          // tok comes from the RefreshFunc
 	backedOff bool          // f stopped at the backoff of an earlier failure
+	loggedOut bool          // f found a tombstone in the store
 	base      *oauth2.Token // the token the RefreshFunc was given
 	step      string        // the step calling out of the package: named if it never returns
 
@@ -139,6 +140,9 @@ func (s *Source) publish(f *flight) {
 		}
 		s.cur.Store(c)
 		s.fail = failure{}
+	} else if f.loggedOut {
+		// A log-out: the cached token is served no longer.
+		s.cur.Store(nil)
 	} else if c := s.cur.Load(); c != nil {
 		// The current token may still be valid: its next background
 		// refresh waits for the backoff, and at least backoffMin, so that

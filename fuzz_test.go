@@ -44,7 +44,7 @@ func FuzzFileStoreDecode(f *testing.F) {
 		}
 		if err != nil {
 			msg := err.Error()
-			if errors.Is(err, ErrNotFound) || !strings.Contains(msg, fmt.Sprintf("token file %q is corrupt", path)) {
+			if errors.Is(err, ErrNotFound) || !strings.Contains(msg, fmt.Sprintf("token file %q: the stored token is corrupt", path)) {
 				t.Fatalf("Load: %v; want an error saying the file at %s is corrupt", err, path)
 			}
 			for _, secret := range fuzzSecrets {

@@ -25,7 +25,11 @@ type grantStore interface {
 // newGrantStore returns the view of store.
 func newGrantStore(store Store) grantStore {
 	if b, ok := store.(Backend); ok {
-		return backendGrant{Records{Backend: b}}
+		r := Records{Backend: b}
+		if w, ok := store.(interface{ Where() string }); ok {
+			r.Where = w.Where()
+		}
+		return backendGrant{r}
 	}
 	return plainGrant{store}
 }

@@ -80,6 +80,14 @@ type Hooks struct {
 	// of Invalidate that drops nothing calls nothing.
 	Invalidated func(info InvalidatedInfo)
 
+	// TakeOver is called when a refresh stops waiting for another
+	// Source's intent on the same refresh token (see [Intent]) and sends
+	// that refresh token itself: the other Source neither saved its
+	// outcome nor gave it up within the lock-delay, so it is taken to have
+	// died. If it had sent its request, a server that detects reuse of
+	// refresh tokens may revoke the grant.
+	TakeOver func(ctx context.Context, info TakeOverInfo)
+
 	// Unauthorized is called by a [Transport] of the Source, with the
 	// request's context, each time a response rejected the request's token
 	// (a 401; see Transport), once the Transport knows what it returns.
@@ -167,6 +175,12 @@ type InvalidatedInfo struct {
 	NeverWorked bool
 }
 
+// TakeOverInfo describes an intent a refresh took over.
+type TakeOverInfo struct {
+	Since  time.Time // when the other Source recorded it, on its clock
+	Waited time.Duration
+}
+
 // UnauthorizedInfo describes what a [Transport] did with a response that
 // rejected its request's token.
 type UnauthorizedInfo struct {
@@ -189,6 +203,14 @@ func (s *Source) guard(name string) {
 
 // The calls of the hooks, each a no-op when its hook is nil. The context of
 // a refresh's hooks is f.ctx, which RefreshStart may have replaced.
+
+// tookOver reports an intent f took over.
+func (s *Source) tookOver(f *flight, in Intent) {
+	if h := s.opts.hooks; h != nil && h.TakeOver != nil {
+		defer s.guard("TakeOver")
+		h.TakeOver(f.ctx, TakeOverInfo{Since: in.Since, Waited: s.now().Sub(s.seen.at)})
+	}
+}
 
 // refreshStart detaches f's context from its caller's cancellation, and
 // lets the RefreshStart hook derive it.

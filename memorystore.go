@@ -21,7 +21,10 @@ type MemoryStore struct {
 // the first Save.
 func NewMemoryStore() *MemoryStore { return &MemoryStore{} }
 
-func (m *MemoryStore) records() Records { return Records{Backend: m, Where: "memory store"} }
+func (m *MemoryStore) records() Records { return Records{Backend: m, Where: m.Where()} }
+
+// Where names the store in errors: "memory store".
+func (m *MemoryStore) Where() string { return "memory store" }
 
 // Load returns a copy of the stored token; see [Records.Load].
 func (m *MemoryStore) Load(ctx context.Context) (*oauth2.Token, error) {
@@ -31,6 +34,9 @@ func (m *MemoryStore) Load(ctx context.Context) (*oauth2.Token, error) {
 // Save stores a copy of tok as a new grant; see [Records.Save]. A nil tok
 // logs out, as Delete does.
 func (m *MemoryStore) Save(ctx context.Context, tok *oauth2.Token) error {
+	if tok == nil {
+		return m.Delete(ctx)
+	}
 	return m.records().Save(ctx, tok)
 }
 
@@ -70,4 +76,3 @@ func (m *MemoryStore) Clear() {
 	defer m.mu.Unlock()
 	m.data = nil
 }
-

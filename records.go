@@ -3,6 +3,7 @@ package tokensource
 import (
 	"context"
 	"errors"
+	"math/rand/v2"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -35,14 +36,10 @@ func (r Records) Load(ctx context.Context) (*oauth2.Token, error) {
 
 // Save stores tok as a new grant, replacing what is stored, a tombstone or
 // another token, with the next generation: a refresh that started before
-// the Save cannot overwrite it, and adopts tok instead. A nil tok logs out,
-// as Delete does. It refuses a token with neither an access token nor a
-// refresh token.
+// the Save cannot overwrite it, and adopts tok instead. It refuses a nil
+// token and one with neither an access token nor a refresh token.
 func (r Records) Save(ctx context.Context, tok *oauth2.Token) error {
-	if tok == nil {
-		return r.Delete(ctx)
-	}
-	if tok.AccessToken == "" && tok.RefreshToken == "" {
+	if tok == nil || (tok.AccessToken == "" && tok.RefreshToken == "") {
 		return &StoreError{Op: "save", Where: r.Where, Err: errNoCredential}
 	}
 	return r.replace(ctx, "save", &Record{Token: onWallClock(tok)})
@@ -53,7 +50,19 @@ func (r Records) Save(ctx context.Context, tok *oauth2.Token) error {
 // token it holds. A Source sees the tombstone at its next load, and serves
 // its cached token no longer. Deleting an empty store writes a tombstone
 // too.
+//
+// When the Backend is a [Locker], Delete takes the lock first, waiting no
+// longer than ctx, so that a refresh running in any process saves its token
+// before the tombstone lands rather than find it at its save. Do not call
+// Delete while holding the lock.
 func (r Records) Delete(ctx context.Context) error {
+	if l, ok := r.Backend.(Locker); ok {
+		unlock, err := l.Lock(ctx)
+		if err != nil {
+			return err
+		}
+		defer unlock()
+	}
 	return r.replace(ctx, "delete", &Record{LoggedOut: true})
 }
 
@@ -73,7 +82,7 @@ func (r Records) read(ctx context.Context) (*Record, error) {
 // replace writes next over whatever is stored, with the generation after
 // it, by compare-and-swap.
 func (r Records) replace(ctx context.Context, op string, next *Record) error {
-	for range putRetries {
+	for attempt := range putRetries {
 		prev, err := r.read(ctx)
 		switch {
 		case errors.Is(err, ErrNotFound):
@@ -90,7 +99,7 @@ func (r Records) replace(ctx context.Context, op string, next *Record) error {
 		if !errors.Is(err, ErrConflict) {
 			return err
 		}
-		sleepCtx(ctx, conflictWait)
+		sleepCtx(ctx, rand.N(min(time.Duration(attempt+1)*time.Millisecond, conflictWait)))
 	}
 	return &StoreError{Op: op, Where: r.Where, Err: errors.New("the record kept changing")}
 }

@@ -31,14 +31,18 @@ const (
 )
 
 // obtain is the refresh procedure of f. It returns the token to use next:
-// one another process saved, or a new one from the RefreshFunc, saved
-// before it is returned. Loading, waiting for the lock and the refresh
-// share one deadline, RefreshTimeout; saving has a deadline of its own, so
-// that a slow refresh cannot cost its token. Each step gets the values of
-// f.ctx.
+// one someone else saved, or a new one from the RefreshFunc, saved before
+// it is returned. Loading, waiting for the lock and recording the intent
+// share one deadline, RefreshTimeout; the token request and saving have
+// deadlines of their own, so that a slow step cannot cost the token the
+// refresh got. Each step gets the values of f.ctx.
 func (s *Source) obtain(f *flight) (*oauth2.Token, error) {
 	ctx, cancel := context.WithTimeout(f.ctx, s.opts.refreshTimeout)
 	defer cancel()
+	if err := s.takeTurn(ctx); err != nil {
+		return nil, s.failed(f.ctx, stepError(stepLoad, err), s.latest, s.now())
+	}
+	defer s.endTurn()
 	now := s.now()
 	if err := s.backedOff(f, now, true); err != nil {
 		return nil, err
@@ -49,24 +53,53 @@ func (s *Source) obtain(f *flight) (*oauth2.Token, error) {
 	if err := s.backedOff(f, now, false); err != nil {
 		return nil, err
 	}
+	var lease Lease
 	if s.locker != nil {
-		unlock, err := s.lock(ctx, f)
-		if err != nil {
+		var err error
+		if lease, err = s.lock(ctx, f); err != nil {
 			return nil, err
 		}
-		defer s.unlock(f, unlock)
+		defer s.unlock(f, lease)
 		// Another process may have refreshed while we waited for the lock.
 		if tok, err := s.adoptStored(ctx, f, s.now()); tok != nil || err != nil {
 			return tok, err
 		}
 	}
 	if s.latest != nil && !sameToken(s.latest, s.stored) {
-		// The last save failed: save now, so that the newest refresh token
-		// is in the store even if this refresh fails.
-		s.saveLatest(f, false)
+		// The last save failed, or the store lost the record: save now,
+		// so that the newest refresh token is in the store even if this
+		// refresh fails.
+		if _, err := s.saveLatest(f, false); err != nil && f.loggedOut {
+			return nil, s.failed(f.ctx, err, nil, s.now())
+		}
 	}
-	return s.callRefresh(ctx, f)
+	deadline, _ := ctx.Deadline()
+	if s.grant.shared() && refreshToken(s.latest) != "" {
+		waited := time.Now()
+		tok, err := s.claim(f, lease)
+		if tok != nil || err != nil {
+			return tok, err
+		}
+		if time.Since(waited) > s.opts.refreshTimeout/2 {
+			// claim waited for another Source's intent: the request gets
+			// a whole RefreshTimeout of its own.
+			deadline = time.Now().Add(s.opts.refreshTimeout)
+		}
+	}
+	return s.callRefresh(f, lease, deadline)
 }
+
+// takeTurn waits until the Source may use the store, or ctx ends.
+func (s *Source) takeTurn(ctx context.Context) error {
+	select {
+	case s.turn <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (s *Source) endTurn() { <-s.turn }
 
 // backedOff returns the error f ends with instead of going on, after a
 // failure whose backoff has not passed (see failure.backedOff). Before the
@@ -102,29 +135,46 @@ func (s *Source) adoptStored(ctx context.Context, f *flight, now time.Time) (*oa
 	return stored, nil
 }
 
-// load reads the store. When it holds something other than what this
+// load reads the store. When it holds a token other than the one this
 // Source last loaded or saved, someone else (another process, a new login)
 // wrote it: it is newer than anything this Source has, and its refresh
-// token is the one to use from now on, whether or not it is adopted. An
-// emptied store (a deleted token file) leaves nothing to refresh with.
+// token is the one to use from now on, whether or not it is adopted.
+//
+// A store that lost its record while this Source holds a refresh token (a
+// flushed cache, a restored backup) has lost data, not logged out: the
+// token is kept, and saved back before the next refresh. A tombstone is a
+// log-out: the Source forgets its tokens, and the flight ends with an error
+// wrapping ErrReauthRequired and ErrLoggedOut.
 func (s *Source) load(ctx context.Context, f *flight, now time.Time) (stored *oauth2.Token, changed bool, err error) {
+	var rec *Record
 	err = f.call(stepLoad, func() (err error) {
-		stored, err = s.store.Load(ctx)
+		rec, err = s.grant.get(ctx)
 		return err
 	})
-	if errors.Is(err, ErrNotFound) {
-		stored, err = nil, nil
-	}
-	s.storeLoaded(f, stored != nil, err)
+	s.storeLoaded(f, rec != nil && !rec.LoggedOut, err)
 	if err != nil {
 		return nil, false, s.failedLoading(f.ctx, stepError(stepLoad, err), now)
 	}
 	s.loaded = true
-	stored = onWallClock(stored)
-	if sameToken(stored, s.stored) {
+	switch {
+	case rec == nil && s.grant.shared() && refreshToken(s.latest) != "":
+		if s.rec != nil {
+			s.opts.log.WarnContext(f.ctx, "tokensource: the store lost the grant; saving it back")
+		}
+		s.rec, s.stored = nil, nil
+		return nil, false, nil
+	case rec != nil && rec.LoggedOut:
+		s.rec, s.stored, s.latest = rec, nil, nil
+		f.loggedOut = true
+		return nil, false, s.failed(f.ctx, errLoggedOut, nil, now)
+	}
+	stored = onWallClock(recordToken(rec))
+	prev := s.stored
+	s.rec, s.stored = rec, stored
+	if sameToken(stored, prev) {
 		return stored, false, nil
 	}
-	s.stored, s.latest = stored, stored
+	s.latest = stored
 	return stored, true, nil
 }
 
@@ -142,36 +192,57 @@ func (s *Source) adoptable(stored *oauth2.Token, replace bool, now time.Time) bo
 	return !rejected && newCached(stored, now, &s.opts).state(wallNanos(now)) != expired
 }
 
-// lock takes the store's cross-process lock, waiting no longer than ctx.
-func (s *Source) lock(ctx context.Context, f *flight) (unlock func(), err error) {
+// lock takes the store's cross-process lock, waiting no longer than ctx:
+// a Lease from a Leaser, or a Lock that cannot be lost.
+func (s *Source) lock(ctx context.Context, f *flight) (lease Lease, err error) {
 	began := time.Now()
 	err = f.call(stepLock, func() (err error) {
-		unlock, err = s.locker.Lock(ctx)
+		if s.leaser != nil {
+			lease, err = s.leaser.Lease(ctx)
+			if err == nil && lease == nil {
+				err = errors.New("the Leaser returned neither a lease nor an error")
+			}
+			return err
+		}
+		unlock, err := s.locker.Lock(ctx)
+		if err == nil && unlock == nil {
+			err = errors.New("the Locker returned neither an unlock function nor an error")
+		}
+		lease = unlockLease(unlock)
 		return err
 	})
 	f.lockWait += time.Since(began)
-	if err == nil && unlock == nil {
-		err = errors.New("the Locker returned neither an unlock function nor an error")
-	}
 	if err != nil {
 		return nil, s.failed(f.ctx, stepError(stepLock, err), s.latest, s.now())
 	}
 	s.lockAcquired(f)
-	return unlock, nil
+	return lease, nil
 }
 
-// unlock releases the store's lock; a panic in unlock is logged.
-func (s *Source) unlock(f *flight, unlock func()) {
-	if err := f.call(stepUnlock, func() error { unlock(); return nil }); err != nil {
+// unlock releases the store's lock; a panic in it is logged.
+func (s *Source) unlock(f *flight, lease Lease) {
+	if err := f.call(stepUnlock, func() error { lease.Release(); return nil }); err != nil {
 		s.logPanic(f.ctx, err)
 	}
 }
 
+// unlockLease is the Lease of a Locker: it is never lost.
+type unlockLease func()
+
+func (unlockLease) Lost() <-chan struct{} { return nil }
+func (u unlockLease) Release()            { u() }
+
 // callRefresh calls the RefreshFunc with the newest token known, and saves
-// the token it returns before returning it.
-func (s *Source) callRefresh(ctx context.Context, f *flight) (*oauth2.Token, error) {
+// the token it returns before returning it. It sends nothing on a lease
+// already lost: whoever holds the lock now may be refreshing.
+func (s *Source) callRefresh(f *flight, lease Lease, deadline time.Time) (*oauth2.Token, error) {
 	base := s.latest
 	f.base = base
+	if lease != nil && isClosed(lease.Lost()) {
+		return nil, s.failed(f.ctx, stepError(stepRequest, errLeaseLost), base, s.now())
+	}
+	ctx, cancel := s.requestContext(f.ctx, deadline)
+	defer cancel()
 	var tok *oauth2.Token
 	s.tokenRequest(f)
 	err := f.call(stepRequest, func() (err error) {
@@ -183,11 +254,23 @@ func (s *Source) callRefresh(ctx context.Context, f *flight) (*oauth2.Token, err
 		err = errors.New("got no access token")
 	}
 	if err != nil {
+		s.dropIntent(f, err)
 		return nil, s.failed(f.ctx, stepError(stepRequest, classify(err)), base, now)
 	}
 	tok = complete(tok, base, now)
 	s.latest = tok
-	s.saveLatest(f, s.locker != nil && tok.RefreshToken != refreshToken(base))
+	if stored, err := s.saveLatest(f, s.locker != nil && tok.RefreshToken != refreshToken(base)); stored != nil || f.loggedOut {
+		// Someone saved another grant meanwhile (a login), or logged out:
+		// that one stands, and this refresh's token is dropped.
+		if err != nil {
+			return nil, s.failed(f.ctx, err, nil, now)
+		}
+		if s.adoptable(stored, false, now) {
+			s.stats.adopted.Add(1)
+			return stored, nil
+		}
+		return nil, s.failed(f.ctx, stepError(stepSave, errSuperseded), base, now)
+	}
 	if newCached(tok, now, &s.opts).state(wallNanos(now)) == expired {
 		// An absolute expiry read with clock skew, say: serving it would
 		// have every call refresh again. Its refresh token is kept (saved
@@ -218,51 +301,104 @@ func complete(tok, base *oauth2.Token, now time.Time) *oauth2.Token {
 
 // saveLatest saves the newest token known, unless the store holds it
 // already. A failed save is logged and counted; the token stays the newest,
-// saved again before the next refresh, and callers still use it.
+// saved again in the background (resave.go) and before the next refresh,
+// and callers still use it.
 //
 // With retry (the token carries a rotated refresh token, and the store's
 // lock is held), a failed save is tried again, with a backoff, for
-// saveRetryFor: whoever takes the lock next would otherwise load the spent
-// refresh token and present it again.
-func (s *Source) saveLatest(f *flight, retry bool) {
+// saveRetryFor: whoever takes the lock next would otherwise find the spent
+// refresh token.
+//
+// When the store holds another grant than the one refreshed (someone saved
+// a login meanwhile), saveLatest writes nothing and returns that grant's
+// token; after a log-out, it returns the error to end the flight with.
+func (s *Source) saveLatest(f *flight, retry bool) (superseded *oauth2.Token, err error) {
 	giveUp := time.Now().Add(saveRetryFor)
 	attempts := 1
 	for wait := saveRetryMin; ; wait *= 2 {
-		err := s.save(f, s.latest)
+		superseded, err = s.save(f, s.latest)
 		switch {
+		case superseded != nil || f.loggedOut:
+			return superseded, err
 		case err == nil && attempts > 1:
 			s.opts.log.WarnContext(f.ctx, "tokensource: saved the token after failed attempts", "attempts", attempts)
-			return
+			return nil, nil
 		case err == nil:
-			return
+			return nil, nil
 		case !retry || time.Now().Add(wait).After(giveUp):
 			s.opts.log.ErrorContext(f.ctx, "tokensource: cannot save the token; keeping it in memory", "error", err, "attempts", attempts)
-			return
+			s.scheduleResave()
+			return nil, err
 		}
 		time.Sleep(wait)
 		attempts++
 	}
 }
 
-// save stores tok once, unless the store holds it already, waiting no
-// longer than RefreshTimeout from now.
-func (s *Source) save(f *flight, tok *oauth2.Token) error {
-	if sameToken(tok, s.stored) {
-		return nil
+// save stores tok once, in place of the record last read or written,
+// unless the store holds it already, waiting no longer than RefreshTimeout
+// from now. When the record changed meanwhile, it is read again: another
+// grant saved in it (see saveLatest) is returned; an intent, or a record
+// lost, is written over.
+func (s *Source) save(f *flight, tok *oauth2.Token) (superseded *oauth2.Token, err error) {
+	if sameToken(tok, s.stored) && !s.ownIntent() {
+		return nil, nil
 	}
 	ctx, cancel := context.WithTimeout(f.ctx, s.opts.refreshTimeout)
 	defer cancel()
-	err := stepError(stepSave, f.call(stepSave, func() error { return s.store.Save(ctx, tok) }))
+	next := &Record{Token: tok}
+	for range 2 {
+		err = stepError(stepSave, f.call(stepSave, func() error { return s.grant.put(ctx, s.rec, next) }))
+		if !errors.Is(err, ErrConflict) {
+			break
+		}
+		var rec *Record
+		if rec, err = s.grant.get(ctx); err != nil {
+			err = stepError(stepSave, err)
+			break
+		}
+		switch other := s.reread(f, rec); {
+		case f.loggedOut:
+			return nil, errLoggedOut
+		case other != nil:
+			return other, nil
+		}
+		err = stepError(stepSave, ErrConflict)
+	}
 	if err != nil {
 		s.stats.saveErrors.Add(1)
 		s.saved(f, err)
 		s.logPanic(f.ctx, err)
-		return err
+		return nil, err
 	}
-	s.stored = tok
+	s.rec, s.stored = next, tok
 	s.stats.saves.Add(1)
 	s.saved(f, nil)
-	return nil
+	return nil, nil
+}
+
+// reread takes in rec, what the store holds after a save found the record
+// changed. It returns rec's token if it is another grant than the one this
+// Source refreshed (a login saved meanwhile), which then becomes the
+// newest token; it notes a tombstone in f. An intent of someone else on
+// the same grant, or a record lost, is left to be written over.
+func (s *Source) reread(f *flight, rec *Record) *oauth2.Token {
+	switch {
+	case rec == nil:
+		s.rec = nil
+		return nil
+	case rec.LoggedOut:
+		s.rec, s.stored, s.latest = rec, nil, nil
+		f.loggedOut = true
+		return nil
+	}
+	tok := onWallClock(rec.Token)
+	s.rec = rec
+	if sameToken(tok, s.stored) || sameToken(tok, s.latest) {
+		return nil
+	}
+	s.stored, s.latest = tok, tok
+	return tok
 }
 
 // failed counts and logs (with ctx) a failed refresh from base at now, and

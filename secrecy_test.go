@@ -500,7 +500,7 @@ func TestNoTokenInLogsOrErrors(t *testing.T) {
 			writeFile(t, r.path, []byte(content))
 			src := r.newSource(r.srv.Config())
 			_, err := w.token(src)
-			wantMessage(t, err, fmt.Sprintf("token file %q is corrupt", r.path))
+			wantMessage(t, err, fmt.Sprintf("token file %q: the stored token is corrupt", r.path))
 		}
 		w.wantLogged("cannot load the stored token")
 	})
@@ -568,4 +568,14 @@ type saveElsewhere struct {
 
 func (s saveElsewhere) Save(ctx context.Context, tok *oauth2.Token) error {
 	return s.saveTo.Save(ctx, tok)
+}
+
+// Put writes a token elsewhere too, since a Source saves through the
+// Backend; an intent, which comes before the token request, goes to the
+// store.
+func (s saveElsewhere) Put(ctx context.Context, prev, data []byte) error {
+	if rec, err := DecodeRecord(data); err == nil && rec.Intent != nil {
+		return s.FileStore.Put(ctx, prev, data)
+	}
+	return s.saveTo.Put(ctx, prev, data)
 }

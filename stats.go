@@ -15,10 +15,12 @@ type Stats struct {
 	Adopted                  int64 // tokens taken from the store, instead of refreshing, that someone else saved (another process, a new login) after the first load
 	Saves, SaveErrors        int64 // Store.Save calls that succeeded / failed, each attempt counted
 	Invalidations            int64 // Invalidate calls that actually dropped the current token
+	TakeOvers                int64 // refreshes that sent a refresh token another Source had recorded its intent on and never resolved (see [Hooks].TakeOver)
+	Resaves                  int64 // saves of a kept token retried in the background after its save failed, that succeeded
 }
 
 type counters struct {
-	refreshes, refreshErrors, adopted, saves, saveErrors, invalidations atomic.Int64
+	refreshes, refreshErrors, adopted, saves, saveErrors, invalidations, takeovers, resaves atomic.Int64
 }
 
 // Stats returns a snapshot of the Source's counters.
@@ -30,6 +32,8 @@ func (s *Source) Stats() Stats {
 		Adopted:       c.adopted.Load(),
 		Saves:         c.saves.Load(),
 		SaveErrors:    c.saveErrors.Load(),
+		TakeOvers:     c.takeovers.Load(),
+		Resaves:       c.resaves.Load(),
 		Invalidations: c.invalidations.Load(),
 	}
 }

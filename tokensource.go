@@ -138,7 +138,10 @@ func orDefault(d, def time.Duration) time.Duration {
 type Source struct {
 	refresh RefreshFunc
 	store   Store
-	locker  Locker // store as a Locker, or nil
+	grant   grantStore // the store, as records
+	locker  Locker     // store as a Locker, or nil
+	leaser  Leaser     // store as a Leaser, or nil
+	owner   string     // identifies this Source in the intents it records
 	opts    options
 
 	cur atomic.Pointer[cached] // the token served on the hot path
@@ -151,11 +154,17 @@ type Source struct {
 	rejected string  // access token of the last token Invalidate dropped; never adopted again
 	fail     failure // the last failure, for backoff
 
-	// Owned by the running flight: flights run one at a time, each started
-	// under mu after the previous one ended under mu.
+	// turn is held by whoever reads or writes the store for the Source:
+	// the running flight, or a save retried in the background (resave.go).
+	turn chan struct{}
+
+	// Owned by the holder of turn.
 	loaded bool          // the store was loaded once
-	stored *oauth2.Token // what the store held when last loaded or saved
+	rec    *Record       // what the store held when last read or written; nil when nothing
+	stored *oauth2.Token // rec's token, on the wall clock
 	latest *oauth2.Token // the newest token known: its refresh token is the one to use; newer than stored when a save failed
+	seen   intentSeen    // another Source's intent this one waits for
+	resave resaveState   // the background save of latest
 
 	stats counters
 }
@@ -175,8 +184,10 @@ func New(refresh RefreshFunc, store Store, opts *Options) *Source {
 	if store == nil {
 		store = NewMemoryStore()
 	}
-	s := &Source{refresh: refresh, store: store, opts: opts.resolve()}
+	s := &Source{refresh: refresh, store: store, grant: newGrantStore(store), opts: opts.resolve(),
+		owner: newOwner(), turn: make(chan struct{}, 1)}
 	s.locker, _ = store.(Locker)
+	s.leaser, _ = store.(Leaser)
 	return s
 }
 
