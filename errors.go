@@ -67,6 +67,7 @@ func wrap(context string, err error) error {
 var (
 	errReturnedRejected = errors.New("tokensource: refresh returned the access token a server just rejected")
 	errNeverWorked      = errors.New("tokensource: a server rejected a new token before accepting any request with it")
+	errRetired          = &reauthError{errors.New("tokensource: the Pool deleted this Source's key")}
 )
 
 // classify marks an invalid_grant response as ErrReauthRequired.

@@ -129,6 +129,10 @@ func (s *Source) publish(f *flight) {
 			s.rejected = ""
 		}
 	}
+	if s.retired {
+		// A Pool deleted the Source while f ran: its token is not served.
+		f.tok, f.err = nil, errRetired
+	}
 	if f.err == nil {
 		c := newCached(f.tok, now, &s.opts)
 		if f.refreshed {

@@ -8,8 +8,9 @@ import (
 
 // PoolOptions tune a Pool. A nil *PoolOptions means all defaults.
 type PoolOptions struct {
-	// IdleTimeout is how long a Source may go without a Get before the Pool
-	// drops it. 0 or less means never: Sources stay until Delete.
+	// IdleTimeout is how long a Source may go unused, neither got from
+	// the Pool nor serving a token, before the Pool drops it. 0 or less
+	// means never: Sources stay until Delete.
 	IdleTimeout time.Duration
 	// Now is the clock, for tests; nil means time.Now. Only a Get that
 	// creates a Source reads it.
@@ -25,15 +26,16 @@ type PoolOptions struct {
 // Idle Sources are dropped lazily, so a Pool runs no goroutine and needs no
 // Close: a Get that creates a Source first sweeps the Pool, at most once
 // every IdleTimeout/4. A Source is dropped no sooner than IdleTimeout after
-// its last Get, never while a refresh runs (a new Source of its key would
-// start a second one), and, in a Pool that creates a Source at least every
-// IdleTimeout/4, within 2 × IdleTimeout. A Pool that creates none keeps its
-// Sources, as it does not grow either.
+// its last use, a Get or a token it served (an http.Client kept for a
+// while, built on the Source, uses it), never while a refresh runs (a new
+// Source of its key would start a second one), and, in a Pool that creates
+// a Source at least every IdleTimeout/4, within 2 × IdleTimeout. A Pool
+// that creates none keeps its Sources, as it does not grow either.
 //
-// Callers that hold a dropped Source keep using it; the next Get of its key
-// creates a new one, which starts from the store. So build each Source on
-// its key's persistent store, and call Get for each use rather than keep a
-// Source: two Sources of one key refresh independently, as two processes do.
+// Callers that hold a dropped Source may keep using it; the next Get of its
+// key creates a new one, which starts from the store. Build each Source on
+// its key's persistent store: two Sources of one key then coordinate
+// through it, as two processes do.
 type Pool struct {
 	newSource func(key string) *Source
 	idle      time.Duration
@@ -100,16 +102,29 @@ func (p *Pool) Get(key string) *Source {
 
 // Delete drops key's Source from the Pool, if it holds one, even if a
 // refresh is running; a Source being created for key is not kept either.
-// The next Get creates a new Source. Callers that hold the old one keep
-// using it, and its cached token, until they call Get again. To log an
-// account out, delete its token from the store first, then call Delete.
+// The next Get creates a new Source. The old one serves no token again:
+// callers that hold it get an error wrapping [ErrReauthRequired], and a
+// refresh it was running ends with that error too, having saved its token.
+// To log an account out, delete its token from the store (a tombstone, which
+// every replica's Sources see), then call Delete.
 func (p *Pool) Delete(key string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.sources.Delete(key)
+	if v, ok := p.sources.LoadAndDelete(key); ok {
+		v.(*poolEntry).src.retire()
+	}
 	if c := p.creating[key]; c != nil {
 		c.deleted = true
 	}
+}
+
+// retire stops s from serving tokens, for good: every call that needs a
+// token gets an error wrapping ErrReauthRequired.
+func (s *Source) retire() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.retired = true
+	s.cur.Store(nil)
 }
 
 // mark marks e as asked for in the current epoch, and reports false if e
@@ -176,11 +191,15 @@ var testHookPoolWaiting = func() {}
 func (p *Pool) created(key string, c *creation) {
 	p.mu.Lock()
 	delete(p.creating, key)
+	if c.src != nil && c.deleted {
+		c.src.retire()
+	}
 	if c.src != nil && !c.deleted {
 		now := p.now()
 		p.sweep(now)
 		e := &poolEntry{src: c.src, seen: now.UnixNano()}
 		e.used.Store(p.epoch.Load())
+		c.src.poolEpoch.Store(&p.epoch)
 		p.sources.Store(key, e)
 	}
 	p.mu.Unlock()
@@ -204,7 +223,7 @@ func (p *Pool) sweep(now time.Time) {
 		e := v.(*poolEntry)
 		u := e.used.Load()
 		switch {
-		case u >= ep:
+		case u >= ep || e.src.usedEpoch.Load() >= ep:
 			e.seen = t
 		case e.seen <= cutoff && !e.src.refreshing() && e.used.CompareAndSwap(u, dropped):
 			// A Get that marks e from now on finds it dropped, and creates

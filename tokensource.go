@@ -146,12 +146,18 @@ type Source struct {
 
 	cur atomic.Pointer[cached] // the token served on the hot path
 
+	// For a Pool holding the Source: its epoch, and the last epoch in
+	// which the Source served a token (see Pool).
+	poolEpoch atomic.Pointer[atomic.Int64]
+	usedEpoch atomic.Int64
+
 	// mu guards what follows, and is never held while calling out: no
 	// logger, store, locker, RefreshFunc or clock runs under it.
 	mu       sync.Mutex
 	flight   *flight // the running refresh, or nil
 	last     *flight // the latest refresh, which may still be waking its callers
 	rejected string  // access token of the last token Invalidate dropped; never adopted again
+	retired  bool    // a Pool deleted the Source: it serves no token again
 	fail     failure // the last failure, for backoff
 
 	// turn is held by whoever reads or writes the store for the Source:
@@ -217,22 +223,39 @@ func (s *Source) TokenContext(ctx context.Context) (*oauth2.Token, error) {
 	if c := s.cur.Load(); c != nil {
 		switch c.state(wall) {
 		case fresh:
+			s.markUsed()
 			return c.tok, nil
 		case stale:
+			s.markUsed()
 			s.refreshAhead(ctx, c, wall)
 			return c.tok, nil
 		}
 	}
 	s.mu.Lock()
+	if s.retired {
+		s.mu.Unlock()
+		return nil, errRetired
+	}
 	c := s.cur.Load()
 	if c != nil && c.state(wall) != expired {
 		// A refresh ended between the check above and the lock.
 		s.mu.Unlock()
+		s.markUsed()
 		return c.tok, nil
 	}
 	f := s.start(ctx, whyExpired(c))
 	s.mu.Unlock()
 	return f.wait(ctx)
+}
+
+// markUsed notes, for a Pool holding s, that s served a token in the
+// Pool's current epoch. It only reads shared memory once s is marked.
+func (s *Source) markUsed() {
+	if ep := s.poolEpoch.Load(); ep != nil {
+		if e := ep.Load(); s.usedEpoch.Load() < e {
+			s.usedEpoch.Store(e)
+		}
+	}
 }
 
 // whyExpired returns the reason to refresh c, an expired token or nil.
