@@ -24,12 +24,12 @@ type Proxy struct {
 	ln     net.Listener
 	target string
 
-	mu      sync.Mutex
-	flow    chan struct{} // closed while the link flows; replaced by Stall
-	refuse  bool
-	conns   map[net.Conn]struct{}
-	closed  bool
-	wg      sync.WaitGroup
+	mu     sync.Mutex
+	flow   chan struct{} // closed while the link flows; replaced by Stall
+	refuse bool
+	conns  map[net.Conn]struct{}
+	closed bool
+	wg     sync.WaitGroup
 }
 
 // New starts a Proxy to target ("host:port") on 127.0.0.1, on a port the
