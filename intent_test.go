@@ -14,11 +14,22 @@ import (
 )
 
 // TestIntentWaitAdopts: while Source A's refresh is in flight (its intent
-// in the store), Source B on the same FileStore waits instead of calling
-// its RefreshFunc, and adopts A's token once A saves it.
+// in the store), Source B on the same store waits instead of calling its
+// RefreshFunc, and adopts A's token once A saves it. On a MemoryStore,
+// which is no Locker, only the intent makes B wait; a FileStore's lock
+// makes it wait too.
 func TestIntentWaitAdopts(t *testing.T) {
+	t.Run("memory", func(t *testing.T) { testIntentWaitAdopts(t, tokensource.NewMemoryStore()) })
+	t.Run("file", func(t *testing.T) {
+		testIntentWaitAdopts(t, tokensource.NewFileStore(filepath.Join(t.TempDir(), "tok.json")))
+	})
+}
+
+func testIntentWaitAdopts(t *testing.T, st interface {
+	tokensource.Store
+	tokensource.Backend
+}) {
 	clock := tokensourcetest.NewClock(epoch)
-	st := tokensource.NewFileStore(filepath.Join(t.TempDir(), "tok.json"))
 	ctx := context.Background()
 	if err := st.Save(ctx, &oauth2.Token{AccessToken: "old", RefreshToken: "r-old", Expiry: clock.Now().Add(-time.Minute)}); err != nil {
 		t.Fatal(err)
