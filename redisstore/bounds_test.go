@@ -74,6 +74,14 @@ func TestCallsBoundedBySilentServer(t *testing.T) {
 				{"Load", func(ctx context.Context) error { _, err := s.Load(ctx); return err }},
 				{"Save", func(ctx context.Context) error { return s.Save(ctx, tok) }},
 				{"Delete", func(ctx context.Context) error { return s.Delete(ctx) }},
+				{"Put", func(ctx context.Context) error { return s.Put(ctx, nil, []byte("{}")) }},
+				{"Lease", func(ctx context.Context) error {
+					l, err := s.Lease(ctx)
+					if err == nil {
+						l.Release()
+					}
+					return err
+				}},
 				{"Lock", func(ctx context.Context) error {
 					unlock, err := s.Lock(ctx)
 					if err == nil {
