@@ -62,9 +62,10 @@ func BenchmarkRefresh(b *testing.B) {
 
 // BenchmarkStoreCycle measures the four store calls of a refresh, Lock,
 // Load, Save and unlock, against the same Redis server: through a Store
-// (scripts for the lease, the fenced save and the compare-and-delete) and
-// through the plain commands such code is often written with (SET NX PX,
-// GET, SET, DEL: no fence, and an unlock that deletes any holder's lease).
+// (scripts for the lease, the compare-and-swap of the record, which reads
+// it first, and the compare-and-delete) and through the plain commands
+// such code is often written with (SET NX PX, GET, SET, DEL: no fence, and
+// an unlock that deletes any holder's lease).
 func BenchmarkStoreCycle(b *testing.B) {
 	ctx := context.Background()
 	client := newClient(b)

@@ -87,8 +87,8 @@ func Example_replicas() {
 	// taken from Redis by b: 1
 }
 
-// Delete logs the user out: it waits for a refresh running in any replica,
-// then removes the token, and every replica asks for a new login.
+// Delete logs the user out: it replaces the record with a tombstone, and
+// every replica asks for a new login.
 func ExampleStore_Delete() {
 	ctx := context.Background()
 	srv := tokensourcetest.NewServer(nil)

@@ -117,36 +117,6 @@ func wantHeld(t testing.TB, s *Store) {
 	}
 }
 
-// TestUnlockAfterLeaseExpiredKeepsNextHolders lets a lease expire and
-// another Store take it: the first holder's unlock must not release the
-// second's lease.
-func TestUnlockAfterLeaseExpiredKeepsNextHolders(t *testing.T) {
-	client := newClient(t)
-	key := uniqueKey(t)
-	a := New(client, key, &Options{LockTTL: 50 * time.Millisecond})
-	b := New(client, key, nil)
-	unlockA := mustLock(t, a)
-	unlockB := mustLock(t, b) // once a's lease has expired
-	defer unlockB()
-	unlockA()
-	wantHeld(t, New(client, key, nil))
-}
-
-// TestLockWaitsForDeadHoldersLease takes a lease and never releases it, as
-// a process that died would: the next Lock gets it once its TTL ends.
-func TestLockWaitsForDeadHoldersLease(t *testing.T) {
-	client := newClient(t)
-	key := uniqueKey(t)
-	const ttl = 300 * time.Millisecond
-	mustLock(t, New(client, key, &Options{LockTTL: ttl})) // never released
-	start := time.Now()
-	unlock := mustLock(t, New(client, key, nil))
-	defer unlock()
-	if waited := time.Since(start); waited < ttl/2 {
-		t.Errorf("took the lock after %v; the dead holder's lease had %v to run", waited, ttl)
-	}
-}
-
 // TestLockHonoursContext waits for a held lock with a context that ends,
 // from another Store and from the Store that holds it: both give up with
 // the context's error, and neither holds the lock afterwards.
@@ -181,100 +151,6 @@ func TestLockHonoursContext(t *testing.T) {
 	// Neither waiter left the lock held, in Redis or in the Stores.
 	mustLock(t, other)()
 	mustLock(t, holder)()
-}
-
-// TestSaveUnderLostLeaseIsRefused lets a holder's lease expire while
-// another Store takes it and saves a newer token: the first holder's Save
-// and Delete must fail with ErrLeaseLost and leave that token in place.
-func TestSaveUnderLostLeaseIsRefused(t *testing.T) {
-	ctx := context.Background()
-	client := newClient(t)
-	key := uniqueKey(t)
-	stalled := New(client, key, &Options{LockTTL: 50 * time.Millisecond})
-	next := New(client, key, nil)
-
-	unlockStalled := mustLock(t, stalled)
-	defer unlockStalled()
-	unlockNext := mustLock(t, next) // once the stalled holder's lease has expired
-	mustSave(t, next, sampleToken("newer"))
-	unlockNext()
-
-	err := stalled.Save(ctx, sampleToken("secret-stale"))
-	if !errors.Is(err, ErrLeaseLost) {
-		t.Fatalf("Save under a lost lease: %v, want ErrLeaseLost", err)
-	}
-	wantStoreError(t, err, stalled.LockKey(), "secret")
-	if got := mustLoad(t, next); got.AccessToken != "newer" {
-		t.Errorf("the store holds %q, want the newer token", got.AccessToken)
-	}
-}
-
-// TestSaveUnderExpiredLeaseIsRefused lets a lease expire with no one taking
-// it: the holder's Save is still refused, since someone may have held the
-// lease and released it meanwhile.
-func TestSaveUnderExpiredLeaseIsRefused(t *testing.T) {
-	ctx := context.Background()
-	client := newClient(t)
-	s := New(client, uniqueKey(t), &Options{LockTTL: 50 * time.Millisecond})
-	mustSave(t, s, sampleToken("before"))
-	unlock := mustLock(t, s)
-	defer unlock()
-	for deadline := time.Now().Add(hangBound); client.Exists(ctx, s.LockKey()).Val() == 1; {
-		if time.Now().After(deadline) {
-			t.Fatalf("the lease did not expire within %v", hangBound)
-		}
-		time.Sleep(10 * time.Millisecond) // until the lease expires
-	}
-	if err := s.Save(ctx, sampleToken("after")); !errors.Is(err, ErrLeaseLost) {
-		t.Fatalf("Save under an expired lease: %v, want ErrLeaseLost", err)
-	}
-	if got := mustLoad(t, s); got.AccessToken != "before" {
-		t.Errorf("the store holds %q, want the token from before", got.AccessToken)
-	}
-}
-
-// TestSaveUnderLeaseWrites saves under a lease that is still held, and
-// without one after unlock.
-func TestSaveUnderLeaseWrites(t *testing.T) {
-	s := New(newClient(t), uniqueKey(t), nil)
-	unlock := mustLock(t, s)
-	mustSave(t, s, sampleToken("locked"))
-	if got := mustLoad(t, s); got.AccessToken != "locked" {
-		t.Errorf("after a Save under the lease, the store holds %q", got.AccessToken)
-	}
-	unlock()
-	mustSave(t, s, sampleToken("unlocked"))
-	if got := mustLoad(t, s); got.AccessToken != "unlocked" {
-		t.Errorf("after a Save without the lease, the store holds %q", got.AccessToken)
-	}
-}
-
-// TestDeleteWaitsForRunningRefresh starts a Delete while another Store
-// holds the lock, as a refresh does, and saves a token before unlocking:
-// the Delete must remove that token, not run before it is saved.
-func TestDeleteWaitsForRunningRefresh(t *testing.T) {
-	ctx := context.Background()
-	client := newClient(t)
-	key := uniqueKey(t)
-	refresher, other := New(client, key, nil), New(client, key, nil)
-	mustSave(t, refresher, sampleToken("old"))
-	unlock := mustLock(t, refresher)
-
-	deleted := make(chan error)
-	go func() { deleted <- other.Delete(ctx) }()
-	select {
-	case err := <-deleted:
-		t.Fatalf("Delete returned %v while the lock was held", err)
-	case <-time.After(100 * time.Millisecond):
-	}
-	mustSave(t, refresher, sampleToken("refreshed"))
-	unlock()
-	if err := <-deleted; err != nil {
-		t.Fatal(err)
-	}
-	if _, err := other.Load(ctx); !errors.Is(err, tokensource.ErrNotFound) {
-		t.Errorf("Load after Delete: %v, want ErrNotFound", err)
-	}
 }
 
 // TestAcquireRetriedTakesOwnLease runs the acquiring script twice with one
@@ -319,5 +195,153 @@ func TestLeaseTTL(t *testing.T) {
 		if ttl <= 0 || ttl > c.want || ttl < c.want-hangBound {
 			t.Errorf("with %+v, the lease has %v left; want at most %v", c.opts, ttl, c.want)
 		}
+	}
+}
+
+// mustLease takes s's lease, waiting no longer than hangBound.
+func mustLease(t testing.TB, s *Store) *Lease {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), hangBound)
+	defer cancel()
+	l, err := s.Lease(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l.(*Lease)
+}
+
+// waitLost waits for l to be lost, and fails t if it is not within bound.
+func waitLost(t testing.TB, l *Lease, bound time.Duration) {
+	t.Helper()
+	select {
+	case <-l.Lost():
+	case <-time.After(bound):
+		t.Fatalf("the lease was not lost within %v", bound)
+	}
+	if err := l.Err(); !errors.Is(err, ErrLeaseLost) {
+		t.Errorf("Err of a lost lease: %v; want an error wrapping ErrLeaseLost", err)
+	}
+}
+
+// TestUnlockAfterLeaseExpiredKeepsNextHolders lets a lease end (its key
+// deleted, as its TTL would) and another Store take it: the first
+// holder's lease is lost, and its unlock must not release the second's.
+func TestUnlockAfterLeaseExpiredKeepsNextHolders(t *testing.T) {
+	client := newClient(t)
+	key := uniqueKey(t)
+	a := New(client, key, &Options{LockTTL: 300 * time.Millisecond})
+	b := New(client, key, nil)
+	leaseA := mustLease(t, a)
+	client.Del(context.Background(), a.LockKey())
+	unlockB := mustLock(t, b)
+	defer unlockB()
+	waitLost(t, leaseA, hangBound)
+	leaseA.Release()
+	wantHeld(t, New(client, key, nil))
+}
+
+// TestLockWaitsForDeadHoldersLease takes a lease with the script alone,
+// never renewed nor released, as a process that died leaves it: the next
+// Lock gets it once its TTL ends.
+func TestLockWaitsForDeadHoldersLease(t *testing.T) {
+	client := newClient(t)
+	key := uniqueKey(t)
+	const ttl = 300 * time.Millisecond
+	s := New(client, key, nil)
+	if err := acquireLease.Run(context.Background(), client, []string{s.LockKey()}, "dead", ttl.Milliseconds()).Err(); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	unlock := mustLock(t, s)
+	defer unlock()
+	if waited := time.Since(start); waited < ttl/2 {
+		t.Errorf("took the lock after %v; the dead holder's lease had %v to run", waited, ttl)
+	}
+}
+
+// TestSaveUnderExpiredLeaseIsRefused has a holder read the record under a
+// lease that it then loses while another holder takes the lease and saves
+// a newer token: the first holder's write, a compare-and-swap on the
+// record it read, is refused, and the newer token stays.
+func TestSaveUnderExpiredLeaseIsRefused(t *testing.T) {
+	ctx := context.Background()
+	client := newClient(t)
+	key := uniqueKey(t)
+	stalled := New(client, key, &Options{LockTTL: 300 * time.Millisecond})
+	next := New(client, key, nil)
+	mustSave(t, stalled, sampleToken("before"))
+
+	lease := mustLease(t, stalled)
+	defer lease.Release()
+	read, err := stalled.Get(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client.Del(ctx, stalled.LockKey()) // its TTL ran out while it stalled
+	unlockNext := mustLock(t, next)
+	mustSave(t, next, sampleToken("newer"))
+	unlockNext()
+	waitLost(t, lease, hangBound)
+
+	stale, err := tokensource.EncodeRecord(&tokensource.Record{Generation: 2, Token: sampleToken("secret-stale")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = stalled.Put(ctx, read, stale)
+	if !errors.Is(err, tokensource.ErrConflict) {
+		t.Fatalf("Put of the stalled holder: %v, want ErrConflict", err)
+	}
+	wantStoreError(t, err, stalled.TokenKey(), "secret")
+	if got := mustLoad(t, next); got.AccessToken != "newer" {
+		t.Errorf("the store holds %q, want the newer token", got.AccessToken)
+	}
+}
+
+// TestLeaseRenewed holds a lease with a LockTTL of 300ms for 1.5s: it is
+// renewed, so another Store cannot take it meanwhile, and it is not lost.
+func TestLeaseRenewed(t *testing.T) {
+	client := newClient(t)
+	key := uniqueKey(t)
+	const ttl = 300 * time.Millisecond
+	lease := mustLease(t, New(client, key, &Options{LockTTL: ttl}))
+	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
+	defer cancel()
+	if l, err := New(newClient(t), key, nil).Lease(ctx); err == nil {
+		l.Release()
+		t.Fatal("another Store took a lease held and renewed")
+	}
+	select {
+	case <-lease.Lost():
+		t.Fatalf("the lease was lost: %v", lease.Err())
+	default:
+	}
+	if ttl := client.PTTL(context.Background(), New(client, key, nil).LockKey()).Val(); ttl <= 0 {
+		t.Errorf("the lease key has TTL %v after 1.5s", ttl)
+	}
+	lease.Release()
+	mustLock(t, New(client, key, nil))()
+}
+
+// TestLeaseLostWhenTaken deletes a held lease's key and has another owner
+// take it, as after an expiry: the next renewal sees it, and Lost closes
+// within a renewal period or so.
+func TestLeaseLostWhenTaken(t *testing.T) {
+	ctx := context.Background()
+	client := newClient(t)
+	const ttl = 300 * time.Millisecond
+	s := New(client, uniqueKey(t), &Options{LockTTL: ttl})
+	lease := mustLease(t, s)
+	defer lease.Release()
+	client.Del(ctx, s.LockKey())
+	if err := acquireLease.Run(ctx, client, []string{s.LockKey()}, "another", 10000).Err(); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	waitLost(t, lease, hangBound)
+	if d := time.Since(start); d > ttl {
+		t.Errorf("the lease was lost %v after another took it; want within %v", d, ttl)
+	}
+	if v := client.Get(ctx, s.LockKey()).Val(); v != "another" {
+		t.Errorf("the lease key holds %q; want the other owner's", v)
 	}
 }

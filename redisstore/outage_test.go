@@ -62,14 +62,14 @@ func TestServerGoesAway(t *testing.T) {
 	if err == nil {
 		t.Fatal("refresh with Redis down: no error")
 	}
-	wantMessage(t, err, "redisstore: load "+store.TokenKey()+": ")
+	wantMessage(t, err, fmt.Sprintf("tokensource: load redis key %q: ", store.TokenKey()))
 	wantNoToken(t, err, login)
 	before = commands.Load()
 	_, err = httpClient.Get(srv.ResourceURL())
 	if backoff := (*tokensource.BackoffError)(nil); !errors.As(err, &backoff) {
 		t.Errorf("a request during the backoff: %v, want a BackoffError", err)
 	}
-	wantMessage(t, err, "redisstore: load "+store.TokenKey()+": ")
+	wantMessage(t, err, fmt.Sprintf("tokensource: load redis key %q: ", store.TokenKey()))
 	if n := commands.Load() - before; n != 0 {
 		t.Errorf("a request during the backoff sent %d commands to Redis", n)
 	}

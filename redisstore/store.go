@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -14,50 +13,58 @@ import (
 )
 
 // DefaultLockTTL is the lease of a Lock when Options.LockTTL is 0: the
-// Source's [tokensource.DefaultRefreshTimeout], which bounds a refresh, plus 15 seconds
-// for the save and the unlock.
+// Source's [tokensource.DefaultRefreshTimeout], which bounds a refresh,
+// plus 15 seconds for the save and the unlock. A held lease is renewed, so
+// it is how long the other replicas wait after a holder dies, not a bound
+// on how long a holder may keep it.
 const DefaultLockTTL = tokensource.DefaultRefreshTimeout + 15*time.Second
 
 // Options tune a Store. A nil *Options means all defaults.
 type Options struct {
-	// LockTTL is how long the lease taken by Lock lasts if its holder does
-	// not release it: how long the other replicas wait after a holder dies.
-	// It must outlast the Options.RefreshTimeout of the Sources using the
-	// Store plus a save, or a slow refresh loses its lease and its save is
-	// refused (see the package documentation). 0 or less means
-	// DefaultLockTTL; it is rounded to a whole millisecond, at least one.
+	// LockTTL is how long a lease taken by Lease or Lock lasts unless its
+	// holder renews it, which it does every LockTTL/3 while it holds it:
+	// how long the other replicas wait after a holder dies or loses its
+	// link to Redis. 0 or less means DefaultLockTTL; it is rounded to a
+	// whole millisecond, at least one.
 	LockTTL time.Duration
 }
 
-// Store is a [tokensource.Store] and [tokensource.Locker] that keeps one token
-// in Redis, under a key shared by every process that uses the same grant.
-// It is safe for concurrent use. Create it with [New].
+// Store keeps the record of one grant in Redis, under a key shared by
+// every process that uses the grant. It is a [tokensource.Store], a
+// [tokensource.Backend] (its Get and Put read and replace the record by
+// compare-and-swap), a [tokensource.Leaser] and a [tokensource.Locker]. It
+// is safe for concurrent use. Create it with [New].
 type Store struct {
 	client   redis.UniversalClient
 	tokenKey string // "{key}:token"
 	lockKey  string // "{key}:lock"
 	ttl      time.Duration
+	records  tokensource.Records
 
-	// turn lets one Lock of this Store hold or wait for the lease at a
-	// time, so that the goroutines of one process wait in memory instead
-	// of polling Redis side by side. It holds a value while locked.
+	// turn lets one lease of this Store be held or awaited at a time, so
+	// that the goroutines of one process wait in memory instead of
+	// polling Redis side by side. It holds a value from the start of Lease
+	// until its lease has been released.
 	turn chan struct{}
-
-	mu    sync.Mutex
-	owner string // the owner value of the lease this Store holds, or ""
 }
 
 var (
-	_ tokensource.Store  = (*Store)(nil)
-	_ tokensource.Locker = (*Store)(nil)
+	_ tokensource.Store   = (*Store)(nil)
+	_ tokensource.Backend = (*Store)(nil)
+	_ tokensource.Leaser  = (*Store)(nil)
+	_ tokensource.Locker  = (*Store)(nil)
 )
 
-// New returns a Store that keeps the token of key through client: a
+// New returns a Store that keeps the record of key through client: a
 // [*redis.Client], a [*redis.ClusterClient], or the failover client of
 // [redis.NewUniversalClient] for Sentinel. The Redis keys are "{key}:token"
 // and "{key}:lock" (see the package documentation). New does no I/O. It
-// panics if client is nil or key is empty. Set ContextTimeoutEnabled in the
-// client's options, so that its commands end with their contexts.
+// panics if client is nil or key is empty.
+//
+// Every call of the Store returns by its ctx's deadline, whatever the
+// client's options. Set ContextTimeoutEnabled in them too: then a command
+// that runs out of time ends with its ctx, instead of going on in the
+// background until the client's ReadTimeout, holding a connection.
 func New(client redis.UniversalClient, key string, opts *Options) *Store {
 	if client == nil {
 		panic("redisstore: New with a nil client")
@@ -70,112 +77,96 @@ func New(client redis.UniversalClient, key string, opts *Options) *Store {
 		ttl = max(opts.LockTTL, time.Millisecond)
 	}
 	tag := "{" + key + "}"
-	return &Store{
+	s := &Store{
 		client:   client,
 		tokenKey: tag + ":token",
 		lockKey:  tag + ":lock",
 		ttl:      ttl.Round(time.Millisecond),
 		turn:     make(chan struct{}, 1),
 	}
+	s.records = tokensource.Records{Backend: s, Where: where(s.tokenKey)}
+	return s
 }
 
-// TokenKey returns the Redis key that holds the token, "{key}:token".
+// where names a Redis key in errors.
+func where(key string) string { return fmt.Sprintf("redis key %q", key) }
+
+// TokenKey returns the Redis key that holds the record, "{key}:token".
 func (s *Store) TokenKey() string { return s.tokenKey }
 
-// LockKey returns the Redis key of the lease that Lock takes, "{key}:lock".
+// LockKey returns the Redis key of the lease, "{key}:lock".
 func (s *Store) LockKey() string { return s.lockKey }
 
-// Load returns the stored token. The error wraps [tokensource.ErrNotFound]
-// when the key does not exist, and [tokensource.ErrCorrupt] when it holds
-// something [tokensource.UnmarshalToken] cannot read, which is left as it is.
-// Errors name the key and never quote its value.
+// Load returns the stored token; see [tokensource.Records.Load]. The error
+// wraps [tokensource.ErrNotFound] when the key does not exist,
+// [tokensource.ErrLoggedOut] (which wraps ErrNotFound) after Delete, and
+// [tokensource.ErrCorrupt] when the key holds something that is not a
+// record, which is left as it is. A token saved by an earlier version of
+// this package, the JSON of [tokensource.MarshalToken], loads. Errors are
+// [*tokensource.StoreError]s that name the key and never quote its value.
 func (s *Store) Load(ctx context.Context) (*oauth2.Token, error) {
-	data, err := s.client.Get(ctx, s.tokenKey).Bytes()
-	if errors.Is(err, redis.Nil) {
-		return nil, &kindError{op: "load", key: s.tokenKey, what: "no token stored", kind: tokensource.ErrNotFound}
-	}
-	if err != nil {
-		return nil, s.errorf("load", s.tokenKey, err)
-	}
-	tok, err := tokensource.UnmarshalToken(data)
-	if err != nil {
-		// UnmarshalToken's error names its own package: say the cause
-		// in this one's.
-		return nil, &kindError{op: "load", key: s.tokenKey, what: "the stored token is corrupt", kind: tokensource.ErrCorrupt, err: errors.Unwrap(err)}
-	}
-	return tok, nil
+	return s.records.Load(ctx)
 }
 
-// Save stores tok as the JSON [tokensource.MarshalToken] writes, with no
-// expiry, replacing what was stored. It refuses a token MarshalToken
-// refuses (nil, or with neither an access token nor a refresh token).
-//
-// While a Lock of this Store is held, Save is fenced: it writes only if the
-// lease is still this Lock's, and otherwise fails with an error wrapping
-// [ErrLeaseLost], leaving the stored token as the lease's next holder wrote
-// it. Without a Lock (after a login, say) it writes unconditionally.
+// Save stores tok as a new grant, replacing what is stored with the next
+// generation of the record, by compare-and-swap; see
+// [tokensource.Records.Save]. It refuses a token with neither an access
+// token nor a refresh token; a nil tok logs out, as Delete does.
 func (s *Store) Save(ctx context.Context, tok *oauth2.Token) error {
-	data, err := tokensource.MarshalToken(tok)
-	if err != nil {
-		return s.errorf("save", s.tokenKey, errors.Unwrap(err)) // the cause, without the package's name
-	}
-	owner := s.heldOwner()
-	if owner == "" {
-		err = s.client.Set(ctx, s.tokenKey, data, 0).Err()
-	} else {
-		err = s.fenced(ctx, owner, data)
-	}
-	if err != nil {
-		return s.errorf("save", s.tokenKey, err)
-	}
-	return nil
+	return s.records.Save(ctx, tok)
 }
 
-// Delete removes the stored token, as a log-out: afterwards Load returns
-// [tokensource.ErrNotFound] and Sources on the key ask for a new login
-// ([tokensource.ErrReauthRequired]). It takes the lock first, so that a
-// refresh running in any process ends, and saves, before the token is
-// removed, instead of saving it again afterwards. Deleting what is not
-// there is not an error. Do not call Delete while holding this Store's
-// Lock: it waits for that Lock until ctx ends.
+// Delete logs out: it replaces the record with a tombstone, by
+// compare-and-swap, after which Load returns an error wrapping
+// [tokensource.ErrLoggedOut] and [tokensource.ErrNotFound] until the next
+// Save; see [tokensource.Records.Delete]. Deleting an empty key writes a
+// tombstone too. It takes no lease.
 func (s *Store) Delete(ctx context.Context) error {
-	unlock, err := s.Lock(ctx)
-	if err != nil {
+	return s.records.Delete(ctx)
+}
+
+// Get returns the bytes of the stored record: one GET of TokenKey. The
+// error wraps [tokensource.ErrNotFound] when the key does not exist. See
+// [tokensource.Backend].
+func (s *Store) Get(ctx context.Context) ([]byte, error) {
+	var data []byte
+	err := call(ctx, func(ctx context.Context) error {
+		var err error
+		data, err = s.client.Get(ctx, s.tokenKey).Bytes()
 		return err
+	}, nil)
+	switch {
+	case errors.Is(err, redis.Nil):
+		return nil, &tokensource.StoreError{Op: "load", Where: s.records.Where, Err: notStored{}}
+	case err != nil:
+		return nil, &tokensource.StoreError{Op: "load", Where: s.records.Where, Err: err}
 	}
-	defer unlock()
-	if err := s.fenced(ctx, s.heldOwner(), nil); err != nil {
-		return s.errorf("delete", s.tokenKey, err)
+	return data, nil
+}
+
+// Put stores data under TokenKey, with no expiry, if the key still holds
+// prev byte for byte, or does not exist when prev is nil: one script,
+// which Redis runs atomically. Otherwise it writes nothing and returns an
+// error wrapping [tokensource.ErrConflict]. See [tokensource.Backend].
+//
+// An error other than a conflict, a timeout say, leaves it unknown whether
+// data was written: read the record again.
+func (s *Store) Put(ctx context.Context, prev, data []byte) error {
+	expect := "1"
+	if prev == nil {
+		expect = "0"
+	}
+	var written int64
+	err := call(ctx, func(ctx context.Context) error {
+		var err error
+		written, err = putRecord.Run(ctx, s.client, []string{s.tokenKey}, expect, prev, data).Int64()
+		return err
+	}, nil)
+	switch {
+	case err != nil:
+		return &tokensource.StoreError{Op: "save", Where: s.records.Where, Err: err}
+	case written != 1:
+		return &tokensource.StoreError{Op: "save", Where: s.records.Where, Err: tokensource.ErrConflict}
 	}
 	return nil
-}
-
-// fenced writes data to the token key, or deletes it when data is nil, if
-// the lease still holds owner; otherwise it returns a leaseLost error.
-func (s *Store) fenced(ctx context.Context, owner string, data []byte) error {
-	args := []any{owner}
-	if data != nil {
-		args = append(args, data)
-	}
-	done, err := fencedWrite.Run(ctx, s.client, []string{s.lockKey, s.tokenKey}, args...).Bool()
-	if err != nil {
-		return err
-	}
-	if !done {
-		return fmt.Errorf("%w: the lease %s expired or another holder took it", ErrLeaseLost, s.lockKey)
-	}
-	return nil
-}
-
-// heldOwner returns the owner value of the lease this Store holds, or "".
-func (s *Store) heldOwner() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.owner
-}
-
-func (s *Store) setOwner(owner string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.owner = owner
 }

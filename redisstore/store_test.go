@@ -46,18 +46,23 @@ func mustLoad(t testing.TB, s *Store) *oauth2.Token {
 	return tok
 }
 
-// wantStoreError fails t unless err names the package once, at its start,
-// and the Redis key, and quotes none of the secrets.
+// wantStoreError fails t unless err is a *tokensource.StoreError that
+// names the Redis key, whose message names a package once, at its start,
+// and quotes none of the secrets.
 func wantStoreError(t testing.TB, err error, key string, secrets ...string) {
 	t.Helper()
 	if err == nil {
 		t.Fatal("no error")
 	}
+	var se *tokensource.StoreError
+	if !errors.As(err, &se) {
+		t.Errorf("error %q (%T) is not a *tokensource.StoreError", err, err)
+	}
 	msg := err.Error()
-	if !strings.HasPrefix(msg, "redisstore: ") || strings.Count(msg, "redisstore:") != 1 {
+	if !strings.HasPrefix(msg, "tokensource: ") || strings.Count(msg, "tokensource:")+strings.Count(msg, "redisstore:") != 1 {
 		t.Errorf("error %q does not name the package once, at its start", msg)
 	}
-	if !strings.Contains(msg, key) {
+	if !strings.Contains(msg, fmt.Sprintf("%q", key)) {
 		t.Errorf("error %q does not name the key %s", msg, key)
 	}
 	for _, s := range secrets {
@@ -88,27 +93,32 @@ func TestSaveLoadDeleteRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err := s.Load(ctx)
-	if !errors.Is(err, tokensource.ErrNotFound) {
-		t.Fatalf("Load after Delete: %v, want ErrNotFound", err)
+	if !errors.Is(err, tokensource.ErrLoggedOut) || !errors.Is(err, tokensource.ErrNotFound) {
+		t.Fatalf("Load after Delete: %v, want ErrLoggedOut and ErrNotFound", err)
 	}
 	wantStoreError(t, err, s.TokenKey())
 	if err := s.Delete(ctx); err != nil {
-		t.Errorf("Delete of nothing: %v", err)
+		t.Errorf("Delete after Delete: %v", err)
 	}
-	if n := client.Exists(ctx, s.TokenKey(), s.LockKey()).Val(); n != 0 {
-		t.Errorf("after Delete, %d of the keys %s, %s exist", n, s.TokenKey(), s.LockKey())
+	if n := client.Exists(ctx, s.LockKey()).Val(); n != 0 {
+		t.Errorf("after Delete, the lease key %s exists", s.LockKey())
+	}
+	empty := New(client, uniqueKey(t), nil)
+	if _, err := empty.Load(ctx); !errors.Is(err, tokensource.ErrNotFound) || errors.Is(err, tokensource.ErrLoggedOut) {
+		t.Errorf("Load of an empty key: %v, want ErrNotFound and not ErrLoggedOut", err)
+	} else {
+		wantStoreError(t, err, empty.TokenKey())
 	}
 }
 
-// TestStoredJSONIsMarshalToken pins the format other languages read: the
-// token key holds exactly what tokensource.MarshalToken writes, the format
-// of a FileStore's file.
-func TestStoredJSONIsMarshalToken(t *testing.T) {
+// TestStoredRecord pins what the token key holds: the record of
+// tokensource.EncodeRecord, the format of every store, with no expiry.
+func TestStoredRecord(t *testing.T) {
 	client := newClient(t)
 	s := New(client, uniqueKey(t), nil)
 	tok := sampleToken("a1")
 	mustSave(t, s, tok)
-	want, err := tokensource.MarshalToken(tok)
+	want, err := tokensource.EncodeRecord(&tokensource.Record{Generation: 1, Token: tok})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -171,7 +181,7 @@ func TestSaveRefusesTokenWithoutCredential(t *testing.T) {
 	ctx := context.Background()
 	s := New(newClient(t), uniqueKey(t), nil)
 	mustSave(t, s, sampleToken("a1"))
-	for _, tok := range []*oauth2.Token{nil, {TokenType: "Bearer", Expiry: time.Now()}} {
+	for _, tok := range []*oauth2.Token{{TokenType: "Bearer", Expiry: time.Now()}} {
 		err := s.Save(ctx, tok)
 		wantStoreError(t, err, s.TokenKey())
 		if got := mustLoad(t, s); got.AccessToken != "a1" {
@@ -196,7 +206,7 @@ func TestErrorsNameKeyWhenServerIsDown(t *testing.T) {
 	wantStoreError(t, s.Save(ctx, tok), s.TokenKey(), "secret")
 	_, err = s.Lock(ctx)
 	wantStoreError(t, err, s.LockKey())
-	wantStoreError(t, s.Delete(ctx), s.LockKey())
+	wantStoreError(t, s.Delete(ctx), s.TokenKey())
 }
 
 func TestNewPanicsOnBadArguments(t *testing.T) {
@@ -217,8 +227,7 @@ func TestNewPanicsOnBadArguments(t *testing.T) {
 
 // TestSourceErrorsNamePackagesOnce has a Source fail on the Store at each
 // stage that reaches it, loading and locking: its error says the stage,
-// names this package and the key once, tokensource at most once, and
-// quotes no token.
+// names the key, and a package once, and quotes no token.
 func TestSourceErrorsNamePackagesOnce(t *testing.T) {
 	ctx := context.Background()
 	client := newClient(t)
@@ -231,11 +240,11 @@ func TestSourceErrorsNamePackagesOnce(t *testing.T) {
 	check := func(err error, stage, key string) {
 		t.Helper()
 		msg := fmt.Sprint(err)
-		if !strings.Contains(msg, stage+": redisstore: ") || !strings.Contains(msg, key) {
+		if !strings.Contains(msg, stage+": tokensource: ") || !strings.Contains(msg, fmt.Sprintf("%q", key)) {
 			t.Errorf("error %q does not say %q and the key %s", msg, stage, key)
 		}
-		if strings.Count(msg, "redisstore: ") != 1 || strings.Count(msg, "tokensource: ") > 1 || strings.Contains(msg, "secret") {
-			t.Errorf("error %q: want redisstore named once, tokensource at most once, and no token", msg)
+		if strings.Count(msg, "tokensource: ") != 1 || strings.Contains(msg, "redisstore: ") || strings.Contains(msg, "secret") {
+			t.Errorf("error %q: want tokensource named once, and no token", msg)
 		}
 	}
 

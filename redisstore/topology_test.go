@@ -2,11 +2,15 @@ package redisstore
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/oauthkit/tokensource"
+	"github.com/oauthkit/tokensource/tokensourcetest/storetest"
 )
 
 // TestWorksOnRedisCluster runs the store on a one-node Redis Cluster, which
@@ -45,7 +49,8 @@ func TestWorksWithSentinel(t *testing.T) {
 
 // exerciseStore runs every script and command of a Store through client:
 // a Save without and under a lease, a Load, a lease that another Store
-// must wait for, and a Delete.
+// must wait for, and a Delete; then storetest's checks of a Backend and a
+// Leaser, with leases short enough to be renewed during them.
 func exerciseStore(t *testing.T, client redis.UniversalClient) {
 	t.Helper()
 	ctx := context.Background()
@@ -62,7 +67,13 @@ func exerciseStore(t *testing.T, client redis.UniversalClient) {
 	if err := s.Delete(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if n := client.Exists(ctx, s.TokenKey()).Val(); n != 0 {
-		t.Errorf("after Delete, the token key exists")
+	if _, err := s.Load(ctx); !errors.Is(err, tokensource.ErrLoggedOut) {
+		t.Errorf("Load after Delete: %v, want ErrLoggedOut", err)
 	}
+	storetest.TestBackend(t, func(t *testing.T) tokensource.Backend {
+		return New(client, uniqueKey(t), nil)
+	})
+	storetest.TestLeaser(t, func(t *testing.T) tokensource.Leaser {
+		return New(client, key+":"+t.Name(), &Options{LockTTL: time.Second})
+	})
 }

@@ -1,0 +1,108 @@
+package redisstore
+
+import (
+	"context"
+	"errors"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"golang.org/x/oauth2"
+)
+
+// slack is how long past its ctx's deadline a call of a Store may return.
+const slack = 100 * time.Millisecond
+
+// silentServer accepts connections on loopback and never answers: a Redis
+// that hangs. It is closed when t ends.
+func silentServer(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var conns []net.Conn
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c) // kept open, never read or written
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		l.Close()
+		<-done
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	return l.Addr().String()
+}
+
+// TestCallsBoundedBySilentServer calls every method of a Store that talks
+// to Redis with a 200ms deadline, against a server that accepts
+// connections and never answers, through a client with go-redis's default
+// options (ContextTimeoutEnabled off) and one with it on: each returns by
+// the deadline plus slack, with an error wrapping DeadlineExceeded.
+func TestCallsBoundedBySilentServer(t *testing.T) {
+	const deadline = 200 * time.Millisecond
+	for _, ctxTimeout := range []bool{false, true} {
+		name := "ContextTimeoutEnabled=false"
+		if ctxTimeout {
+			name = "ContextTimeoutEnabled=true"
+		}
+		t.Run(name, func(t *testing.T) {
+			client := redis.NewClient(&redis.Options{Addr: silentServer(t), ContextTimeoutEnabled: ctxTimeout})
+			t.Cleanup(func() { client.Close() })
+			s := New(client, uniqueKey(t), nil)
+			tok := &oauth2.Token{AccessToken: "secret-a", RefreshToken: "secret-r"}
+			for _, c := range []struct {
+				name string
+				f    func(context.Context) error
+			}{
+				{"Load", func(ctx context.Context) error { _, err := s.Load(ctx); return err }},
+				{"Save", func(ctx context.Context) error { return s.Save(ctx, tok) }},
+				{"Delete", func(ctx context.Context) error { return s.Delete(ctx) }},
+				{"Put", func(ctx context.Context) error { return s.Put(ctx, nil, []byte("{}")) }},
+				{"Lease", func(ctx context.Context) error {
+					l, err := s.Lease(ctx)
+					if err == nil {
+						l.Release()
+					}
+					return err
+				}},
+				{"Lock", func(ctx context.Context) error {
+					unlock, err := s.Lock(ctx)
+					if err == nil {
+						unlock()
+					}
+					return err
+				}},
+			} {
+				ctx, cancel := context.WithTimeout(context.Background(), deadline)
+				start := time.Now()
+				err := c.f(ctx)
+				took := time.Since(start)
+				cancel()
+				t.Logf("%s returned after %v (%v past the deadline): %v", c.name, took.Round(time.Millisecond), (took - deadline).Round(time.Millisecond), err)
+				if !errors.Is(err, context.DeadlineExceeded) {
+					t.Errorf("%s: %v; want an error wrapping DeadlineExceeded", c.name, err)
+				}
+				if took > deadline+slack {
+					t.Errorf("%s returned %v after it began; its ctx ended after %v", c.name, took, deadline)
+				}
+			}
+		})
+	}
+}
