@@ -13,36 +13,6 @@ import (
 	"github.com/oauthkit/tokensource"
 )
 
-// TestLeaseExcludesAcrossStores: while one Store holds the lease, another
-// Store's Lease waits, and gets it once it is released.
-func TestLeaseExcludesAcrossStores(t *testing.T) {
-	pool := testPool(t)
-	opts := newTable(t, pool)
-	a, b := New(pool, "k", opts), New(pool, "k", opts)
-	held, err := a.Lease(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	short, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
-	defer cancel()
-	if _, err := b.Lease(short); !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("Lease while another holds it: %v, want DeadlineExceeded", err)
-	}
-	held.Release()
-	next, cancel := context.WithTimeout(context.Background(), time.Minute) // only catches a hang
-	defer cancel()
-	l, err := b.Lease(next)
-	if err != nil {
-		t.Fatal(err)
-	}
-	l.Release()
-	select {
-	case <-held.Lost():
-		t.Error("a released lease reported lost")
-	default:
-	}
-}
-
 // TestKilledSessionLosesTheLease terminates the session of a held lease:
 // Lost is closed at once, and another Store takes the lock.
 func TestKilledSessionLosesTheLease(t *testing.T) {
