@@ -81,9 +81,10 @@
 // stopped (SIGSTOP, a paused VM) within about 20 seconds, and the holder
 // learns it lost the lease before that. Measured: a holder whose link was
 // taken down (TestPartitionedHolderLosesTheLock) saw its lease lost after
-// 8 s, and another process got the lock after 20 s; a holder whose
-// session was terminated (pg_terminate_backend) saw its lease lost within
-// milliseconds. A holder that dies outright closes its connection, and the
+// 8 s, and another process got the lock after 20 s; a stopped holder
+// (TestStoppedHolderLosesTheLock) lost the lock after 20 s, and saw it
+// lost when it resumed; a holder whose session was terminated
+// (pg_terminate_backend) saw its lease lost within milliseconds. A holder that dies outright closes its connection, and the
 // next waiter gets the lock at once.
 //
 // The alternative, a lease row with an expiry renewed by a heartbeat (as

@@ -11,12 +11,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
 
-// partitionEnv carries the URL and table to the child of
-// TestPartitionedHolderLosesTheLock.
+// partitionEnv carries the URL and table to TestLeaseHolderChild.
 const partitionEnv = "PGSTORE_PARTITION_CHILD"
 
 // TestPartitionedHolderLosesTheLock cuts a lease holder off the network:
@@ -75,7 +75,7 @@ func TestPartitionedHolderLosesTheLock(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, ipCmd, "netns", "exec", ns, os.Args[0], "-test.run=^TestPartitionChild$", "-test.count=1")
+	cmd := exec.CommandContext(ctx, ipCmd, "netns", "exec", ns, os.Args[0], "-test.run=^TestLeaseHolderChild$", "-test.count=1")
 	cmd.Env = append(os.Environ(), partitionEnv+"="+childURL+" "+opts.Table)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
@@ -130,13 +130,13 @@ func TestPartitionedHolderLosesTheLock(t *testing.T) {
 	}
 }
 
-// TestPartitionChild is the holder of TestPartitionedHolderLosesTheLock,
-// in its network namespace: it takes the lease, says so, and says when it
-// is lost.
-func TestPartitionChild(t *testing.T) {
+// TestLeaseHolderChild is the holder of TestPartitionedHolderLosesTheLock,
+// in its network namespace, and of TestStoppedHolderLosesTheLock: it takes
+// the lease, says so, and says when it is lost.
+func TestLeaseHolderChild(t *testing.T) {
 	spec := os.Getenv(partitionEnv)
 	if spec == "" {
-		t.Skip("the child of TestPartitionedHolderLosesTheLock")
+		t.Skip("the child of TestPartitionedHolderLosesTheLock and TestStoppedHolderLosesTheLock")
 	}
 	url, table, _ := strings.Cut(spec, " ")
 	pool := newPool(t, url, nil)
@@ -154,5 +154,71 @@ func TestPartitionChild(t *testing.T) {
 		os.Exit(0)
 	case <-time.After(time.Minute):
 		t.Fatal("the lease was not lost a minute after it was taken")
+	}
+}
+
+// TestStoppedHolderLosesTheLock stops a lease holder (SIGSTOP, as a paused
+// VM or a long GC pause would): its session falls silent, and the server
+// ends it at idle_session_timeout (PostgreSQL 14 and later), which frees
+// the lock. When the holder resumes, it sees its lease lost.
+func TestStoppedHolderLosesTheLock(t *testing.T) {
+	if testing.Short() {
+		t.Skip("takes about 20 s")
+	}
+	pool := testPool(t)
+	var version int
+	if err := pool.QueryRow(context.Background(), "SELECT current_setting('server_version_num')::int").Scan(&version); err != nil {
+		t.Fatal(err)
+	}
+	if version < 140000 {
+		t.Skipf("PostgreSQL %d has no idle_session_timeout", version)
+	}
+	opts := newTable(t, pool)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestLeaseHolderChild$", "-test.count=1")
+	cmd.Env = append(os.Environ(), partitionEnv+"="+serverURL(t)+" "+opts.Table)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Wait()
+	defer cmd.Process.Kill()
+	lines := bufio.NewScanner(out)
+	next := func(want string) bool {
+		for lines.Scan() {
+			if lines.Text() == want {
+				return true
+			}
+		}
+		return false
+	}
+	if !next("held") {
+		t.Fatal("the holder never took the lease")
+	}
+	if err := cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	stopped := time.Now()
+	defer cmd.Process.Signal(syscall.SIGCONT)
+	l, err := New(pool, "k", opts).Lease(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	freed := time.Since(stopped)
+	l.Release()
+	t.Logf("the lock was freed %v after the holder was stopped", freed)
+	if freed > 30*time.Second {
+		t.Errorf("the stopped holder kept the lock %v, want 30 s at most", freed)
+	}
+	if err := cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	if !next("lost") {
+		t.Error("the holder did not see its lease lost when it resumed")
 	}
 }
