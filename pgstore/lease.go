@@ -60,7 +60,7 @@ var sessionSQL = fmt.Sprintf(`SELECT count(set_config(name, setting, false)) FRO
 	('tcp_user_timeout', '%d'),
 	('idle_session_timeout', '%d'),
 	('client_connection_check_interval', '%d')
-) AS s(name, setting) WHERE name IN (SELECT name FROM pg_settings)`,
+) AS s(name, setting) WHERE current_setting(name, true) IS NOT NULL`,
 	keepaliveIdle/time.Second, keepaliveInterval/time.Second, keepaliveCount,
 	deadAfter.Milliseconds(), deadAfter.Milliseconds(), checkInterval.Milliseconds())
 
