@@ -49,10 +49,10 @@ func TestManyAccountsShareOneTable(t *testing.T) {
 	}
 	epoch := time.Now() // after every login
 
-	// Each process's stores share a pool of their own, of 8 connections. A
-	// holder loads and saves on its lock's connection, so Locks waiting on
-	// the others delay only the loads made before locking, never a holder;
-	// and 4 × 8 sessions leave the server room.
+	// Each process's stores share a pool of their own, of 8 connections.
+	// Leases, awaited or held, are on connections of their own, so they
+	// never take the pool's from a load or a save; and 4 × (8 + 8) sessions
+	// leave the server room.
 	children := startChildren(t, processes, childSpec{
 		Role: "accounts", URL: url, Table: opts.Table, Goroutines: goroutines, Conns: goroutines,
 		Server: srv.URL, Run: run, Accounts: accounts, Epoch: epoch,

@@ -19,6 +19,7 @@ type cluster struct {
 	bin, data string
 	port      int
 	URL       string
+	listen    string // listen_addresses; "" means 127.0.0.1
 }
 
 // startCluster creates and starts a cluster in a temporary directory. Its
@@ -57,7 +58,11 @@ func startCluster(t testing.TB) *cluster {
 // start starts the server and waits until it accepts connections.
 func (c *cluster) start() {
 	c.t.Helper()
-	opts := fmt.Sprintf("-c listen_addresses=127.0.0.1 -p %d -k %s", c.port, c.data)
+	listen := c.listen
+	if listen == "" {
+		listen = "127.0.0.1"
+	}
+	opts := fmt.Sprintf("-c listen_addresses=%s -p %d -k %s", listen, c.port, c.data)
 	c.run("pg_ctl", "-D", c.data, "-l", filepath.Join(c.data, "log"), "-w", "-o", opts, "start")
 }
 

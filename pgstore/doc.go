@@ -1,7 +1,10 @@
-// Package pgstore keeps tokensource tokens in PostgreSQL, for replicas that
-// share one OAuth grant. A [Store] is a [tokensource.Store] and a
-// [tokensource.Locker]: its lock makes the processes refresh one at a time,
-// so that a rotating refresh token is used once.
+// Package pgstore keeps tokensource records in PostgreSQL, for replicas that
+// share one OAuth grant. A [Store] is a [tokensource.Backend]: one row per
+// key, replaced by compare-and-swap, so that a Source never overwrites a
+// record it did not read (a newer token, a login, a log-out). It is also a
+// [tokensource.Leaser] and a [tokensource.Locker]: its lease lets the
+// processes refresh one at a time, so that a rotating refresh token is sent
+// once.
 //
 //	pool, err := pgxpool.New(ctx, databaseURL)
 //	if err != nil { ... }
@@ -14,79 +17,98 @@
 //
 //	CREATE TABLE IF NOT EXISTS tokensource_tokens (
 //		key        text PRIMARY KEY,
-//		token      text NOT NULL,      -- the JSON of tokensource.MarshalToken
-//		expiry     timestamptz,        -- the token's expiry; NULL: none
+//		token      text NOT NULL,      -- the record of tokensource.EncodeRecord
+//		expiry     timestamptz,        -- its token's expiry; NULL: none, or a tombstone
 //		updated_at timestamptz NOT NULL DEFAULT now()
 //	)
 //
-// token is what Load reads: the JSON a [tokensource.FileStore] file holds,
-// byte for byte, which other languages read too (token::jsonb in SQL). It
-// is text, not jsonb, so that it comes back exactly as written (the expiry
-// to the nanosecond) and no token content is refused (jsonb rejects
-// \u0000). expiry is a copy, to the microsecond, for queries.
+// The schema is the one earlier versions of this package created: no
+// migration is needed. token holds the record every store of tokensource
+// writes ([tokensource.EncodeRecord]): the JSON object of
+// [tokensource.MarshalToken], which other languages read as a token
+// (token::jsonb in SQL), with the record's generation, intent and
+// tombstone beside the token's fields. A row written by an earlier
+// version, a plain MarshalToken JSON, still loads, as a record of
+// generation 0. token is text, not jsonb, so that it comes back exactly as
+// written, byte for byte, which the compare-and-swap needs, and no content
+// is refused (jsonb rejects \u0000). expiry is a copy, to the microsecond,
+// for queries; updated_at is the time of the last write.
 //
-// # The lock
+// # Reads and writes
 //
-// [Store.Lock] takes a session-level advisory lock, pg_advisory_lock(k1, k2),
-// on a connection it keeps from the pool until unlock. k1 and k2 are the
-// high and low halves of the 64-bit FNV-1a hash of the table name, a zero
-// byte and the key, so that other programs can take the same lock. Keys
-// whose hashes collide only take turns.
+// Get and Put each run one statement on the pool, and return by their
+// context's deadline: Get is SELECT token; Put is
 //
-// A row lock (SELECT … FOR UPDATE) in an open transaction also ends with its
-// holder, and works through a pooler in transaction mode. It was not
-// chosen because the holder's save must then run in that transaction (on
-// another connection it would wait for the lock), where it is committed
-// only at unlock, which cannot report a failure: the Source would count as
-// saved a rotated refresh token that was lost. Under a session lock each
-// save commits on its own, while the lock holds. The advisory lock also
-// needs no row, so a key's first login is serialized too.
+//	UPDATE … SET token = $new, … WHERE key = $key AND token = $prev
 //
-// The price is a session of its own while the lock is held: behind a
-// pooler in transaction mode (PgBouncer's pool_mode = transaction), lock
-// and unlock can run on different server sessions, and a lock can stay
-// behind on one. Connect directly, or through session pooling. A save made
-// under the lock refuses to write when its session does not hold the lock,
-// which makes such a setup fail loudly, but not on every refresh.
+// or, when nothing was stored, INSERT … ON CONFLICT (key) DO NOTHING. A Put
+// that changes no row fails with an error wrapping [tokensource.ErrConflict].
+// This is what fences a holder whose lease was lost: its write lands only
+// if the record is still the one it read. Load, Save and Delete are those
+// of [tokensource.Records]; Delete writes a tombstone, so that no Source
+// writes the grant back. Errors are [tokensource.StoreError]s that name the
+// table and key, never a token value.
 //
-// While a Store holds its lock, its Load, Save and Delete run on the lock's
-// connection. A holder thus never waits for a second connection, which the
-// waiters could have taken from a small pool; and a save lands only while
-// the lock holds: if the lock's session has ended, Save fails rather than
-// overwrite what the next holder saved.
+// # The lease
 //
-// Each waiting Lock holds a pool connection, for at most the Source's
-// RefreshTimeout. When many accounts may refresh at once, give the stores a
-// pool of their own, so that waiting refreshes do not starve the rest of
-// the program.
+// [Store.Lease] takes a session-level advisory lock,
+// pg_advisory_lock(k1, k2), where k1 and k2 are the high and low halves of
+// the 64-bit FNV-1a hash of the table name, a zero byte and the key, so
+// that other programs can take the same lock. Keys whose hashes collide
+// only take turns. The lock needs no row, so a key's first login is
+// serialized too.
+//
+// Each lease opens a connection of its own, with the pool's configuration
+// (its BeforeConnect and AfterConnect hooks included), and closes it on
+// Release, in the background: no connection of the application's pool is
+// held while a lease is awaited or held. The price is a connection setup
+// per refresh.
+//
+// A lock is only worth its release when its holder dies. On the lease's
+// session, the Store sets, where the server has them (PostgreSQL 12 and
+// 14):
+//
+//	tcp_keepalives_idle = 5, tcp_keepalives_interval = 5, tcp_keepalives_count = 3
+//	tcp_user_timeout = 20000                  (ms)
+//	idle_session_timeout = 20000              (ms)
+//	client_connection_check_interval = 5000   (ms)
+//
+// and keepalive with the same timing on its end of the connection. While
+// the lease is held, a watchdog waits on the connection and pings the
+// session every 3 seconds; the lease is lost, and Lost closed, when the
+// session ends or a ping goes unanswered for 5 seconds. So the server
+// frees the lock of a holder that died, was cut off by the network, or was
+// stopped (SIGSTOP, a paused VM) within about 20 seconds, and the holder
+// learns it lost the lease before that. Measured: a holder whose link was
+// taken down (TestPartitionedHolderLosesTheLock) saw its lease lost after
+// 8 s, and another process got the lock after 20 s; a stopped holder
+// (TestStoppedHolderLosesTheLock) lost the lock after 20 s, and saw it
+// lost when it resumed; a holder whose session was terminated
+// (pg_terminate_backend) saw its lease lost within milliseconds. A holder that dies outright closes its connection, and the
+// next waiter gets the lock at once.
+//
+// The alternative, a lease row with an expiry renewed by a heartbeat (as
+// cirello-io/pglock does), frees the lock after the same kind of delay but
+// needs a schema change and makes waiters poll; the advisory lock wakes the
+// next waiter as soon as the lock is freed.
+//
+// The session lock needs a session of its own: behind a pooler in
+// transaction mode (PgBouncer's pool_mode = transaction), the lock and the
+// pings can run on different server sessions, and a lock can stay behind
+// on one. Connect directly, or through session pooling. A lock_timeout or
+// statement_timeout of the role bounds how long Lease can wait.
 //
 // # What remains unsafe
-//
-// A holder that stalls (a stopped process, a paused VM) keeps its session,
-// and with it the lock, for as long as the stall lasts: the kernel still
-// responds for its connection, so PostgreSQL never ends the session. The
-// others wait; their refreshes fail at their RefreshTimeout and back off,
-// and once their tokens expire their requests fail, until the holder
-// resumes or dies. They never reuse its refresh token. idle_session_timeout
-// (PostgreSQL 14 and later), set for the role the stores use, bounds such a
-// stall, but a refresh slower than it loses the lock: its save is then
-// refused, and the next holder refreshes with a spent refresh token.
-// Likewise, a lock_timeout or statement_timeout of the role bounds how long
-// Lock can wait.
-//
-// A holder whose host crashes, or that a network partition cuts off,
-// keeps the lock until PostgreSQL notices that its connection is gone: by
-// TCP keepalive, after about two hours by default. Set
-// tcp_keepalives_idle, tcp_keepalives_interval and tcp_keepalives_count
-// (for the role, or in the pool's ConnConfig.RuntimeParams) to bound it.
 //
 // A holder that dies after the server rotated the refresh token, before
 // saving the new one, takes it along: the next refresh presents the spent
 // one, and fails with [tokensource.ErrReauthRequired] (a server that detects
-// reuse also revokes the grant). No store can prevent that; the lock makes
-// sure it is never a silent reuse.
+// reuse also revokes the grant). No store can prevent that; an intent
+// recorded before the request ([tokensource.Intent]) lets the others wait
+// for a while before presenting it.
 //
 // The lock is advisory: a program that writes the table without it is not
-// excluded. Locks are not replicated: after a failover, holders on the old
-// primary lose theirs, and their saves fail.
+// excluded, though its writes, by compare-and-swap, overwrite nothing they
+// did not read. Locks are not replicated: after a failover, holders on the
+// old primary lose their sessions, and with them their leases.
 package pgstore

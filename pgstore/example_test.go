@@ -14,7 +14,7 @@ import (
 )
 
 // Every replica of a service keeps its token in the same table, under the
-// account's key; the lock makes them refresh one at a time. The example
+// account's key; the lease makes them refresh one at a time. The example
 // needs a PostgreSQL database: scripts/test starts one and sets
 // TOKENSOURCE_POSTGRES_URL.
 func Example() {
@@ -55,7 +55,7 @@ func Example() {
 	resp.Body.Close()
 	fmt.Println(resp.Status)
 
-	// Log out, under the lock, so that no replica's refresh saves it back.
+	// Log out: a tombstone, which no replica's refresh overwrites.
 	if err := store.Delete(ctx); err != nil {
 		fmt.Println(err)
 		return

@@ -177,7 +177,7 @@ func lockFree(t testing.TB, pool *pgxpool.Pool, s *Store) bool {
 		t.Fatal(err)
 	}
 	if got {
-		if _, err := conn.Exec(ctx, unlockSQL, s.lock[0], s.lock[1]); err != nil {
+		if _, err := conn.Exec(ctx, `SELECT pg_advisory_unlock($1, $2)`, s.lock[0], s.lock[1]); err != nil {
 			t.Fatal(err)
 		}
 	}

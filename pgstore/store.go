@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -14,25 +13,23 @@ import (
 	"github.com/oauthkit/tokensource"
 )
 
-// Store is a tokensource.Store and tokensource.Locker that keeps one token,
-// under one key, in a PostgreSQL table. It is safe for concurrent use.
-//
-// While a Store holds its lock, its Load, Save and Delete run on the lock's
-// connection; see the package documentation for why.
+// Store keeps the record of one grant, under one key, in a PostgreSQL
+// table. It is a [tokensource.Backend]: Get reads the row, Put replaces it
+// by compare-and-swap. It is a [tokensource.Leaser] and a
+// [tokensource.Locker]: its lease is a session advisory lock on a
+// connection of its own (see the package documentation). Load, Save and
+// Delete are those of [tokensource.Records]. It is safe for concurrent use.
 type Store struct {
 	pool  *pgxpool.Pool
 	key   string
-	name  string // table "t" key "k", for errors
+	where string // table "t" key "k", for errors
 	lock  [2]int32
 	stmts statements
-
-	mu   sync.Mutex
-	held *held // the lock this Store holds, or nil
 }
 
-// New returns a Store for the token under key in the table opts names,
+// New returns a Store for the record under key in the table opts names,
 // which CreateTable creates. It does no I/O. key may be any string but the
-// empty one; each key holds one token, and Stores of one table and key, in
+// empty one; each key holds one record, and Stores of one table and key, in
 // any process, share it and its lock. New panics if pool is nil or key is
 // empty, as for redisstore.
 func New(pool *pgxpool.Pool, key string, opts *Options) *Store {
@@ -47,89 +44,106 @@ func New(pool *pgxpool.Pool, key string, opts *Options) *Store {
 	return &Store{
 		pool:  pool,
 		key:   key,
-		name:  fmt.Sprintf("table %s key %q", table, key),
+		where: fmt.Sprintf("table %s key %q", table, key),
 		lock:  lockID(tableName(opts), key),
 		stmts: newStatements(table),
 	}
 }
 
-// Load returns the token stored under the Store's key. It returns an error
-// wrapping tokensource.ErrNotFound when there is none, and one wrapping
-// tokensource.ErrCorrupt when the stored JSON cannot be read back; the row
-// is left as it is. Errors name the table and key, never a token value.
+// records returns the shared semantics on this Store.
+func (s *Store) records() tokensource.Records {
+	return tokensource.Records{Backend: s, Where: s.where}
+}
+
+// Load returns the token stored under the Store's key; see
+// [tokensource.Records.Load]. It reads a row written by an earlier version
+// of this package too. The error wraps tokensource.ErrNotFound when nothing
+// is stored, tokensource.ErrLoggedOut after Delete, and
+// tokensource.ErrCorrupt when the row cannot be read back, which is left
+// as it is. Errors name the table and key, never a token value.
 func (s *Store) Load(ctx context.Context) (*oauth2.Token, error) {
-	var data string
-	err := s.run(func(q querier, _ bool) error {
-		return q.QueryRow(ctx, s.stmts.load, s.key).Scan(&data)
-	})
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, &kindError{name: s.name, what: "no token stored", kind: tokensource.ErrNotFound}
-	}
-	if err != nil {
-		return nil, s.errorf("cannot load", err)
-	}
-	tok, err := tokensource.UnmarshalToken([]byte(data))
-	if err != nil {
-		// UnmarshalToken's error names its own package and says
-		// "stored token": say where instead.
-		return nil, &kindError{name: s.name, what: "the stored token is corrupt", kind: tokensource.ErrCorrupt, err: errors.Unwrap(err)}
-	}
-	return tok, nil
+	return s.records().Load(ctx)
 }
 
-// Save stores tok under the Store's key, replacing what was there, as the
-// JSON tokensource.MarshalToken writes, and its expiry in the expiry column
-// (NULL for none). It refuses a nil token and one with neither an access
-// token nor a refresh token. Once it returns nil, the token is committed.
-//
-// While the Store holds its lock, the write lands only if the lock's
-// session still holds the lock; if it does not, Save fails and the stored
-// token is left as it is (see the package documentation). Errors name the
-// table and key, never a token value.
+// Save stores tok as a new grant under the Store's key, replacing what is
+// there, by compare-and-swap; see [tokensource.Records.Save]. It refuses a
+// token with neither an access token nor a refresh token; a nil token logs
+// out, as Delete does. Once it returns nil, the record is committed.
 func (s *Store) Save(ctx context.Context, tok *oauth2.Token) error {
-	data, err := tokensource.MarshalToken(tok)
-	if err != nil {
-		return s.errorf("cannot save", errors.Unwrap(err)) // the cause, without the package's name
+	return s.records().Save(ctx, tok)
+}
+
+// Delete logs out: it replaces the record with a tombstone (see
+// [tokensource.Records.Delete]), after which Load reports
+// tokensource.ErrLoggedOut and no Source writes the grant back, whatever
+// token it holds: a refresh running elsewhere fails its compare-and-swap.
+// It takes no lock. Deleting a key that holds nothing writes a tombstone
+// too.
+func (s *Store) Delete(ctx context.Context) error {
+	return s.records().Delete(ctx)
+}
+
+// Get returns the bytes of the token column; see [tokensource.Backend]. It
+// runs one statement on the pool.
+func (s *Store) Get(ctx context.Context) ([]byte, error) {
+	var data []byte
+	err := s.pool.QueryRow(ctx, s.stmts.get, s.key).Scan(&data)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, &tokensource.StoreError{Op: "load", Where: s.where, Err: errNotFound{}}
 	}
-	var expiry *time.Time // NULL for a token that does not expire
-	if !tok.Expiry.IsZero() {
-		expiry = &tok.Expiry
-	}
-	err = s.run(func(q querier, locked bool) error {
-		if !locked {
-			_, err := q.Exec(ctx, s.stmts.save, s.key, string(data), expiry)
-			return err
-		}
-		tag, err := q.Exec(ctx, s.stmts.saveLocked, s.key, string(data), expiry, s.lock[0], s.lock[1])
-		if err == nil && tag.RowsAffected() != 1 {
-			err = errNotHeld
-		}
-		return err
-	})
 	if err != nil {
-		return s.errorf("cannot save", err)
+		return nil, &tokensource.StoreError{Op: "load", Where: s.where, Err: err}
+	}
+	return data, nil
+}
+
+// Put stores data in the token column if the column still holds prev, byte
+// for byte, or, for a nil prev, if the key has no row; see
+// [tokensource.Backend]. It runs one statement on the pool: an UPDATE … WHERE
+// token = prev, or an INSERT … ON CONFLICT DO NOTHING, and fails with an
+// error wrapping tokensource.ErrConflict when it changed no row. It sets
+// the expiry column to the expiry of the record's token (NULL for none,
+// for a tombstone and for data that is not a record) and updated_at to the
+// time of the write.
+func (s *Store) Put(ctx context.Context, prev, data []byte) error {
+	expiry := recordExpiry(data)
+	var (
+		n   int64
+		err error
+	)
+	if prev == nil {
+		n, err = s.exec(ctx, s.stmts.insert, s.key, string(data), expiry)
+	} else {
+		n, err = s.exec(ctx, s.stmts.update, s.key, string(data), expiry, string(prev))
+	}
+	switch {
+	case err != nil:
+		return &tokensource.StoreError{Op: "save", Where: s.where, Err: err}
+	case n != 1:
+		return &tokensource.StoreError{Op: "save", Where: s.where, Err: tokensource.ErrConflict}
 	}
 	return nil
 }
 
-// Delete removes the token stored under the Store's key, under the lock, so
-// that a refresh running in another process cannot save it back: this is
-// how to log out. It waits for the lock no longer than ctx. Deleting a key
-// that holds nothing is not an error. A Source with a valid token cached
-// keeps serving it until its next load. Do not call it while holding this
-// Store's lock: it would wait for itself until ctx ends.
-func (s *Store) Delete(ctx context.Context) error {
-	unlock, err := s.Lock(ctx)
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	err = s.run(func(q querier, _ bool) error {
-		_, err := q.Exec(ctx, s.stmts.del, s.key)
-		return err
-	})
-	if err != nil {
-		return s.errorf("cannot delete", err)
-	}
-	return nil
+// exec runs sql on the pool and returns how many rows it changed.
+func (s *Store) exec(ctx context.Context, sql string, args ...any) (int64, error) {
+	tag, err := s.pool.Exec(ctx, sql, args...)
+	return tag.RowsAffected(), err
 }
+
+// recordExpiry returns the expiry of the token of the record data, for the
+// expiry column: nil (NULL) when it has none, or data is no record.
+func recordExpiry(data []byte) *time.Time {
+	rec, err := tokensource.DecodeRecord(data)
+	if err != nil || rec.Token == nil || rec.Token.Expiry.IsZero() {
+		return nil
+	}
+	return &rec.Token.Expiry
+}
+
+// errNotFound is tokensource.ErrNotFound in a message that does not name
+// the package again inside a tokensource.StoreError.
+type errNotFound struct{}
+
+func (errNotFound) Error() string        { return "no token stored" }
+func (errNotFound) Is(target error) bool { return target == tokensource.ErrNotFound }

@@ -2,6 +2,7 @@ package pgstore
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -65,10 +66,11 @@ func TestSaveLoadRoundTripKeepsEveryField(t *testing.T) {
 	}
 }
 
-// TestStoredRowIsTheFileStoreJSON checks what other programs read: the
-// token column holds exactly what a FileStore writes, and the expiry column
+// TestStoredRowIsTheRecord checks what other programs read: the token
+// column holds the record tokensource.EncodeRecord writes, which
+// json.Unmarshal into an oauth2.Token still reads, and the expiry column
 // the expiry to the microsecond, or NULL.
-func TestStoredRowIsTheFileStoreJSON(t *testing.T) {
+func TestStoredRowIsTheRecord(t *testing.T) {
 	pool := testPool(t)
 	opts := newTable(t, pool)
 	ctx := context.Background()
@@ -81,9 +83,13 @@ func TestStoredRowIsTheFileStoreJSON(t *testing.T) {
 		if err := pool.QueryRow(ctx, "SELECT token, expiry FROM "+opts.ident()+" WHERE key = 'acct'").Scan(&data, &expiry); err != nil {
 			t.Fatal(err)
 		}
-		want, _ := tokensource.MarshalToken(tok)
-		if data != string(want) {
-			t.Errorf("token column:\n%s\nwant what MarshalToken writes:\n%s", data, want)
+		rec, err := tokensource.DecodeRecord([]byte(data))
+		if err != nil || rec.Generation == 0 || rec.Token.AccessToken != tok.AccessToken {
+			t.Errorf("token column decodes to %+v, %v; want a record of generation > 0 holding %q", rec, err, tok.AccessToken)
+		}
+		var plain oauth2.Token
+		if err := json.Unmarshal([]byte(data), &plain); err != nil || plain.AccessToken != tok.AccessToken {
+			t.Errorf("token column as a plain token: %v, %v", plain.AccessToken, err)
 		}
 		switch {
 		case tok.Expiry.IsZero() && expiry != nil:
@@ -92,6 +98,34 @@ func TestStoredRowIsTheFileStoreJSON(t *testing.T) {
 			t.Errorf("expiry column = %v, want %v", expiry, tok.Expiry.Truncate(time.Microsecond))
 		}
 	}
+}
+
+// TestLegacyRowLoads: a row an earlier version wrote, the JSON of
+// MarshalToken in the token column, loads, and a Save replaces it.
+func TestLegacyRowLoads(t *testing.T) {
+	pool := testPool(t)
+	opts := newTable(t, pool)
+	ctx := context.Background()
+	old, _ := tokensource.MarshalToken(fullToken("legacy"))
+	if _, err := pool.Exec(ctx, "INSERT INTO "+opts.ident()+" (key, token, expiry) VALUES ('k', $1, $2)", string(old), fullToken("x").Expiry); err != nil {
+		t.Fatal(err)
+	}
+	s := New(pool, "k", opts)
+	got, err := s.Load(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(fullToken("legacy"), got, tokenCmp); diff != "" {
+		t.Errorf("the legacy row (-written +loaded):\n%s", diff)
+	}
+	data, err := s.Get(ctx)
+	if err != nil || string(data) != string(old) {
+		t.Errorf("Get = %q, %v; want the row's bytes", data, err)
+	}
+	if err := s.Put(ctx, data, mustEncode(t, 1, "next")); err != nil {
+		t.Errorf("Put over the legacy row: %v", err)
+	}
+	wantStored(t, pool, opts, "next")
 }
 
 func TestKeysHoldTheirOwnTokens(t *testing.T) {
@@ -131,10 +165,11 @@ func TestLoadNotFoundNamesTableAndKey(t *testing.T) {
 	wantPackageOnce(t, err)
 }
 
-// wantPackageOnce fails t unless err names this package once, and no other.
+// wantPackageOnce fails t unless err names tokensource once, as a
+// tokensource.StoreError does, and no other package.
 func wantPackageOnce(t *testing.T, err error) {
 	t.Helper()
-	if msg := err.Error(); strings.Count(msg, "pgstore") != 1 || strings.Contains(msg, "tokensource:") {
+	if msg := err.Error(); strings.Count(msg, "tokensource:") != 1 || strings.Contains(msg, "pgstore") {
 		t.Errorf("error %q: want the package named once", msg)
 	}
 }
@@ -174,7 +209,7 @@ func TestLoadCorruptKeepsTheRow(t *testing.T) {
 
 func TestSaveRefusesATokenWithoutCredentials(t *testing.T) {
 	pool, opts, s := savedStore(t, "kept")
-	for _, tok := range []*oauth2.Token{nil, {TokenType: "Bearer"}} {
+	for _, tok := range []*oauth2.Token{{}, {TokenType: "Bearer"}} {
 		err := s.Save(context.Background(), tok)
 		if err == nil || !strings.Contains(err.Error(), `key "k"`) {
 			t.Errorf("Save(%v) = %v, want an error naming the key", tok, err)
@@ -184,45 +219,45 @@ func TestSaveRefusesATokenWithoutCredentials(t *testing.T) {
 }
 
 func TestDeleteLogsOut(t *testing.T) {
-	pool, _, s := savedStore(t, "a")
+	pool, opts, s := savedStore(t, "a")
 	ctx := context.Background()
 	for range 2 { // deleting nothing is fine
 		if err := s.Delete(ctx); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if _, err := s.Load(ctx); !errors.Is(err, tokensource.ErrNotFound) {
-		t.Errorf("Load after Delete: %v, want ErrNotFound", err)
+	_, err := s.Load(ctx)
+	if !errors.Is(err, tokensource.ErrLoggedOut) || !errors.Is(err, tokensource.ErrNotFound) {
+		t.Errorf("Load after Delete: %v, want ErrLoggedOut and ErrNotFound", err)
+	}
+	var expiry *time.Time
+	if err := pool.QueryRow(ctx, "SELECT expiry FROM "+opts.ident()+" WHERE key = 'k'").Scan(&expiry); err != nil || expiry != nil {
+		t.Errorf("the tombstone's expiry column: %v, %v; want NULL", expiry, err)
 	}
 	if !lockFree(t, pool, s) {
 		t.Error("Delete left the lock held")
 	}
 }
 
-// TestDeleteWaitsForARunningRefresh: a log-out while another process
-// refreshes must not be undone by that refresh's save.
-func TestDeleteWaitsForARunningRefresh(t *testing.T) {
+// TestDeleteDuringARefreshWins: a log-out while another process refreshes
+// is not undone by that refresh's save, which is a compare-and-swap
+// against the record it read before the log-out.
+func TestDeleteDuringARefreshWins(t *testing.T) {
 	pool, opts, refresher := savedStore(t, "old")
 	ctx := context.Background()
-	other := New(pool, "k", opts)
-	unlock, err := refresher.Lock(ctx)
+	read, err := refresher.Get(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer unlock()
-	deleted := make(chan error)
-	go func() { deleted <- other.Delete(ctx) }()
-	waitFor(t, "Delete to wait for the lock", func() bool { return waiting(t, pool, other) == 1 })
-
-	if err := refresher.Save(ctx, fullToken("new")); err != nil {
+	if err := New(pool, "k", opts).Delete(ctx); err != nil {
 		t.Fatal(err)
 	}
-	unlock()
-	if err := <-deleted; err != nil {
-		t.Fatal(err)
+	err = refresher.Put(ctx, read, mustEncode(t, 2, "new"))
+	if !errors.Is(err, tokensource.ErrConflict) {
+		t.Errorf("the refresh's save after the log-out: %v, want ErrConflict", err)
 	}
-	if tok, err := other.Load(ctx); !errors.Is(err, tokensource.ErrNotFound) {
-		t.Errorf("after the refresh and the log-out: %v, %v; want nothing stored", tok, err)
+	if tok, err := refresher.Load(ctx); !errors.Is(err, tokensource.ErrLoggedOut) {
+		t.Errorf("after the refresh and the log-out: %v, %v; want logged out", tok, err)
 	}
 }
 
@@ -302,8 +337,8 @@ func TestSchemaSpellingsShareTheLock(t *testing.T) {
 
 // TestSourceErrorsNamePackagesOnce has a Source fail on the Store at each
 // stage that reaches it, loading and locking: its error says the stage,
-// names this package, the table and the key once, tokensource at most
-// once, and quotes no token.
+// names tokensource once (a tokensource.StoreError), the table and the key,
+// and quotes no token.
 func TestSourceErrorsNamePackagesOnce(t *testing.T) {
 	pool := testPool(t)
 	opts := newTable(t, pool)
@@ -316,13 +351,13 @@ func TestSourceErrorsNamePackagesOnce(t *testing.T) {
 	check := func(err error, stage string) {
 		t.Helper()
 		msg := fmt.Sprint(err)
-		for _, want := range []string{stage + ": pgstore: ", opts.Table, `key "acct"`} {
+		for _, want := range []string{stage + ": tokensource: ", opts.Table, `key "acct"`} {
 			if !strings.Contains(msg, want) {
 				t.Errorf("error %q does not say %q", msg, want)
 			}
 		}
-		if strings.Count(msg, "pgstore: ") != 1 || strings.Count(msg, "tokensource: ") > 1 || strings.Contains(msg, "secret") {
-			t.Errorf("error %q: want pgstore named once, tokensource at most once, and no token", msg)
+		if strings.Contains(msg, "pgstore") || strings.Count(msg, "tokensource: ") != 1 || strings.Contains(msg, "secret") {
+			t.Errorf("error %q: want tokensource named once, and no token", msg)
 		}
 	}
 

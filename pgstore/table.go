@@ -6,6 +6,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/oauthkit/tokensource"
 )
 
 // The schema of the table, %s its quoted name. The package documentation
@@ -17,30 +19,19 @@ const createSQL = `CREATE TABLE IF NOT EXISTS %s (
 	updated_at timestamptz NOT NULL DEFAULT now()
 )`
 
-// The advisory lock of a key, taken and released by its two int4 keys.
-const (
-	lockSQL   = `SELECT pg_advisory_lock($1, $2)`
-	unlockSQL = `SELECT pg_advisory_unlock($1, $2)`
-)
-
-// heldSQL is true when this session holds the advisory lock $4, $5.
-const heldSQL = `EXISTS (SELECT FROM pg_locks WHERE locktype = 'advisory'
-	AND pid = pg_backend_pid() AND classid = $4::int4::oid AND objid = $5::int4::oid
-	AND objsubid = 2 AND granted)`
-
-// statements are the statements of a Store, on its table.
+// statements are the statements of a Store, on its table. The comparison
+// of update is in the "C" collation: byte for byte, whatever the column's.
 type statements struct {
-	load, save, saveLocked, del string
+	get, insert, update string
 }
 
 func newStatements(table string) statements {
-	upsert := `INSERT INTO %s (key, token, expiry, updated_at) SELECT $1, $2, $3, now() WHERE %s
-	ON CONFLICT (key) DO UPDATE SET token = excluded.token, expiry = excluded.expiry, updated_at = excluded.updated_at`
 	return statements{
-		load:       fmt.Sprintf(`SELECT token FROM %s WHERE key = $1`, table),
-		save:       fmt.Sprintf(upsert, table, "true"),
-		saveLocked: fmt.Sprintf(upsert, table, heldSQL),
-		del:        fmt.Sprintf(`DELETE FROM %s WHERE key = $1`, table),
+		get: fmt.Sprintf(`SELECT token FROM %s WHERE key = $1`, table),
+		insert: fmt.Sprintf(`INSERT INTO %s (key, token, expiry, updated_at) VALUES ($1, $2, $3, now())
+	ON CONFLICT (key) DO NOTHING`, table),
+		update: fmt.Sprintf(`UPDATE %s SET token = $2, expiry = $3, updated_at = now()
+	WHERE key = $1 AND token = $4 COLLATE "C"`, table),
 	}
 }
 
@@ -60,7 +51,7 @@ func CreateTable(ctx context.Context, pool *pgxpool.Pool, opts *Options) error {
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("pgstore: cannot create table %s: %w", table, err)
+		return &tokensource.StoreError{Op: "create", Where: "table " + table, Err: err}
 	}
 	return nil
 }
