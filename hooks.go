@@ -120,9 +120,12 @@ const (
 	// (invalid_grant, or nothing to refresh with).
 	OutcomeReauth RefreshOutcome = "reauth"
 	// OutcomeBackoff: the refresh stopped before calling anything, since an
-	// earlier failure still holds: its backoff has not passed (Err is a
-	// [*BackoffError]), or the refresh token the server refused is still the
-	// newest one (Err wraps ErrReauthRequired).
+	// earlier failure still holds: the refresh token the server refused is
+	// still the newest one (Err wraps ErrReauthRequired), or, seldom, its
+	// backoff has not passed (Err is a [*BackoffError]). A caller that needs
+	// a token during a backoff gets the BackoffError without a refresh: no
+	// hook is called for it, so that an outage does not fill traces with
+	// refreshes that never ran.
 	OutcomeBackoff RefreshOutcome = "backoff"
 )
 
