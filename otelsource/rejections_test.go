@@ -2,10 +2,14 @@ package otelsource
 
 import (
 	"context"
+	"errors"
 	"net/http"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/oauthkit/tokensource"
+	"github.com/oauthkit/tokensource/tokensourcetest"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 )
 
@@ -66,5 +70,38 @@ func TestInvalidationsHaveTheCallersTrace(t *testing.T) {
 	want := span.SpanContext().TraceID()
 	if len(traces) != 1 || traces[0] != string(want[:]) {
 		t.Errorf("exemplars of tokensource.invalidations carry traces %x, want one, %s", traces, want)
+	}
+}
+
+// Callers during a backoff get its error at once: a storm of them makes no
+// refresh span and no metric point, and the refresh after the backoff one.
+func TestBackoffMakesNoRefreshSpan(t *testing.T) {
+	r := newRig(t)
+	r.wantGet("first use", http.StatusOK)
+	r.srv.FailNext(1, tokensourcetest.FaultServerError)
+	r.clock.Advance(2 * time.Hour)
+	r.wantGet("endpoint down", 0)
+	spans, points := len(r.refreshSpans()), sum(r.collect(), "tokensource.refreshes")
+
+	var wg sync.WaitGroup
+	for range 50 {
+		wg.Go(func() {
+			var be *tokensource.BackoffError
+			if _, err := r.src.TokenContext(context.Background()); !errors.As(err, &be) {
+				t.Errorf("during the backoff: %v, want a BackoffError", err)
+			}
+		})
+	}
+	wg.Wait()
+	if err := r.src.Wait(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n, m := len(r.refreshSpans())-spans, sum(r.collect(), "tokensource.refreshes")-points; n != 0 || m != 0 {
+		t.Errorf("50 callers during the backoff made %d refresh spans and %d refreshes counted, want none", n, m)
+	}
+	r.clock.Advance(time.Minute)
+	r.wantGet("after the backoff", http.StatusOK)
+	if n := len(r.refreshSpans()) - spans; n != 1 {
+		t.Errorf("%d refresh spans after the backoff, want 1", n)
 	}
 }
