@@ -100,7 +100,7 @@ func benchHooks() *Hooks {
 		TokenRequest: func(context.Context) {},
 		Saved:        func(context.Context, SavedInfo) {},
 		RefreshDone:  func(context.Context, RefreshDoneInfo) {},
-		Invalidated:  func(InvalidatedInfo) {},
+		Invalidated:  func(context.Context, InvalidatedInfo) {},
 		Unauthorized: func(context.Context, UnauthorizedInfo) {},
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
@@ -37,7 +38,9 @@ func FromConfig(ctx context.Context, conf *oauth2.Config, store Store, opts *Opt
 		panic("tokensource: FromConfig with a nil Store: no login could ever be saved where the Source loads it")
 	}
 	e := &endpoint{conf: conf, client: contextClient(ctx)}
-	return New(e.refresh, store, opts)
+	s := New(e.refresh, store, opts)
+	e.log = s.opts.log // before any refresh: New does no I/O
+	return s
 }
 
 // contextClient returns the *http.Client in ctx's oauth2.HTTPClient value,
@@ -56,6 +59,7 @@ func contextClient(ctx context.Context) *http.Client {
 type endpoint struct {
 	conf     *oauth2.Config
 	client   *http.Client
+	log      *slog.Logger // the Source's, for what a token response lacks
 	detected atomic.Int32 // the oauth2.AuthStyle that worked, for AuthStyleAutoDetect
 }
 
@@ -125,5 +129,5 @@ func (e *endpoint) post(ctx context.Context, current *oauth2.Token, style oauth2
 	if err != nil {
 		return nil, fmt.Errorf("tokensource: reading the token response (%s): %w", resp.Status, err)
 	}
-	return parseTokenResponse(resp, body, current.RefreshToken, current.AccessToken, secret, basic)
+	return parseTokenResponse(ctx, e.log, resp, body, current.RefreshToken, current.AccessToken, secret, basic)
 }

@@ -83,6 +83,22 @@ func (s *Source) start(ctx context.Context, reason RefreshReason) *flight {
 	return s.flight
 }
 
+// startUnlessBackingOff is start for a caller that needs a token now (see
+// TokenContext), unless the backoff of a failed refresh holds at now: then
+// it returns that BackoffError at once, and starts nothing. A flight would
+// end with it before calling anything, after a goroutine, a span and a
+// metric point for each burst of callers: during an outage, tracing would
+// fill with refreshes that never ran. A token someone else saved meanwhile
+// is adopted by the first flight after the backoff, before it refreshes.
+// ErrReauthRequired still starts flights: only they see a new login in the
+// store. s.mu must be held.
+func (s *Source) startUnlessBackingOff(ctx context.Context, reason RefreshReason, now time.Time) (*flight, error) {
+	if f := s.fail; s.flight == nil && f.err != nil && !f.reauth && now.Before(f.retryAt) {
+		return nil, &BackoffError{Err: f.err, RetryAt: f.retryAt}
+	}
+	return s.start(ctx, reason), nil
+}
+
 // run carries out f, detached from every caller, and publishes its result
 // on every path. A step that panics ends f with an error (see call); one
 // that calls runtime.Goexit (a t.FailNow in a test's RefreshFunc) cannot be

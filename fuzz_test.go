@@ -139,7 +139,7 @@ func FuzzTokenResponse(f *testing.F) {
 			Status:     fmt.Sprintf("%d %s", status, http.StatusText(status)),
 			Header:     http.Header{"Content-Type": {contentType}, "Retry-After": {retryAfterHeader}},
 		}
-		tok, err := parseTokenResponse(resp, body, fuzzRequestSecrets...)
+		tok, err := parseTokenResponse(context.Background(), nil, resp, body, fuzzRequestSecrets...)
 		switch {
 		case (tok == nil) == (err == nil):
 			t.Fatalf("parseTokenResponse returned %v and %v", tok, err)

@@ -74,11 +74,11 @@ type Hooks struct {
 	// callers waiting for it get it.
 	RefreshDone func(ctx context.Context, info RefreshDoneInfo)
 
-	// Invalidated is called when [Source.Invalidate] drops the current
-	// token, after the fact, without a context: Invalidate has none (a
-	// Transport reports the request's context with Unauthorized). A call
-	// of Invalidate that drops nothing calls nothing.
-	Invalidated func(info InvalidatedInfo)
+	// Invalidated is called when [Source.InvalidateContext] (or
+	// Invalidate, with context.Background) drops the current token, after
+	// the fact, with its ctx: a Transport passes the request's, grpcsource
+	// the call's. A call that drops nothing calls nothing.
+	Invalidated func(ctx context.Context, info InvalidatedInfo)
 
 	// TakeOver is called when a refresh stops waiting for another
 	// Source's intent on the same refresh token (see [Intent]) and sends
@@ -88,9 +88,11 @@ type Hooks struct {
 	// refresh tokens may revoke the grant.
 	TakeOver func(ctx context.Context, info TakeOverInfo)
 
-	// Unauthorized is called by a [Transport] of the Source, with the
-	// request's context, each time a response rejected the request's token
-	// (a 401; see Transport), once the Transport knows what it returns.
+	// Unauthorized is called once for each response that rejected a
+	// request's token, when the client knows what it returns: by a
+	// [Transport] of the Source for a 401, by grpcsource for
+	// codes.Unauthenticated, and by any client through [Source.Rejected],
+	// each with the request's context.
 	Unauthorized func(ctx context.Context, info UnauthorizedInfo)
 }
 
@@ -126,9 +128,12 @@ const (
 	// (invalid_grant, or nothing to refresh with).
 	OutcomeReauth RefreshOutcome = "reauth"
 	// OutcomeBackoff: the refresh stopped before calling anything, since an
-	// earlier failure still holds: its backoff has not passed (Err is a
-	// [*BackoffError]), or the refresh token the server refused is still the
-	// newest one (Err wraps ErrReauthRequired).
+	// earlier failure still holds: the refresh token the server refused is
+	// still the newest one (Err wraps ErrReauthRequired), or, seldom, its
+	// backoff has not passed (Err is a [*BackoffError]). A caller that needs
+	// a token during a backoff gets the BackoffError without a refresh: no
+	// hook is called for it, so that an outage does not fill traces with
+	// refreshes that never ran.
 	OutcomeBackoff RefreshOutcome = "backoff"
 )
 
@@ -181,18 +186,39 @@ type TakeOverInfo struct {
 	Waited time.Duration
 }
 
-// UnauthorizedInfo describes what a [Transport] did with a response that
-// rejected its request's token.
+// UnauthorizedInfo describes what a client did with a response that
+// rejected its request's token (see [Source.Rejected]).
 type UnauthorizedInfo struct {
 	// Retried is set when the request was sent again with a new token.
-	// It is not when the 401 was returned as it is: the body could not be
-	// replayed, no new token came before the request's context ended, or
-	// the Source's token was the rejected one.
+	// It is not when the rejection was returned as it is: the request
+	// could not be replayed, no new token came before the request's context
+	// ended, or the Source's token was the rejected one.
 	Retried bool
-	// StatusCode is the status of the response returned: 401 when not
-	// retried, and 0 when the retry failed with an error.
+	// StatusCode is the HTTP status of the response returned: 401 when not
+	// retried, and 0 when the retry failed with an error, or for a client
+	// other than HTTP.
 	StatusCode int
+	// Outcome sums the above up, whatever the protocol. [Source.Rejected]
+	// works it out from Retried and StatusCode when it is empty.
+	Outcome RejectionOutcome
 }
+
+// A RejectionOutcome says what came of a request whose token a server
+// rejected.
+type RejectionOutcome string
+
+// The outcomes of a rejection.
+const (
+	// RejectionRecovered: sent again with a new token, and not rejected.
+	RejectionRecovered RejectionOutcome = "recovered"
+	// RejectionRejected: sent again with a new token, and rejected again.
+	RejectionRejected RejectionOutcome = "rejected"
+	// RejectionError: the retry failed with an error (no new token, or no
+	// response).
+	RejectionError RejectionOutcome = "error"
+	// RejectionReturned: not sent again (see UnauthorizedInfo.Retried).
+	RejectionReturned RejectionOutcome = "returned"
+)
 
 // guard recovers a panic of the hook named name, and logs it.
 func (s *Source) guard(name string) {
@@ -281,20 +307,20 @@ func (s *Source) refreshDone(f *flight) {
 	h.RefreshDone(f.ctx, info)
 }
 
-func (s *Source) invalidated(expiry time.Time, neverWorked bool) {
+func (s *Source) invalidated(ctx context.Context, expiry time.Time, neverWorked bool) {
 	if h := s.opts.hooks; h != nil && h.Invalidated != nil {
 		defer s.guard("Invalidated")
-		h.Invalidated(InvalidatedInfo{Expiry: expiry, NeverWorked: neverWorked})
+		h.Invalidated(ctx, InvalidatedInfo{Expiry: expiry, NeverWorked: neverWorked})
 	}
 }
 
+// unauthorized reports what a Transport did with a 401 (see Rejected).
 func (s *Source) unauthorized(ctx context.Context, retried bool, resp *http.Response) {
 	if h := s.opts.hooks; h != nil && h.Unauthorized != nil {
 		info := UnauthorizedInfo{Retried: retried}
 		if resp != nil {
 			info.StatusCode = resp.StatusCode
 		}
-		defer s.guard("Unauthorized")
-		h.Unauthorized(ctx, info)
+		s.Rejected(ctx, info)
 	}
 }

@@ -52,7 +52,7 @@ func (h *hookTally) hooks() *Hooks {
 		RefreshDone: func(_ context.Context, info RefreshDoneInfo) {
 			h.note("RefreshDone", func() { h.done = append(h.done, info) })
 		},
-		Invalidated: func(info InvalidatedInfo) {
+		Invalidated: func(_ context.Context, info InvalidatedInfo) {
 			h.note("Invalidated", func() { h.invalidated = append(h.invalidated, info) })
 		},
 		Unauthorized: func(_ context.Context, info UnauthorizedInfo) {
@@ -183,8 +183,12 @@ func TestHooksAddUpToStats(t *testing.T) {
 	if _, err := s.Token(); !errors.As(err, &be) {
 		t.Fatalf("err = %v, want a BackoffError", err)
 	}
-	step("a failure and its backoff", "expired/failed", "expired/backoff")
+	// A caller during the backoff gets its error without a refresh.
+	step("a failure and its backoff", "expired/failed")
 
+	// A token someone else saved is adopted once the backoff has passed,
+	// before any refresh.
+	clock.Advance(backoffMax)
 	other(&oauth2.Token{AccessToken: "b0", RefreshToken: "rb0", Expiry: clock.Now().Add(time.Hour)})
 	mustToken(t, s, "b0")
 	step("an adoption", "expired/adopted")
@@ -200,7 +204,7 @@ func TestHooksAddUpToStats(t *testing.T) {
 	if _, err := s.Token(); !errors.As(err, &be) {
 		t.Fatalf("err = %v, want a BackoffError", err)
 	}
-	step("two new tokens rejected in a row", "rejected/refreshed", "rejected/backoff")
+	step("two new tokens rejected in a row", "rejected/refreshed") // the BackoffError comes without a refresh
 
 	clock.Advance(backoffMin)
 	a = mustToken(t, s, "a5")
@@ -331,7 +335,7 @@ func TestHookPanicsAreRecoveredAndLogged(t *testing.T) {
 		TokenRequest: func(context.Context) { panic("TokenRequest") },
 		Saved:        func(context.Context, SavedInfo) { panic("Saved") },
 		RefreshDone:  func(context.Context, RefreshDoneInfo) { panic("RefreshDone") },
-		Invalidated:  func(InvalidatedInfo) { panic("Invalidated") },
+		Invalidated:  func(context.Context, InvalidatedInfo) { panic("Invalidated") },
 		Unauthorized: func(context.Context, UnauthorizedInfo) { panic("Unauthorized") },
 	}
 	clock := newTestClock()
@@ -436,7 +440,11 @@ func TestTransportReportsUnauthorized(t *testing.T) {
 	hooks := &Hooks{Unauthorized: func(ctx context.Context, info UnauthorizedInfo) {
 		mu.Lock()
 		defer mu.Unlock()
-		got = append(got, fmt.Sprintf("%v retried=%v status=%d", ctx.Value(callerKey{}), info.Retried, info.StatusCode))
+		got = append(got, fmt.Sprintf("%v retried=%v status=%d %s", ctx.Value(callerKey{}), info.Retried, info.StatusCode, info.Outcome))
+	}, Invalidated: func(ctx context.Context, info InvalidatedInfo) {
+		mu.Lock()
+		defer mu.Unlock()
+		got = append(got, fmt.Sprintf("%v invalidated", ctx.Value(callerKey{})))
 	}}
 	s, _ := newSource(t, e, clock, &oauth2.Token{AccessToken: "a0", RefreshToken: "r0", Expiry: clock.Now().Add(time.Hour)},
 		&Options{Hooks: hooks})
@@ -465,7 +473,10 @@ func TestTransportReportsUnauthorized(t *testing.T) {
 	accept.Store("Bearer none")
 	// A body without GetBody cannot be sent again: the 401 is returned.
 	send("one-shot body", io.NopCloser(strings.NewReader("x")))
-	want := []string{"replayable retried=true status=200", "one-shot body retried=false status=401"}
+	want := []string{
+		"replayable invalidated", "replayable retried=true status=200 recovered",
+		"one-shot body invalidated", "one-shot body retried=false status=401 returned",
+	}
 	mu.Lock()
 	defer mu.Unlock()
 	if diff := cmp.Diff(want, got); diff != "" {

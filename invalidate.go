@@ -21,7 +21,20 @@ import (
 // header, a wrong audience) does not cost a refresh per request. Code that
 // calls Invalidate should therefore call Confirm when a request succeeds,
 // as Transport does.
+//
+// Invalidate is InvalidateContext with context.Background.
 func (s *Source) Invalidate(rejected *oauth2.Token) {
+	s.InvalidateContext(context.Background(), rejected)
+}
+
+// InvalidateContext is Invalidate for a request made with ctx: its log
+// lines and the Invalidated hook ([Hooks]) get ctx, and so the request's
+// trace. It does not wait for anything; ctx may have ended. A nil ctx
+// means context.Background.
+func (s *Source) InvalidateContext(ctx context.Context, rejected *oauth2.Token) {
+	if ctx == nil {
+		ctx = context.Background()
+	}
 	if rejected == nil {
 		return
 	}
@@ -46,12 +59,12 @@ func (s *Source) Invalidate(rejected *oauth2.Token) {
 	s.mu.Unlock()
 
 	s.stats.invalidations.Add(1)
-	s.opts.log.Info("tokensource: token rejected, will refresh", "expiry", c.tok.Expiry)
+	s.opts.log.InfoContext(ctx, "tokensource: token rejected, will refresh", "expiry", c.tok.Expiry)
 	if neverWorked {
 		s.stats.refreshErrors.Add(1)
-		s.logFailure(context.Background(), errNeverWorked, n, retryAt)
+		s.logFailure(ctx, errNeverWorked, n, retryAt)
 	}
-	s.invalidated(c.tok.Expiry, neverWorked)
+	s.invalidated(ctx, c.tok.Expiry, neverWorked)
 }
 
 // Confirm tells the Source that a server accepted a request carrying tok:

@@ -79,7 +79,7 @@ func (t *Transport) confirm(tok *oauth2.Token, resp *http.Response) {
 // returns resp. The base closed req.Body already; the retry sends a copy
 // from GetBody.
 func (t *Transport) retry(req *http.Request, n int, rejected *oauth2.Token, resp *http.Response) (_ *http.Response, retried bool, _ error) {
-	t.Source.Invalidate(rejected)
+	t.Source.InvalidateContext(req.Context(), rejected)
 	if !replayable(req) {
 		return resp, false, nil
 	}

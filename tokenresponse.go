@@ -1,9 +1,11 @@
 package tokensource
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"mime"
 	"net/http"
@@ -19,7 +21,14 @@ import (
 // the form encoding some servers use. Error messages quote no part of the
 // body but the error code, description and URI, with secrets (the tokens
 // and client secret of the request) and the response's own tokens redacted.
-func parseTokenResponse(resp *http.Response, body []byte, secrets ...string) (*oauth2.Token, error) {
+//
+// A success with an access token is never refused over an optional field:
+// with rotation, it may carry the only copy of the new refresh token. An
+// expires_in with a fraction is floored to whole seconds; an optional field
+// that cannot be used (an expires_in that is no number, a scope that is no
+// string) is dropped, and log, if not nil, says so without quoting it. Only
+// a missing access_token or a body that cannot be parsed is an error.
+func parseTokenResponse(ctx context.Context, log *slog.Logger, resp *http.Response, body []byte, secrets ...string) (*oauth2.Token, error) {
 	fields, err := decodeFields(resp.Header.Get("Content-Type"), body)
 	failed := resp.StatusCode < 200 || resp.StatusCode > 299
 	if failed || fields.str("error") != "" {
@@ -36,18 +45,21 @@ func parseTokenResponse(resp *http.Response, body []byte, secrets ...string) (*o
 	if err != nil {
 		return nil, fmt.Errorf("tokensource: token endpoint responded %s with a body that cannot be parsed (%d bytes): %w", resp.Status, len(body), err)
 	}
-	expiresIn, ok := fields.int("expires_in")
+	if fields.str("access_token") == "" {
+		return nil, fmt.Errorf("tokensource: token endpoint responded %s without an access_token", resp.Status)
+	}
+	for _, key := range fields.unusable() {
+		delete(fields, key)
+		if log != nil {
+			log.WarnContext(ctx, "tokensource: ignored an unusable field of the token response", "field", key, "status", resp.Status)
+		}
+	}
+	expiresIn, _ := fields.seconds("expires_in")
 	tok := &oauth2.Token{
 		AccessToken:  fields.str("access_token"),
 		TokenType:    fields.str("token_type"),
 		RefreshToken: fields.str("refresh_token"),
 		ExpiresIn:    expiresIn,
-	}
-	if tok.AccessToken == "" {
-		return nil, fmt.Errorf("tokensource: token endpoint responded %s without an access_token", resp.Status)
-	}
-	if !ok {
-		return nil, fmt.Errorf("tokensource: token endpoint responded %s with an expires_in that is not a whole number of seconds", resp.Status)
 	}
 	return tok.WithExtra(map[string]any(fields)), nil
 }
@@ -81,47 +93,66 @@ func (f fields) str(key string) string {
 	return s
 }
 
-// int returns a whole-number parameter, sent as a JSON number or as a
-// string (some servers quote expires_in). A string may have spaces around
-// it and a zero fraction: " 3600", "3600.0". Absent, null, "" and negative
+// optionalStrings are the optional parameters of a successful token
+// response that are strings when they can be used.
+var optionalStrings = []string{"token_type", "refresh_token", "scope"}
+
+// unusable returns the optional parameters that are present but cannot be
+// used: one of optionalStrings that is no string, or an expires_in that is
+// no number of seconds.
+func (f fields) unusable() []string {
+	var keys []string
+	for _, key := range optionalStrings {
+		if _, ok := f[key].(string); !ok && f[key] != nil {
+			keys = append(keys, key)
+		}
+	}
+	if _, ok := f.seconds("expires_in"); !ok {
+		keys = append(keys, "expires_in")
+	}
+	return keys
+}
+
+// seconds returns a parameter that counts seconds, sent as a JSON number or
+// as a string (some servers quote expires_in), floored to whole seconds:
+// " 3600", "3600.0" and 3600.9 give 3600. Absent, null, "" and negative
 // numbers give 0; a number too large for an int64 gives math.MaxInt64. ok
-// is false for anything else (a fraction, text, another JSON type), which
-// x/oauth2 rejects too: read as 0, it would make a token that never
-// expires.
-func (f fields) int(key string) (n int64, ok bool) {
+// is false for anything else (text, another JSON type): read as 0, such a
+// value makes a token that never expires, and the 401 path is what
+// replaces it.
+func (f fields) seconds(key string) (n int64, ok bool) {
 	switch v := f[key].(type) {
 	case nil:
 		return 0, true
 	case float64:
-		switch {
-		case v != math.Trunc(v):
-			return 0, false
-		case v <= 0:
-			return 0, true
-		case v >= math.MaxInt64:
-			return math.MaxInt64, true
-		}
-		return int64(v), true
+		return floorSeconds(v), true
 	case string:
 		s := strings.TrimSpace(v)
 		if s == "" {
 			return 0, true
 		}
-		if whole, frac, found := strings.Cut(s, "."); found && frac != "" && strings.Trim(frac, "0") == "" {
-			s = whole
+		// ParseFloat also reads "Inf", "NaN" and hexadecimal: not seconds.
+		if strings.ContainsFunc(s, func(r rune) bool { return !strings.ContainsRune("0123456789.+-eE", r) }) {
+			return 0, false
 		}
-		n, err := strconv.ParseInt(s, 10, 64)
-		switch {
-		case err == nil:
-			return max(n, 0), true
-		case errors.Is(err, strconv.ErrRange):
-			if s[0] == '-' {
-				return 0, true
-			}
-			return math.MaxInt64, true
+		x, err := strconv.ParseFloat(s, 64)
+		if err != nil && !errors.Is(err, strconv.ErrRange) {
+			return 0, false
 		}
+		return floorSeconds(x), true
 	}
 	return 0, false
+}
+
+// floorSeconds returns x floored, within [0, math.MaxInt64].
+func floorSeconds(x float64) int64 {
+	switch {
+	case !(x > 0):
+		return 0
+	case x >= math.MaxInt64:
+		return math.MaxInt64
+	}
+	return int64(math.Floor(x))
 }
 
 // EndpointError is a token endpoint's error response. It is an
@@ -132,6 +163,10 @@ func (f fields) int(key string) (n int64, ok bool) {
 // so the refresh token, access token and client secret of the request, and
 // any token in the response, are replaced with "[redacted]" in ErrorCode
 // (unless it is a code of RFC 6749), ErrorDescription and ErrorURI.
+//
+// A secret shorter than 8 bytes (minRedacted) is left in the text: replacing
+// every "s" or "e" would mangle the message (https://e/x would read
+// http[redacted]://e/x) while hiding nothing that could not be guessed.
 type EndpointError struct {
 	oauth2.RetrieveError
 }
@@ -170,15 +205,20 @@ func redactCode(r *strings.Replacer, code string) string {
 	return r.Replace(code)
 }
 
-// newRedacter returns a replacer of each non-empty secret, as sent and as
-// URL-encoded, by redacted. The longest go first, so that a secret holding
-// another is replaced whole.
+// minRedacted is the length, in bytes, of the shortest secret that is
+// redacted (see EndpointError).
+const minRedacted = 8
+
+// newRedacter returns a replacer of each secret of at least minRedacted
+// bytes, as sent and as URL-encoded, by redacted. The longest go first, so
+// that a secret holding another is replaced whole.
 func newRedacter(secrets []string) *strings.Replacer {
 	var olds []string
 	for _, s := range secrets {
-		olds = append(olds, s, url.QueryEscape(s))
+		if len(s) >= minRedacted {
+			olds = append(olds, s, url.QueryEscape(s))
+		}
 	}
-	olds = slices.DeleteFunc(olds, func(s string) bool { return s == "" })
 	slices.SortFunc(olds, func(a, b string) int { return len(b) - len(a) })
 	pairs := make([]string, 0, 2*len(olds))
 	for _, s := range olds {

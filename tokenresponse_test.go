@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"math"
 	"net/http"
 	"net/http/httptest"
@@ -64,7 +65,7 @@ func TestEndpointErrorWrapsNoTokenInItsBody(t *testing.T) {
 			Status:     http.StatusText(tc.status),
 			Header:     http.Header{"Content-Type": {"application/json"}},
 		}
-		_, err := parseTokenResponse(resp, []byte(tc.body))
+		_, err := parseTokenResponse(context.Background(), nil, resp, []byte(tc.body))
 		for _, msg := range errorChain(err) {
 			if strings.Contains(msg, "secret-") {
 				t.Errorf("%d %s: an error in the chain shows a token: %s", tc.status, tc.body, msg)
@@ -84,25 +85,25 @@ func TestEndpointErrorRedactsSecrets(t *testing.T) {
 		code, desc, uri string
 	}{
 		{"each field",
-			`{"error":"bad_rt1","error_description":"rt1 at1 c/s+1","error_uri":"https://as.example/?s=c%2Fs%2B1"}`,
-			[]string{"rt1", "at1", "c/s+1"},
+			`{"error":"bad_rt1-long","error_description":"rt1-long at1-long c/s+1-long","error_uri":"https://as.example/?s=c%2Fs%2B1-long"}`,
+			[]string{"rt1-long", "at1-long", "c/s+1-long"},
 			"bad_[redacted]", "[redacted] [redacted] [redacted]", "https://as.example/?s=[redacted]"},
 		{"a secret inside another",
-			`{"error":"invalid_request","error_description":"token rt-long, not rt"}`,
-			[]string{"rt", "rt-long"},
+			`{"error":"invalid_request","error_description":"token rt-long-longer, not rt-long-"}`,
+			[]string{"rt-long-", "rt-long-longer"},
 			"invalid_request", "token [redacted], not [redacted]", ""},
 		{"a standard code",
-			`{"error":"invalid_grant","error_description":"grant revoked"}`,
-			[]string{"grant"},
+			`{"error":"invalid_grant","error_description":"invalid_grant revoked"}`,
+			[]string{"invalid_grant"},
 			"invalid_grant", "[redacted] revoked", ""},
 		{"the response's own tokens",
-			`{"error":"server_error","error_description":"issued at9 and rt9","access_token":"at9","refresh_token":"rt9"}`,
+			`{"error":"server_error","error_description":"issued at9-long and rt9-long","access_token":"at9-long","refresh_token":"rt9-long"}`,
 			nil,
 			"server_error", "issued [redacted] and [redacted]", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			resp := &http.Response{StatusCode: 400, Status: "400 Bad Request", Header: http.Header{"Content-Type": {"application/json"}}}
-			_, err := parseTokenResponse(resp, []byte(tc.body), tc.secrets...)
+			_, err := parseTokenResponse(context.Background(), nil, resp, []byte(tc.body), tc.secrets...)
 			var ee *EndpointError
 			if !errors.As(err, &ee) {
 				t.Fatalf("err = %v, want an *EndpointError", err)
@@ -141,7 +142,7 @@ func TestParseTokenResponse(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			resp := &http.Response{StatusCode: tt.status, Status: itoa(int64(tt.status)) + " " + http.StatusText(tt.status), Header: http.Header{"Content-Type": {tt.contentType}}}
-			tok, err := parseTokenResponse(resp, []byte(tt.body))
+			tok, err := parseTokenResponse(context.Background(), nil, resp, []byte(tt.body))
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("err = %v, want it to say %q", err, tt.wantErr)
@@ -166,7 +167,7 @@ func parseExpiresIn(contentType, expiresIn string) (*oauth2.Token, error) {
 		body = "access_token=at&expires_in=" + expiresIn
 	}
 	resp := &http.Response{StatusCode: 200, Status: "200 OK", Header: http.Header{"Content-Type": {contentType}}}
-	return parseTokenResponse(resp, []byte(body))
+	return parseTokenResponse(context.Background(), nil, resp, []byte(body))
 }
 
 // TestExpiresInTrimmedAndIntegralDecimal reads expires_in values that
@@ -196,30 +197,115 @@ func TestExpiresInTrimmedAndIntegralDecimal(t *testing.T) {
 	}
 }
 
-// TestExpiresInNotAWholeNumberIsAnError gives expires_in values that are
-// no whole number of seconds: the response is malformed, and the error
-// does not quote the value.
-func TestExpiresInNotAWholeNumberIsAnError(t *testing.T) {
-	for _, tt := range []struct{ contentType, expiresIn string }{
-		{"application/json", `"3600.5"`},
-		{"application/json", `3599.9`},
-		{"application/json", `"3600."`},
-		{"application/json", `".0"`},
-		{"application/json", `"36e2"`},
-		{"application/json", `"secret-soon"`},
-		{"application/json", `"36 00"`},
-		{"application/json", `true`},
-		{"application/json", `{"s":3600}`},
-		{"application/json", `["3600"]`},
-		{"application/x-www-form-urlencoded", "secret-soon"},
+// TestExpiresInWithAFractionIsFloored: a fraction of a second is no
+// reason to refuse a token, and rounding up would outlive the token.
+func TestExpiresInWithAFractionIsFloored(t *testing.T) {
+	for _, tt := range []struct {
+		contentType, expiresIn string
+		want                   int64
+	}{
+		{"application/json", `3599.9`, 3599},
+		{"application/json", `"3600.5"`, 3600},
+		{"application/json", `"3600."`, 3600},
+		{"application/json", `".0"`, 0},
+		{"application/json", `0.4`, 0},
+		{"application/json", `"36e2"`, 3600},
+		{"application/x-www-form-urlencoded", "59.999", 59},
 	} {
 		tok, err := parseExpiresIn(tt.contentType, tt.expiresIn)
-		if err == nil || !strings.Contains(err.Error(), "expires_in that is not a whole number") {
-			t.Errorf("%s expires_in %s: got %v, %v; want an error about expires_in", tt.contentType, tt.expiresIn, tok, err)
+		if err != nil || tok.ExpiresIn != tt.want {
+			t.Errorf("%s expires_in %s: got %v, %v; want expires_in %d", tt.contentType, tt.expiresIn, tok, err, tt.want)
+		}
+	}
+}
+
+// TestUnusableOptionalFieldIsIgnoredAndLogged gives 200 responses with an
+// access token, a new refresh token, and an optional field that cannot be
+// used. The token is kept, refresh token included, without the field; a
+// log line names the field and does not quote its value.
+func TestUnusableOptionalFieldIsIgnoredAndLogged(t *testing.T) {
+	for _, tc := range []struct {
+		contentType, field, value string
+	}{
+		{"application/json", "expires_in", `"secret-soon"`},
+		{"application/json", "expires_in", `"36 00"`},
+		{"application/json", "expires_in", `"Inf"`},
+		{"application/json", "expires_in", `true`},
+		{"application/json", "expires_in", `{"s":3600}`},
+		{"application/json", "expires_in", `["3600"]`},
+		{"application/json", "scope", `["read","secret-scope"]`},
+		{"application/json", "scope", `7`},
+		{"application/json", "token_type", `{"secret":1}`},
+		{"application/x-www-form-urlencoded", "expires_in", "secret-soon"},
+	} {
+		body := `{"access_token":"at","refresh_token":"rt2","` + tc.field + `":` + tc.value + `}`
+		if tc.contentType != "application/json" {
+			body = "access_token=at&refresh_token=rt2&" + tc.field + "=" + tc.value
+		}
+		var buf strings.Builder
+		log := slog.New(slog.NewTextHandler(&buf, nil))
+		resp := &http.Response{StatusCode: 200, Status: "200 OK", Header: http.Header{"Content-Type": {tc.contentType}}}
+		tok, err := parseTokenResponse(context.Background(), log, resp, []byte(body))
+		if err != nil || tok.AccessToken != "at" || tok.RefreshToken != "rt2" || tok.ExpiresIn != 0 || tok.Extra(tc.field) != nil {
+			t.Errorf("%s %s %s: got %+v, %v; want at, rt2, no expires_in, no %s", tc.contentType, tc.field, tc.value, tok, err, tc.field)
 			continue
 		}
-		if strings.Contains(err.Error(), "secret") {
-			t.Errorf("error %q quotes the value", err)
+		if out := buf.String(); !strings.Contains(out, "unusable field") || !strings.Contains(out, "field="+tc.field) || strings.Contains(out, "secret") {
+			t.Errorf("%s %s %s: log %q; want one line naming the field, without its value", tc.contentType, tc.field, tc.value, out)
 		}
+	}
+	// Without a logger, the field is dropped all the same.
+	resp := &http.Response{StatusCode: 200, Status: "200 OK", Header: http.Header{"Content-Type": {"application/json"}}}
+	if tok, err := parseTokenResponse(context.Background(), nil, resp, []byte(`{"access_token":"at","expires_in":"soon"}`)); err != nil || tok.ExpiresIn != 0 {
+		t.Errorf("without a logger: got %v, %v", tok, err)
+	}
+}
+
+// TestFractionalExpiresInKeepsTheRotatedRefreshToken: a server that rotates
+// refresh tokens and sends expires_in 3599.9. The new refresh token is
+// used, and saved; the spent one is never sent again.
+func TestFractionalExpiresInKeepsTheRotatedRefreshToken(t *testing.T) {
+	clock := newTestClock()
+	var sent []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.ParseForm()
+		sent = append(sent, r.PostForm.Get("refresh_token"))
+		w.Header().Set("Content-Type", "application/json")
+		n := len(sent)
+		io.WriteString(w, `{"access_token":"a`+itoa(int64(n))+`","refresh_token":"r`+itoa(int64(n))+`","expires_in":3599.9}`)
+	}))
+	defer srv.Close()
+	ctx := context.WithValue(context.Background(), oauth2.HTTPClient, srv.Client())
+	conf := &oauth2.Config{ClientID: "c", Endpoint: oauth2.Endpoint{TokenURL: srv.URL, AuthStyle: oauth2.AuthStyleInParams}}
+	st := storeWith(t, &oauth2.Token{AccessToken: "a0", RefreshToken: "r0", Expiry: clock.Now().Add(-time.Minute)})
+	s := FromConfig(ctx, conf, st, &Options{Now: clock.Now, RefreshAhead: -1})
+
+	first := mustToken(t, s, "a1")
+	if want := clock.Now().Add(3599 * time.Second); !first.Expiry.Equal(want) {
+		t.Errorf("Expiry = %v; want %v (3599 s)", first.Expiry, want)
+	}
+	clock.Advance(time.Hour)
+	mustToken(t, s, "a2")
+	if diff := cmp.Diff([]string{"r0", "r1"}, sent); diff != "" {
+		t.Errorf("refresh tokens sent (-want +got):\n%s", diff)
+	}
+	if stored, err := st.Load(ctx); err != nil || stored.RefreshToken != "r2" {
+		t.Errorf("store holds %v, %v; want refresh token r2", stored, err)
+	}
+}
+
+// TestShortSecretsAreNotRedacted: a one-character client secret would
+// turn every "s" of a message into [redacted]; secrets under minRedacted
+// bytes are left alone, longer ones still redacted.
+func TestShortSecretsAreNotRedacted(t *testing.T) {
+	resp := &http.Response{StatusCode: 400, Status: "400 Bad Request", Header: http.Header{"Content-Type": {"application/json"}}}
+	body := `{"error":"invalid_request","error_description":"secret s, short 1234567, long 12345678","error_uri":"https://e/x"}`
+	_, err := parseTokenResponse(context.Background(), nil, resp, []byte(body), "s", "1234567", "12345678")
+	var ee *EndpointError
+	if !errors.As(err, &ee) {
+		t.Fatalf("err = %v, want an *EndpointError", err)
+	}
+	if ee.ErrorURI != "https://e/x" || ee.ErrorDescription != "secret s, short 1234567, long [redacted]" {
+		t.Errorf("description, URI = %q, %q; want the short secrets left, the long one redacted", ee.ErrorDescription, ee.ErrorURI)
 	}
 }

@@ -243,8 +243,11 @@ func (s *Source) TokenContext(ctx context.Context) (*oauth2.Token, error) {
 		s.markUsed()
 		return c.tok, nil
 	}
-	f := s.start(ctx, whyExpired(c))
+	f, err := s.startUnlessBackingOff(ctx, whyExpired(c), now)
 	s.mu.Unlock()
+	if f == nil {
+		return nil, err
+	}
 	return f.wait(ctx)
 }
 

@@ -82,8 +82,8 @@ func BenchmarkCredentials(b *testing.B) {
 		intercept := grpcsource.UnaryClientInterceptor(src)
 		invoker := func(ctx context.Context, _ string, _, _ any, _ *grpc.ClientConn, opts ...grpc.CallOption) error {
 			for _, o := range opts {
-				if c, ok := o.(grpc.PerRPCCredsCallOption); ok {
-					if _, err := c.Creds.GetRequestMetadata(ctx, uri); err != nil {
+				if c, ok := perRPCCreds(o); ok {
+					if _, err := c.GetRequestMetadata(ctx, uri); err != nil {
 						return err
 					}
 				}

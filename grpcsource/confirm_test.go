@@ -97,13 +97,13 @@ func TestCredentialsFailingWhenAskedAgainInvalidateNothing(t *testing.T) {
 	invoker := func(ctx context.Context, _ string, _, _ any, _ *grpc.ClientConn, opts ...grpc.CallOption) error {
 		invoked++
 		for _, o := range opts {
-			if c, ok := o.(grpc.PerRPCCredsCallOption); ok {
-				if _, err := c.Creds.GetRequestMetadata(ctx); err != nil {
+			if c, ok := perRPCCreds(o); ok {
+				if _, err := c.GetRequestMetadata(ctx); err != nil {
 					t.Fatalf("first ask: %v", err)
 				}
 				clock.Advance(2 * time.Hour) // the token expires, and its refresh fails
 				auth.FailNext(1, tokensourcetest.FaultServerError)
-				_, err := c.Creds.GetRequestMetadata(ctx)
+				_, err := c.GetRequestMetadata(ctx)
 				return err
 			}
 		}
@@ -136,8 +136,8 @@ func TestCredentialsRefuseAnInsecureConnection(t *testing.T) {
 	})
 	invoker := func(ctx context.Context, _ string, _, _ any, _ *grpc.ClientConn, opts ...grpc.CallOption) error {
 		for _, o := range opts {
-			if c, ok := o.(grpc.PerRPCCredsCallOption); ok {
-				md, err := c.Creds.GetRequestMetadata(ctx)
+			if c, ok := perRPCCreds(o); ok {
+				md, err := c.GetRequestMetadata(ctx)
 				if md != nil {
 					t.Errorf("metadata %v sent over an insecure connection", md)
 				}
@@ -150,4 +150,19 @@ func TestCredentialsRefuseAnInsecureConnection(t *testing.T) {
 	if status.Code(err) != codes.Unauthenticated {
 		t.Fatalf("err = %v, want Unauthenticated", err)
 	}
+}
+
+// perRPCCreds returns the per-RPC credentials o carries, given as grpc
+// takes them: a grpc.PerRPCCredsCallOption or a pointer to one (the
+// interceptors pass a pointer).
+func perRPCCreds(o grpc.CallOption) (credentials.PerRPCCredentials, bool) {
+	switch o := o.(type) {
+	case grpc.PerRPCCredsCallOption:
+		return o.Creds, true
+	case *grpc.PerRPCCredsCallOption:
+		if o != nil {
+			return o.Creds, true
+		}
+	}
+	return nil, false
 }

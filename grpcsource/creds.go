@@ -19,19 +19,31 @@ import (
 // them for the call's metadata only over a connection with transport
 // security; they get the token then, and remember it as the one the
 // attempt carried.
+//
+// They hold the call option that carries them, and room for the call's
+// options, so that an attempt costs one allocation.
 type callCreds struct {
 	src *tokensource.Source
 	// sent is the token handed to grpc, nil until then. An atomic: grpc may
 	// ask again, for a transparent retry of a stream, in the goroutine of
 	// SendMsg while RecvMsg reads it.
 	sent atomic.Pointer[oauth2.Token]
+
+	opt grpc.PerRPCCredsCallOption // Creds is this callCreds; passed by pointer
+	buf [4]grpc.CallOption         // the attempt's options, when they fit
 }
 
 // withCreds returns opts with per-RPC credentials for a new attempt, and
 // those credentials. opts is not modified.
 func withCreds(src *tokensource.Source, opts []grpc.CallOption) ([]grpc.CallOption, *callCreds) {
 	c := &callCreds{src: src}
-	return append(opts[:len(opts):len(opts)], grpc.PerRPCCredentials(c)), c
+	c.opt.Creds = c
+	all := c.buf[:0]
+	if len(opts) >= len(c.buf) {
+		all = make([]grpc.CallOption, 0, len(opts)+1)
+	}
+	// A pointer is a CallOption too, and costs no allocation of its own.
+	return append(append(all, opts...), &c.opt), c
 }
 
 // GetRequestMetadata returns the authorization metadata for a token from
@@ -55,24 +67,61 @@ func (c *callCreds) GetRequestMetadata(ctx context.Context, _ ...string) (map[st
 func (c *callCreds) RequireTransportSecurity() bool { return true }
 
 // report tells the Source what the server made of the token this attempt
-// carried, given the attempt's err: on success (io.EOF ends a stream that
-// succeeded), Confirm; on codes.Unauthenticated, Invalidate, and then it
-// returns true. An attempt that carried no token failed before any server
-// could judge one: the connection is insecure, or no token could be had;
-// so did one whose credentials failed when asked again (grpc may ask twice
-// in one attempt).
-func (c *callCreds) report(err error) (rejected bool) {
+// carried, given the attempt's err, and returns true if it rejected it:
+// codes.Unauthenticated invalidates the token (with ctx, the call's), and
+// any other answer confirms it, as the Transport does for every HTTP status
+// but 401. Canceled, DeadlineExceeded and Unavailable confirm nothing: grpc
+// makes them up itself when no answer came, as an HTTP client returns an
+// error. An attempt that carried no token failed before any server could
+// judge one: the connection is insecure, or no token could be had; so did
+// one whose credentials failed when asked again (grpc may ask twice in one
+// attempt).
+func (c *callCreds) report(ctx context.Context, err error) (rejected bool) {
 	tok := c.sent.Load()
-	var local *tokenError
 	switch {
-	case tok == nil, errors.As(err, &local):
-	case err == nil || err == io.EOF:
+	case tok == nil:
+	case err == nil || err == io.EOF: // io.EOF ends a stream that succeeded
 		c.src.Confirm(tok)
+	case isTokenError(err):
 	case status.Code(err) == codes.Unauthenticated:
-		c.src.Invalidate(tok)
+		c.src.InvalidateContext(ctx, tok)
 		return true
+	case answered(err):
+		c.src.Confirm(tok)
 	}
 	return false
+}
+
+// answered reports whether err, the failure of an attempt that carried a
+// token, may be a server's answer to it (see report).
+func answered(err error) bool {
+	switch status.Code(err) {
+	case codes.Canceled, codes.DeadlineExceeded, codes.Unavailable:
+		return false
+	}
+	return true
+}
+
+// outcome returns what came of a call sent again after a rejection, given
+// the second attempt's credentials and err.
+func (c *callCreds) outcome(err error) tokensource.RejectionOutcome {
+	switch {
+	case err == nil || err == io.EOF:
+		return tokensource.RejectionRecovered
+	case c.sent.Load() == nil || isTokenError(err) || !answered(err):
+		return tokensource.RejectionError
+	case status.Code(err) == codes.Unauthenticated:
+		return tokensource.RejectionRejected
+	}
+	return tokensource.RejectionRecovered
+}
+
+// isTokenError reports whether err is a *tokenError: no token could be had.
+// It is a function of its own so that the target of errors.As is
+// allocated only on that path.
+func isTokenError(err error) bool {
+	var local *tokenError
+	return errors.As(err, &local)
 }
 
 // tokenError is the error of a call for which no token could be had. It
@@ -94,13 +143,21 @@ func (e *tokenError) GRPCStatus() *status.Status {
 }
 
 // hasCredentials reports whether the caller authenticates the call itself,
-// with per-RPC credentials among opts or an authorization value in ctx's
-// outgoing metadata. Such a call is left as it is, like a request that
-// already has an Authorization header in tokensource.Transport.
+// with per-RPC credentials among opts (a grpc.PerRPCCredsCallOption, as
+// grpc.PerRPCCredentials returns, or a pointer to one) or an authorization
+// value in ctx's outgoing metadata. Such a call is left as it is, like a
+// request that already has an Authorization header in
+// tokensource.Transport. Credentials given to the connection
+// (grpc.WithPerRPCCredentials) cannot be seen from an interceptor.
 func hasCredentials(ctx context.Context, opts []grpc.CallOption) bool {
 	for _, o := range opts {
-		if _, ok := o.(grpc.PerRPCCredsCallOption); ok {
+		switch o := o.(type) {
+		case grpc.PerRPCCredsCallOption:
 			return true
+		case *grpc.PerRPCCredsCallOption:
+			if o != nil {
+				return true
+			}
 		}
 	}
 	return len(metadata.ValueFromOutgoingContext(ctx, "authorization")) > 0

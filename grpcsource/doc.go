@@ -6,15 +6,23 @@
 // with codes.Unauthenticated invalidates the token it carried
 // ([tokensource.Source.Invalidate]) and is made once more with a new one (a
 // stream only when it was rejected before any message was received: see
-// [StreamClientInterceptor]); calls rejected together cause one refresh. A call that succeeds confirms
-// its token ([tokensource.Source.Confirm]), so that a server that rejects
-// every new token costs a bounded number of refreshes. Install both on the
-// connection:
+// [StreamClientInterceptor]); calls rejected together cause one refresh,
+// and each rejection is reported to the Source's Unauthorized hook
+// ([tokensource.Source.Rejected]), as a [tokensource.Transport] reports a
+// 401. A call that any other answer ends (OK, NotFound, PermissionDenied...)
+// confirms its token ([tokensource.Source.Confirm]), so that a server that
+// rejects every new token costs a bounded number of refreshes, and a
+// revocation one. Install both on the connection:
 //
 //	conn, err := grpc.NewClient(target,
 //		grpc.WithTransportCredentials(credentials.NewTLS(nil)),
 //		grpc.WithUnaryInterceptor(grpcsource.UnaryClientInterceptor(src)),
 //		grpc.WithStreamInterceptor(grpcsource.StreamClientInterceptor(src)))
+//
+// A call that brings its own per-RPC credentials, or an authorization
+// value in its outgoing metadata, is left as it is. Credentials given to the
+// connection with grpc.WithPerRPCCredentials cannot be seen from an
+// interceptor: do not combine them with these.
 //
 // Per-RPC credentials alone, such as credentials/oauth.TokenSource{src},
 // refresh on expiry but never learn of a rejection: a revoked token is sent

@@ -216,7 +216,11 @@ func (testService) UnaryCall(_ context.Context, req *testpb.SimpleRequest) (*tes
 	return &testpb.SimpleResponse{Payload: req.GetPayload()}, nil
 }
 
+// StreamingOutputCall sends the header x-cursor: c1 first.
 func (testService) StreamingOutputCall(req *testpb.StreamingOutputCallRequest, stream grpc.ServerStreamingServer[testpb.StreamingOutputCallResponse]) error {
+	if err := stream.SendHeader(metadata.Pairs("x-cursor", "c1")); err != nil {
+		return err
+	}
 	for _, p := range req.GetResponseParameters() {
 		if err := stream.Send(&testpb.StreamingOutputCallResponse{Payload: &testpb.Payload{Body: make([]byte, p.GetSize())}}); err != nil {
 			return err

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"sync"
+	"sync/atomic"
 
 	"github.com/oauthkit/tokensource"
 	"google.golang.org/grpc"
@@ -13,175 +14,261 @@ import (
 
 // StreamClientInterceptor returns an interceptor that opens each stream
 // with a token from src, got with the stream's context, as per-RPC
-// credentials that require transport security.
+// credentials that require transport security. No Option is defined yet.
 //
-// A message received, or the stream's success, confirms the token the
-// stream carried ([tokensource.Source.Confirm]); a RecvMsg that fails with
-// codes.Unauthenticated invalidates it, so that the next call gets a new
-// one. If it is the first RecvMsg, the stream is also opened once more,
-// with a new token, and RecvMsg returns what the new stream gives, provided
-// the client sent at most one message and closed its side (CloseSend)
-// before that RecvMsg: every server-streaming call, and a client-streaming
-// call of one message. Other streams, and a stream that received a message
-// before the rejection, get the error; the caller may open them anew. A
-// stream is opened at most twice.
+// A message received, or any end of the stream but codes.Unauthenticated
+// (and Canceled, DeadlineExceeded and Unavailable, which grpc makes up when
+// no answer came), confirms the token the stream carried
+// ([tokensource.Source.Confirm]); an Unauthenticated invalidates it, so
+// that the next call gets a new one. If that is the stream's first
+// response, the stream is also opened once more, with a new token, and
+// RecvMsg returns what the new stream gives, provided the client sent at
+// most one message and closed its side (CloseSend) before: every
+// server-streaming call, and a client-streaming call of one message. Other
+// streams, and a stream that received a message before the rejection, get
+// the error; the caller may open them anew. A stream is opened at most
+// twice, and each rejection is reported to the Source's Unauthorized hook
+// ([tokensource.Source.Rejected]).
+//
+// A rejection usually comes without a header: Header, called before the
+// first RecvMsg, then opens the stream once more itself, and returns the
+// new stream's header. Header, Trailer and Context are always those of the
+// stream in use. Once the first response has come, SendMsg and RecvMsg
+// take no lock.
 //
 // The errors of opening a stream, no token to be had included, are those
 // of [UnaryClientInterceptor]. A stream that brings its own credentials is
 // opened as it is.
-func StreamClientInterceptor(src *tokensource.Source) grpc.StreamClientInterceptor {
+func StreamClientInterceptor(src *tokensource.Source, opts ...Option) grpc.StreamClientInterceptor {
+	_ = newConfig(opts)
 	return func(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
 		if hasCredentials(ctx, opts) {
 			return streamer(ctx, desc, cc, method, opts...)
 		}
-		s := &stream{src: src, open: func(opts ...grpc.CallOption) (grpc.ClientStream, error) {
+		s := &stream{src: src, ctx: ctx, opts: opts, open: func(opts ...grpc.CallOption) (grpc.ClientStream, error) {
 			return streamer(ctx, desc, cc, method, opts...)
-		}, opts: opts}
-		withToken, creds := withCreds(src, opts)
-		cs, err := s.open(withToken...)
+		}}
+		a, err := s.openAttempt(false)
 		if err != nil {
 			return nil, err
 		}
-		s.cs, s.creds = cs, creds
+		s.cur.Store(a)
 		return s, nil
 	}
+}
+
+// attempt is one opening of a stream.
+type attempt struct {
+	cs     grpc.ClientStream
+	creds  *callCreds
+	second bool                  // opened again after a rejection
+	end    atomic.Pointer[error] // how it ended, once it has, as grpc.OnFinish says
+}
+
+// ended returns how a ended, and false if grpc has not said yet.
+func (a *attempt) ended() (error, bool) {
+	if p := a.end.Load(); p != nil {
+		return *p, true
+	}
+	return nil, false
 }
 
 // stream is a grpc.ClientStream that can be opened once more when its first
 // response rejects its token.
 type stream struct {
 	src  *tokensource.Source
+	ctx  context.Context // the caller's, for what is reported to src
 	open func(opts ...grpc.CallOption) (grpc.ClientStream, error)
 	opts []grpc.CallOption
 
-	// Owned by RecvMsg, which grpc does not allow in two goroutines at once.
-	responded bool // the current attempt's first RecvMsg returned
-	retried   bool // the stream was opened once more
+	cur      atomic.Pointer[attempt] // the attempt in use, replaced at most once before settled
+	settled  atomic.Bool             // the first response came: nothing more to keep or retry
+	reported atomic.Bool             // the outcome of the second attempt was reported
 
-	// SendMsg and CloseSend may run in another goroutine than RecvMsg.
+	// Until settled: SendMsg and CloseSend may run in another goroutine
+	// than RecvMsg, and Header in a third.
 	mu      sync.Mutex
-	cs      grpc.ClientStream // the current attempt
-	creds   *callCreds        // its credentials
-	sent    int               // messages sent, until settled
-	first   any               // the first of them, kept for a retry
-	closed  bool              // CloseSend was called
-	settled bool              // the first response arrived: nothing more to keep
+	sent    int   // messages sent
+	first   any   // the first of them, kept for a retry
+	closed  bool  // CloseSend was called
+	retried bool  // the stream was opened once more
+	failed  error // why it could not be
 }
 
-func (s *stream) current() (grpc.ClientStream, *callCreds) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.cs, s.creds
+// openAttempt opens the stream with a new token.
+func (s *stream) openAttempt(second bool) (*attempt, error) {
+	a := &attempt{second: second}
+	// grpc.OnFinish tells Header how an attempt without a header ended.
+	onFinish := grpc.OnFinish(func(err error) { a.end.Store(&err) })
+	withToken, creds := withCreds(s.src, append(s.opts[:len(s.opts):len(s.opts)], onFinish))
+	cs, err := s.open(withToken...)
+	if err != nil {
+		return nil, err
+	}
+	a.cs, a.creds = cs, creds
+	return a, nil
 }
 
-// SendMsg sends m on the current attempt, and keeps m for a retry if it is
-// the first message.
+// SendMsg sends m on the current attempt, and, until the first response,
+// keeps m for a retry if it is the first message.
 func (s *stream) SendMsg(m any) error {
-	cs, _ := s.current()
-	err := cs.SendMsg(m)
+	if s.settled.Load() {
+		return s.cur.Load().cs.SendMsg(m)
+	}
 	s.mu.Lock()
-	if !s.settled {
-		s.sent++
-		if s.sent == 1 {
-			s.first = m
-		} else {
-			s.first = nil
-		}
+	a := s.cur.Load()
+	s.sent++
+	if s.sent == 1 {
+		s.first = m
+	} else {
+		s.first = nil
 	}
 	s.mu.Unlock()
-	return err
+	return a.cs.SendMsg(m)
 }
 
 // CloseSend closes the send side of the current attempt, and notes it: the
 // request is then complete, and can be sent again.
 func (s *stream) CloseSend() error {
-	s.mu.Lock()
-	s.closed = true
-	cs := s.cs
-	s.mu.Unlock()
-	return cs.CloseSend()
+	if !s.settled.Load() {
+		s.mu.Lock()
+		s.closed = true
+		s.mu.Unlock()
+	}
+	return s.cur.Load().cs.CloseSend()
 }
 
 // RecvMsg receives the next message, and tells the Source what the server
-// made of the token (see callCreds.report). On the first RecvMsg, a
-// rejection may open the stream once more; see StreamClientInterceptor.
+// made of the token (see callCreds.report). The first response may open
+// the stream once more; see StreamClientInterceptor.
 func (s *stream) RecvMsg(m any) error {
-	cs, creds := s.current()
-	err := cs.RecvMsg(m)
-	rejected := creds.report(err)
-	if s.responded {
-		return err
+	a := s.cur.Load()
+	err := a.cs.RecvMsg(m)
+	if !s.settled.Load() {
+		return s.firstResponse(a, m, err)
 	}
-	s.responded = true
-	if rejected && !s.retried && s.replayable() {
-		if err := s.reopen(); err != nil {
-			return err
-		}
-		s.responded = false
-		return s.RecvMsg(m) // the new attempt's first RecvMsg; it will not retry
+	if a.creds.report(s.ctx, err) {
+		s.src.Rejected(s.ctx, tokensource.UnauthorizedInfo{Outcome: tokensource.RejectionReturned})
 	}
-	s.settle()
 	return err
 }
 
-// replayable reports whether the request can be sent again in full: the
-// client closed its side after at most one message. Only one message is
-// kept, so that an upload is never held in memory, and a closed side means
-// no replay races a goroutine that is still sending.
-func (s *stream) replayable() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.closed && s.sent <= 1
-}
-
-// settle drops what was kept for a retry.
-func (s *stream) settle() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.settled, s.first = true, nil
-}
-
-// reopen opens a new attempt with a new token and sends the request again.
-// The client has closed its side, so no SendMsg runs meanwhile.
-func (s *stream) reopen() error {
-	s.retried = true
-	s.mu.Lock()
-	sent, first := s.sent, s.first
-	s.mu.Unlock()
-	s.settle()
-
-	withToken, creds := withCreds(s.src, s.opts)
-	cs, err := s.open(withToken...)
-	if err != nil {
+// firstResponse handles err, what the first RecvMsg(m) of attempt a
+// returned, and settles the stream.
+func (s *stream) firstResponse(a *attempt, m any, err error) error {
+	defer s.settle()
+	rejected := a.creds.report(s.ctx, err)
+	switch {
+	case a.second:
+		s.reportSecond(a, err)
+		return err
+	case !rejected:
 		return err
 	}
-	// io.EOF means the new attempt ended already; its RecvMsg tells why.
-	if sent == 1 {
-		if err := cs.SendMsg(first); err != nil && !errors.Is(err, io.EOF) {
-			return err
+	b, reopenErr := s.replace(a)
+	switch {
+	case reopenErr != nil:
+		s.reportSecond(nil, reopenErr)
+		return reopenErr
+	case b == nil:
+		s.src.Rejected(s.ctx, tokensource.UnauthorizedInfo{Outcome: tokensource.RejectionReturned})
+		return err
+	}
+	err = b.cs.RecvMsg(m)
+	b.creds.report(s.ctx, err)
+	s.reportSecond(b, err)
+	return err
+}
+
+// replace opens the stream once more after attempt a's token was rejected.
+// It returns the new attempt, opened now or by a concurrent Header or
+// RecvMsg, or nil if the stream cannot be opened again: only a request
+// that is complete (the client closed its side) after at most one message
+// is kept, so that an upload is never held in memory and no replay races a
+// goroutine that is still sending.
+func (s *stream) replace(a *attempt) (*attempt, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if cur := s.cur.Load(); cur != a {
+		return cur, nil
+	}
+	if s.retried || !s.closed || s.sent > 1 {
+		return nil, s.failed
+	}
+	s.retried = true
+	b, err := s.openAttempt(true)
+	if err == nil && s.sent == 1 {
+		// io.EOF means the new attempt ended already; its RecvMsg tells why.
+		if err = b.cs.SendMsg(s.first); errors.Is(err, io.EOF) {
+			err = nil
 		}
 	}
-	cs.CloseSend()
+	if err != nil {
+		s.failed = err
+		return nil, err
+	}
+	b.cs.CloseSend()
+	s.first = nil
+	s.cur.Store(b)
+	return b, nil
+}
+
+// reportSecond reports, once, what came of the stream opened again: b's
+// first response err, or, with a nil b, the error that kept it from
+// opening.
+func (s *stream) reportSecond(b *attempt, err error) {
+	if !s.reported.CompareAndSwap(false, true) {
+		return
+	}
+	outcome := tokensource.RejectionError
+	if b != nil {
+		outcome = b.creds.outcome(err)
+	}
+	s.src.Rejected(s.ctx, tokensource.UnauthorizedInfo{Retried: true, Outcome: outcome})
+}
+
+// settle drops what was kept for a retry: from now on, messages go through
+// without a lock.
+func (s *stream) settle() {
 	s.mu.Lock()
-	s.cs, s.creds = cs, creds
+	s.first = nil
 	s.mu.Unlock()
-	return nil
+	s.settled.Store(true)
 }
 
-// Header returns the current attempt's header metadata.
+// Header returns the header metadata of the attempt in use. Before the
+// first response, an attempt that ended without a header because its token
+// was rejected (a rejection has trailers only) is replaced, as RecvMsg would
+// replace it, and the new attempt's header is returned.
 func (s *stream) Header() (metadata.MD, error) {
-	cs, _ := s.current()
-	return cs.Header()
+	a := s.cur.Load()
+	md, err := a.cs.Header()
+	if md != nil || err != nil || a.second || s.settled.Load() {
+		return md, err
+	}
+	end, ok := a.ended()
+	if !ok || !a.creds.report(s.ctx, end) {
+		return md, err
+	}
+	b, reopenErr := s.replace(a)
+	if b == nil || reopenErr != nil {
+		return md, err // RecvMsg returns the error, and reports it
+	}
+	md, err = b.cs.Header()
+	if md != nil {
+		s.reportSecond(b, nil) // a server sends a header once it accepted the token
+	} else if end, ok := b.ended(); ok {
+		s.reportSecond(b, end)
+	}
+	return md, err
 }
 
-// Trailer returns the current attempt's trailer metadata.
+// Trailer returns the trailer metadata of the attempt in use.
 func (s *stream) Trailer() metadata.MD {
-	cs, _ := s.current()
-	return cs.Trailer()
+	return s.cur.Load().cs.Trailer()
 }
 
-// Context returns the current attempt's context.
+// Context returns the context of the attempt in use.
 func (s *stream) Context() context.Context {
-	cs, _ := s.current()
-	return cs.Context()
+	return s.cur.Load().cs.Context()
 }

@@ -93,6 +93,12 @@ func TestUnaryCallerCredentialsAreLeftAlone(t *testing.T) {
 			_, err := c.UnaryCall(ctx, &testpb.SimpleRequest{}, grpc.PerRPCCredentials(creds))
 			return err
 		},
+		// grpc takes a pointer to the option as well.
+		"call option as a pointer": func(ctx context.Context, c testpb.TestServiceClient) error {
+			creds := oauth.TokenSource{TokenSource: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "caller-token"})}
+			_, err := c.UnaryCall(ctx, &testpb.SimpleRequest{}, &grpc.PerRPCCredsCallOption{Creds: creds})
+			return err
+		},
 	} {
 		t.Run(name, func(t *testing.T) {
 			r := newRig(t)

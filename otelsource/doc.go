@@ -11,6 +11,11 @@
 //	src := tokensource.FromConfig(ctx, conf, store, &tokensource.Options{Hooks: tel.Hooks(attrs)})
 //	tel.Observe(src, attrs)
 //
+// A Source has one [tokensource.Options.Hooks]: to report to OpenTelemetry
+// and to something else, join both with [tokensource.JoinHooks]. New takes
+// options in the manner of otelhttp: a nil provider is ignored, and the
+// instrumentation scope is ScopeName at [Version].
+//
 // # Metrics
 //
 // Every metric carries the attributes given to Hooks (or Observe), and:
@@ -20,7 +25,7 @@
 //	tokensource.lock.wait_time              histogram s        (each refresh that got the store's lock)
 //	tokensource.saves                       counter {save}     tokensource.save.outcome: saved, failed
 //	tokensource.invalidations               counter {invalidation}  tokensource.invalidation.never_worked
-//	tokensource.rejections                  counter {response} tokensource.rejection.outcome (the 401s of a tokensource.Transport; grpcsource reports none)
+//	tokensource.rejections                  counter {response} tokensource.rejection.outcome
 //	tokensource.token.remaining_lifetime    gauge s            (Sources passed to Observe)
 //
 // The reasons and outcomes are those of [tokensource.RefreshReason] and
@@ -35,11 +40,31 @@
 //	SaveErrors    = tokensource.saves{outcome="failed"}
 //	Invalidations = tokensource.invalidations
 //
-// A rejection is a response that rejected a request's token, as a
-// [tokensource.Transport] handled it; its outcome is "recovered" (sent
-// again with a new token, and not rejected again), "rejected" (rejected
-// again), "error" (the retry failed) or "returned" (not sent again: see
-// [tokensource.UnauthorizedInfo]).
+// A rejection is a response that rejected a request's token: a 401 that a
+// [tokensource.Transport] handled, a codes.Unauthenticated that grpcsource
+// handled, or any rejection reported with [tokensource.Source.Rejected],
+// all counted alike. Its outcome is a [tokensource.RejectionOutcome]:
+// "recovered" (sent again with a new token, and not rejected again),
+// "rejected" (rejected again), "error" (the retry failed) or "returned"
+// (not sent again: see [tokensource.UnauthorizedInfo]).
+//
+// Every measurement is made with the context of the call it comes from: a
+// refresh's, or the request's for invalidations and rejections, so that
+// exemplars link to its trace. Callers that get a [tokensource.BackoffError]
+// during a backoff start no refresh, and so record nothing.
+//
+// # The lifetime of series
+//
+// The gauge reports the Sources observed and still alive: a Source leaves
+// it when it is collected, or at once with [Telemetry.Forget]. The counters
+// and histograms are the MeterProvider's: with cumulative temporality (the
+// SDK's default), it keeps a series for every attribute set ever recorded,
+// those of Sources long gone included, until it shuts down. Give Hooks
+// attributes of bounded cardinality (an account, not a request), or export
+// with delta temporality, under which a series that got no measurement
+// since the last export is dropped. The SDK's cardinality limit
+// (sdkmetric.WithCardinalityLimit, 2000 series per instrument by default)
+// bounds the rest: past it, measurements go to an overflow series.
 //
 // # Traces
 //

@@ -69,7 +69,7 @@ func Example_pool() {
 	clock.Advance(2 * time.Hour) // both expire
 	srv.FailNext(1, tokensourcetest.FaultUnavailable)
 	call("acme") // fails, and backs off
-	call("acme") // during the backoff
+	call("acme") // during the backoff: no refresh
 	call("globex")
 	clock.Advance(time.Minute)
 	call("acme")
@@ -91,7 +91,6 @@ func Example_pool() {
 	// acme failed
 	// acme failed
 	// tokensource.refreshes [{refresh}] account=acme tokensource.refresh.outcome=adopted tokensource.refresh.reason=expired: 1
-	// tokensource.refreshes [{refresh}] account=acme tokensource.refresh.outcome=backoff tokensource.refresh.reason=expired: 1
 	// tokensource.refreshes [{refresh}] account=acme tokensource.refresh.outcome=failed tokensource.refresh.reason=expired: 1
 	// tokensource.refreshes [{refresh}] account=acme tokensource.refresh.outcome=loaded tokensource.refresh.reason=missing: 1
 	// tokensource.refreshes [{refresh}] account=acme tokensource.refresh.outcome=refreshed tokensource.refresh.reason=expired: 1
@@ -99,7 +98,6 @@ func Example_pool() {
 	// tokensource.refreshes [{refresh}] account=globex tokensource.refresh.outcome=refreshed tokensource.refresh.reason=expired: 2
 	// tokensource.refreshes [{refresh}] account=globex tokensource.refresh.outcome=refreshed tokensource.refresh.reason=rejected: 1
 	// tokensource.refresh.duration [s] account=acme tokensource.refresh.outcome=adopted tokensource.refresh.reason=expired: 1 values
-	// tokensource.refresh.duration [s] account=acme tokensource.refresh.outcome=backoff tokensource.refresh.reason=expired: 1 values
 	// tokensource.refresh.duration [s] account=acme tokensource.refresh.outcome=failed tokensource.refresh.reason=expired: 1 values
 	// tokensource.refresh.duration [s] account=acme tokensource.refresh.outcome=loaded tokensource.refresh.reason=missing: 1 values
 	// tokensource.refresh.duration [s] account=acme tokensource.refresh.outcome=refreshed tokensource.refresh.reason=expired: 1 values

@@ -127,27 +127,34 @@ func (h *hooks) refreshDone(ctx context.Context, info tokensource.RefreshDoneInf
 	span.End()
 }
 
-func (h *hooks) invalidated(info tokensource.InvalidatedInfo) {
-	h.t.invalidations.Add(context.Background(), 1, h.with(neverWorkedKey.Bool(info.NeverWorked)))
+func (h *hooks) invalidated(ctx context.Context, info tokensource.InvalidatedInfo) {
+	h.t.invalidations.Add(ctx, 1, h.with(neverWorkedKey.Bool(info.NeverWorked)))
 }
 
+// unauthorized counts a rejection, by whatever client it came: a
+// tokensource.Transport, grpcsource, or any caller of Source.Rejected.
 func (h *hooks) unauthorized(ctx context.Context, info tokensource.UnauthorizedInfo) {
-	var outcome string
-	switch {
-	case !info.Retried:
-		outcome = "returned"
-	case info.StatusCode == 0:
-		outcome = "error"
-	case info.StatusCode == http.StatusUnauthorized:
-		outcome = "rejected"
-	default:
-		outcome = "recovered"
-	}
-	kv := rejectionKey.String(outcome)
+	kv := rejectionKey.String(string(rejectionOutcome(info)))
 	h.t.rejections.Add(ctx, 1, h.with(kv))
 	kvs := []attribute.KeyValue{kv}
 	if info.StatusCode != 0 {
 		kvs = append(kvs, responseStatusKey.Int(info.StatusCode))
 	}
 	trace.SpanFromContext(ctx).AddEvent("tokensource.rejection", trace.WithAttributes(kvs...))
+}
+
+// rejectionOutcome returns info's outcome, worked out as Source.Rejected
+// does when the hook is called directly without one.
+func rejectionOutcome(info tokensource.UnauthorizedInfo) tokensource.RejectionOutcome {
+	switch {
+	case info.Outcome != "":
+		return info.Outcome
+	case !info.Retried:
+		return tokensource.RejectionReturned
+	case info.StatusCode == 0:
+		return tokensource.RejectionError
+	case info.StatusCode == http.StatusUnauthorized:
+		return tokensource.RejectionRejected
+	}
+	return tokensource.RejectionRecovered
 }

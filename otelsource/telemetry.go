@@ -6,35 +6,11 @@ import (
 	"weak"
 
 	"github.com/oauthkit/tokensource"
-	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/metric/noop"
 	"go.opentelemetry.io/otel/trace"
 )
-
-// ScopeName is the instrumentation scope of the meter and the tracer.
-const ScopeName = "github.com/oauthkit/tokensource/otelsource"
-
-// An Option configures New.
-type Option func(*config)
-
-type config struct {
-	mp metric.MeterProvider
-	tp trace.TracerProvider
-}
-
-// WithMeterProvider sets the MeterProvider; without it, New uses the global
-// one (otel.GetMeterProvider).
-func WithMeterProvider(mp metric.MeterProvider) Option {
-	return func(c *config) { c.mp = mp }
-}
-
-// WithTracerProvider sets the TracerProvider; without it, New uses the
-// global one (otel.GetTracerProvider).
-func WithTracerProvider(tp trace.TracerProvider) Option {
-	return func(c *config) { c.tp = tp }
-}
 
 // Telemetry holds the instruments and the tracer that the Hooks of any
 // number of Sources share. It is safe for concurrent use.
@@ -49,8 +25,8 @@ type Telemetry struct {
 	rejections    metric.Int64Counter
 
 	mu       sync.Mutex
-	observed map[attribute.Distinct]observed                    // for the gauge, by attribute set
-	setOf    map[weak.Pointer[tokensource.Source]]attribute.Set // the set each Source is observed with
+	observed map[attribute.Distinct]observed                  // for the gauge, by attribute set
+	setOf    map[weak.Pointer[tokensource.Source]]observation // each Source observed
 }
 
 // Bucket boundaries, in seconds, of the duration histograms: from a token
@@ -58,15 +34,16 @@ type Telemetry struct {
 var durationBounds = []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30}
 
 // New creates the instruments, with the providers of the options or the
-// global ones. An error means the MeterProvider refused an instrument; the
+// global ones, under the instrumentation scope ScopeName at Version. An error means the MeterProvider refused an instrument; the
 // Telemetry returned then still works, without it.
 func New(opts ...Option) (*Telemetry, error) {
-	c := config{mp: otel.GetMeterProvider(), tp: otel.GetTracerProvider()}
-	for _, o := range opts {
-		o(&c)
+	c := newConfig(opts)
+	m := c.mp.Meter(ScopeName, metric.WithInstrumentationVersion(Version()))
+	t := &Telemetry{
+		tracer:   c.tp.Tracer(ScopeName, trace.WithInstrumentationVersion(Version())),
+		observed: map[attribute.Distinct]observed{},
+		setOf:    map[weak.Pointer[tokensource.Source]]observation{},
 	}
-	m := c.mp.Meter(ScopeName)
-	t := &Telemetry{tracer: c.tp.Tracer(ScopeName), observed: map[attribute.Distinct]observed{}, setOf: map[weak.Pointer[tokensource.Source]]attribute.Set{}}
 	var errs [7]error
 	t.refreshes, errs[0] = m.Int64Counter("tokensource.refreshes", metric.WithUnit("{refresh}"),
 		metric.WithDescription("Refreshes of a token, by reason and outcome (an adoption is an outcome)."))
