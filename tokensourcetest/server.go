@@ -74,6 +74,7 @@ type Options struct {
 // Its endpoints are:
 //
 //	URL + "/token"     the token endpoint (POST, form-encoded)
+//	URL + "/revoke"    the revocation endpoint (RFC 7009)
 //	URL + "/resource"  the protected resource (any method, Bearer token)
 //
 // There is no authorization endpoint: Login and the password grant mint
@@ -97,6 +98,8 @@ type Server struct {
 	stats   Stats
 	access  map[string]*accessToken
 	refresh map[string]*refreshToken
+
+	revokeDown bool // the revocation endpoint responds 503
 }
 
 // NewServer starts and returns a new Server configured by opts, which may be
@@ -130,6 +133,7 @@ func NewServer(opts *Options) *Server {
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("/token", s.serveToken)
+	mux.HandleFunc("/revoke", s.serveRevoke)
 	mux.HandleFunc("/resource", s.serveResource)
 	mux.HandleFunc("/resource/", s.serveResource)
 	s.ts = httptest.NewServer(mux)
@@ -151,6 +155,9 @@ func (s *Server) Close() {
 
 // TokenURL returns the URL of the token endpoint, URL + "/token".
 func (s *Server) TokenURL() string { return s.URL + "/token" }
+
+// RevocationURL returns the URL of the revocation endpoint, URL + "/revoke".
+func (s *Server) RevocationURL() string { return s.URL + "/revoke" }
 
 // ResourceURL returns the URL of the protected resource, URL + "/resource".
 // Paths below it, such as URL + "/resource/a/b", are the same resource.
