@@ -73,12 +73,16 @@ type Options struct {
 //
 // Its endpoints are:
 //
-//	URL + "/token"     the token endpoint (POST, form-encoded)
-//	URL + "/revoke"    the revocation endpoint (RFC 7009)
-//	URL + "/resource"  the protected resource (any method, Bearer token)
+//	URL + "/authorize"             the authorization endpoint (GET; PKCE S256 required)
+//	URL + "/token"                 the token endpoint (POST, form-encoded)
+//	URL + "/revoke"                the revocation endpoint (RFC 7009)
+//	URL + "/resource"              the protected resource (any method, Bearer token)
 //
-// There is no authorization endpoint: Login and the password grant mint
-// first tokens without a browser.
+// Behind the authorization endpoint is a scripted user who is always signed
+// in and approves at once, unless DenyConsent says otherwise: a plain
+// http.Client, or a real browser, that follows the authorization URL lands
+// on the redirect URI with a code. Login and the password grant mint first
+// tokens without any of that.
 type Server struct {
 	// URL is the base URL of the server, of the form http://127.0.0.1:port,
 	// with no trailing slash.
@@ -99,7 +103,9 @@ type Server struct {
 	access  map[string]*accessToken
 	refresh map[string]*refreshToken
 
-	revokeDown bool // the revocation endpoint responds 503
+	codes       map[string]*authCode // authorization codes
+	denyConsent bool                 // the scripted user denies
+	revokeDown  bool                 // the revocation endpoint responds 503
 }
 
 // NewServer starts and returns a new Server configured by opts, which may be
@@ -109,6 +115,8 @@ func NewServer(opts *Options) *Server {
 		closed:  make(chan struct{}),
 		access:  make(map[string]*accessToken),
 		refresh: make(map[string]*refreshToken),
+
+		codes: make(map[string]*authCode),
 	}
 	if opts != nil {
 		s.opts = *opts
@@ -132,6 +140,7 @@ func NewServer(opts *Options) *Server {
 	}
 
 	mux := http.NewServeMux()
+	mux.HandleFunc("/authorize", s.serveAuthorize)
 	mux.HandleFunc("/token", s.serveToken)
 	mux.HandleFunc("/revoke", s.serveRevoke)
 	mux.HandleFunc("/resource", s.serveResource)
@@ -156,24 +165,27 @@ func (s *Server) Close() {
 // TokenURL returns the URL of the token endpoint, URL + "/token".
 func (s *Server) TokenURL() string { return s.URL + "/token" }
 
-// RevocationURL returns the URL of the revocation endpoint, URL + "/revoke".
-func (s *Server) RevocationURL() string { return s.URL + "/revoke" }
-
 // ResourceURL returns the URL of the protected resource, URL + "/resource".
 // Paths below it, such as URL + "/resource/a/b", are the same resource.
 func (s *Server) ResourceURL() string { return s.URL + "/resource" }
 
+// AuthorizeURL returns the URL of the authorization endpoint,
+// URL + "/authorize".
+func (s *Server) AuthorizeURL() string { return s.URL + "/authorize" }
+
+// RevocationURL returns the URL of the revocation endpoint, URL + "/revoke".
+func (s *Server) RevocationURL() string { return s.URL + "/revoke" }
+
 // Config returns a new *oauth2.Config for the server's client: its client ID
-// and secret, Endpoint.TokenURL set to the token endpoint, Endpoint.AuthURL to
-// URL + "/authorize" (which the server does not serve), the explicit
-// AuthStyle from Options, and no scopes. Each call returns a new Config that
-// the caller may modify.
+// and secret, the authorization, token and device authorization endpoints,
+// the explicit AuthStyle from Options, no RedirectURL and no scopes. Each
+// call returns a new Config that the caller may modify.
 func (s *Server) Config() *oauth2.Config {
 	return &oauth2.Config{
 		ClientID:     s.opts.ClientID,
 		ClientSecret: s.opts.ClientSecret,
 		Endpoint: oauth2.Endpoint{
-			AuthURL:   s.URL + "/authorize",
+			AuthURL:   s.AuthorizeURL(),
 			TokenURL:  s.TokenURL(),
 			AuthStyle: s.opts.AuthStyle,
 		},

@@ -23,6 +23,11 @@ type Stats struct {
 	// Issued counts access tokens issued, by any grant or by Server.Login.
 	Issued int64
 
+	// Authorizations counts requests to the authorization endpoint that
+	// were redirected with a code; CodeExchanges counts authorization_code
+	// grants that produced a token.
+	Authorizations, CodeExchanges int64
+
 	// RevocationRequests counts every request to the revocation endpoint
 	// with the POST method, whatever its outcome; Revocations those that
 	// revoked a token the server knew (again, if it already was revoked).

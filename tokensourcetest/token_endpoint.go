@@ -156,6 +156,8 @@ func (s *Server) grantLocked(r *http.Request, parseErr error) tokenResult {
 		return tokenOK(is)
 	case "password":
 		return s.passwordGrantLocked(form)
+	case "authorization_code":
+		return s.codeGrantLocked(form)
 	case "":
 		return invalidRequest("missing grant_type")
 	default:

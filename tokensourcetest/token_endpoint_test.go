@@ -109,7 +109,7 @@ func TestTokenEndpointErrors(t *testing.T) {
 		status int
 		code   string
 	}{
-		{"unsupported grant", url.Values{"grant_type": {"authorization_code"}, "code": {"x"}}, 400, "unsupported_grant_type"},
+		{"unsupported grant", url.Values{"grant_type": {"urn:ietf:params:oauth:grant-type:jwt-bearer"}, "assertion": {"x"}}, 400, "unsupported_grant_type"},
 		{"missing grant_type", url.Values{}, 400, "invalid_request"},
 		{"missing refresh_token", url.Values{"grant_type": {"refresh_token"}}, 400, "invalid_request"},
 		{"unknown refresh token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {"rt_nope"}}, 400, "invalid_grant"},
