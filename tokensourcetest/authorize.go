@@ -34,7 +34,9 @@ type authCode struct {
 // DenyConsent makes the scripted user deny every authorization from now on
 // when deny is true, and approve again when it is false. A denied request
 // to the authorization endpoint is redirected with error=access_denied
-// (RFC 6749 §4.1.2.1). Codes already given are not affected.
+// (RFC 6749 §4.1.2.1), and a user code opened on the device verification
+// page is denied, so that its device gets access_denied (RFC 8628 §3.5).
+// Codes and device approvals already given are not affected.
 func (s *Server) DenyConsent(deny bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -16,6 +16,8 @@ const (
 	DefaultAccessTokenLifetime = time.Hour
 	DefaultClientID            = "test-client"
 	DefaultClientSecret        = "test-secret"
+	DefaultDeviceInterval      = time.Second
+	DefaultDeviceCodeLifetime  = 10 * time.Minute
 )
 
 // The resource owner accepted by the password grant, and the subject of the
@@ -65,6 +67,17 @@ type Options struct {
 	// ClientCredentials return. The server accepts both styles regardless.
 	// 0 (oauth2.AuthStyleAutoDetect) means oauth2.AuthStyleInHeader.
 	AuthStyle oauth2.AuthStyle
+
+	// DeviceInterval is the polling interval the device authorization
+	// endpoint announces (RFC 8628 §3.2), rounded up to whole seconds, the
+	// unit of the protocol. 0 means DefaultDeviceInterval (1 second, the
+	// shortest there is, so that tests of the device flow are quick).
+	DeviceInterval time.Duration
+
+	// DeviceCodeLifetime is how long a device code and its user code are
+	// valid, judged by the server clock. 0 means DefaultDeviceCodeLifetime
+	// (10 minutes).
+	DeviceCodeLifetime time.Duration
 }
 
 // A Server is an OAuth 2.0 authorization server and protected resource
@@ -75,14 +88,16 @@ type Options struct {
 //
 //	URL + "/authorize"             the authorization endpoint (GET; PKCE S256 required)
 //	URL + "/token"                 the token endpoint (POST, form-encoded)
+//	URL + "/device_authorization"  the device authorization endpoint (RFC 8628)
+//	URL + "/device"                the device verification page
 //	URL + "/revoke"                the revocation endpoint (RFC 7009)
 //	URL + "/resource"              the protected resource (any method, Bearer token)
 //
-// Behind the authorization endpoint is a scripted user who is always signed
-// in and approves at once, unless DenyConsent says otherwise: a plain
-// http.Client, or a real browser, that follows the authorization URL lands
-// on the redirect URI with a code. Login and the password grant mint first
-// tokens without any of that.
+// Behind the authorization endpoint and the device verification page is a
+// scripted user who is always signed in and approves at once, unless
+// DenyConsent says otherwise: a plain http.Client, or a real browser, that
+// follows the authorization URL lands on the redirect URI with a code. Login
+// and the password grant mint first tokens without any of that.
 type Server struct {
 	// URL is the base URL of the server, of the form http://127.0.0.1:port,
 	// with no trailing slash.
@@ -103,9 +118,12 @@ type Server struct {
 	access  map[string]*accessToken
 	refresh map[string]*refreshToken
 
-	codes       map[string]*authCode // authorization codes
-	denyConsent bool                 // the scripted user denies
-	revokeDown  bool                 // the revocation endpoint responds 503
+	codes       map[string]*authCode   // authorization codes
+	devices     map[string]*deviceCode // by device_code
+	userCodes   map[string]*deviceCode // by normalized user_code
+	denyConsent bool                   // the scripted user denies
+	slowDowns   int                    // device polls still to answer slow_down
+	revokeDown  bool                   // the revocation endpoint responds 503
 }
 
 // NewServer starts and returns a new Server configured by opts, which may be
@@ -116,7 +134,9 @@ func NewServer(opts *Options) *Server {
 		access:  make(map[string]*accessToken),
 		refresh: make(map[string]*refreshToken),
 
-		codes: make(map[string]*authCode),
+		codes:     make(map[string]*authCode),
+		devices:   make(map[string]*deviceCode),
+		userCodes: make(map[string]*deviceCode),
 	}
 	if opts != nil {
 		s.opts = *opts
@@ -133,6 +153,13 @@ func NewServer(opts *Options) *Server {
 	if s.opts.AuthStyle == oauth2.AuthStyleAutoDetect {
 		s.opts.AuthStyle = oauth2.AuthStyleInHeader
 	}
+	if s.opts.DeviceInterval <= 0 {
+		s.opts.DeviceInterval = DefaultDeviceInterval
+	}
+	s.opts.DeviceInterval = wholeSeconds(s.opts.DeviceInterval)
+	if s.opts.DeviceCodeLifetime <= 0 {
+		s.opts.DeviceCodeLifetime = DefaultDeviceCodeLifetime
+	}
 	s.latency = s.opts.Latency
 	s.now = s.opts.Now
 	if s.now == nil {
@@ -142,6 +169,8 @@ func NewServer(opts *Options) *Server {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/authorize", s.serveAuthorize)
 	mux.HandleFunc("/token", s.serveToken)
+	mux.HandleFunc("/device_authorization", s.serveDeviceAuthorization)
+	mux.HandleFunc("/device", s.serveDeviceVerification)
 	mux.HandleFunc("/revoke", s.serveRevoke)
 	mux.HandleFunc("/resource", s.serveResource)
 	mux.HandleFunc("/resource/", s.serveResource)
@@ -173,6 +202,10 @@ func (s *Server) ResourceURL() string { return s.URL + "/resource" }
 // URL + "/authorize".
 func (s *Server) AuthorizeURL() string { return s.URL + "/authorize" }
 
+// DeviceAuthURL returns the URL of the device authorization endpoint,
+// URL + "/device_authorization".
+func (s *Server) DeviceAuthURL() string { return s.URL + "/device_authorization" }
+
 // RevocationURL returns the URL of the revocation endpoint, URL + "/revoke".
 func (s *Server) RevocationURL() string { return s.URL + "/revoke" }
 
@@ -185,9 +218,10 @@ func (s *Server) Config() *oauth2.Config {
 		ClientID:     s.opts.ClientID,
 		ClientSecret: s.opts.ClientSecret,
 		Endpoint: oauth2.Endpoint{
-			AuthURL:   s.AuthorizeURL(),
-			TokenURL:  s.TokenURL(),
-			AuthStyle: s.opts.AuthStyle,
+			AuthURL:       s.AuthorizeURL(),
+			DeviceAuthURL: s.DeviceAuthURL(),
+			TokenURL:      s.TokenURL(),
+			AuthStyle:     s.opts.AuthStyle,
 		},
 	}
 }

@@ -28,6 +28,11 @@ type Stats struct {
 	// grants that produced a token.
 	Authorizations, CodeExchanges int64
 
+	// DeviceAuthorizations counts device codes issued. DevicePolls counts
+	// device_code grants, whatever their outcome; SlowDowns those answered
+	// slow_down, forced by SlowDownNext or earned by polling too fast.
+	DeviceAuthorizations, DevicePolls, SlowDowns int64
+
 	// RevocationRequests counts every request to the revocation endpoint
 	// with the POST method, whatever its outcome; Revocations those that
 	// revoked a token the server knew (again, if it already was revoked).

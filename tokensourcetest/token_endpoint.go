@@ -158,6 +158,8 @@ func (s *Server) grantLocked(r *http.Request, parseErr error) tokenResult {
 		return s.passwordGrantLocked(form)
 	case "authorization_code":
 		return s.codeGrantLocked(form)
+	case deviceGrantType:
+		return s.deviceGrantLocked(form)
 	case "":
 		return invalidRequest("missing grant_type")
 	default:

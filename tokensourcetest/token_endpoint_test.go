@@ -217,9 +217,10 @@ func TestConfig(t *testing.T) {
 		ClientID:     DefaultClientID,
 		ClientSecret: DefaultClientSecret,
 		Endpoint: oauth2.Endpoint{
-			AuthURL:   srv.URL + "/authorize",
-			TokenURL:  srv.URL + "/token",
-			AuthStyle: oauth2.AuthStyleInHeader,
+			AuthURL:       srv.URL + "/authorize",
+			DeviceAuthURL: srv.URL + "/device_authorization",
+			TokenURL:      srv.URL + "/token",
+			AuthStyle:     oauth2.AuthStyleInHeader,
 		},
 	}
 	a, b := srv.Config(), srv.Config()
