@@ -92,6 +92,8 @@ type Options struct {
 //	URL + "/device"                the device verification page
 //	URL + "/revoke"                the revocation endpoint (RFC 7009)
 //	URL + "/resource"              the protected resource (any method, Bearer token)
+//	URL + "/.well-known/oauth-authorization-server"  the metadata (RFC 8414),
+//	URL + "/.well-known/openid-configuration"       also at its OpenID Connect path
 //
 // Behind the authorization endpoint and the device verification page is a
 // scripted user who is always signed in and approves at once, unless
@@ -172,6 +174,8 @@ func NewServer(opts *Options) *Server {
 	mux.HandleFunc("/device_authorization", s.serveDeviceAuthorization)
 	mux.HandleFunc("/device", s.serveDeviceVerification)
 	mux.HandleFunc("/revoke", s.serveRevoke)
+	mux.HandleFunc(metadataPath, s.serveMetadata)
+	mux.HandleFunc(openIDMetadataPath, s.serveMetadata)
 	mux.HandleFunc("/resource", s.serveResource)
 	mux.HandleFunc("/resource/", s.serveResource)
 	s.ts = httptest.NewServer(mux)
