@@ -12,14 +12,25 @@
 //     (RFC 9700 §4.14.2);
 //   - a protected resource (RFC 6750) that responds 401 with a Bearer challenge
 //     for a missing, expired, revoked or unknown access token, and 403
-//     insufficient_scope when a scope is required.
+//     insufficient_scope when a scope is required;
+//   - an authorization endpoint for native apps (RFC 8252): PKCE S256
+//     required (RFC 7636), loopback redirect URIs on any port, and a scripted
+//     user who approves at once, so that an http.Client or a headless browser
+//     that follows the authorization URL comes back with a code;
+//   - a device authorization endpoint (RFC 8628) with authorization_pending,
+//     slow_down, access_denied and expired_token, and a verification page;
+//   - a revocation endpoint (RFC 7009) that really revokes;
+//   - the metadata document (RFC 8414), also at the OpenID Connect path.
 //
 // Tests drive the server directly: Login mints a first token pair without a
-// browser, ExpireAccessToken and RevokeFamily provoke 401s and invalid_grant,
-// FailNext injects faults (5xx, 429, malformed responses, hangs, lost
-// responses), SetLatency slows the token endpoint, Stats counts what the
-// server saw, and FamilyRefreshes the refreshes of one login. A Clock
-// passed as Options.Now makes expiry testable without sleeping.
+// browser, ApproveDevice and DenyDevice play the user of a device flow,
+// DenyConsent makes the scripted user refuse, SlowDownNext and
+// SetRevocationUnavailable make those endpoints push back, Revoked tells
+// what was revoked, ExpireAccessToken and RevokeFamily provoke 401s and
+// invalid_grant, FailNext injects faults (5xx, 429, malformed responses,
+// hangs, lost responses), SetLatency slows the token endpoint, Stats counts
+// what the server saw, and FamilyRefreshes the refreshes of one login. A
+// Clock passed as Options.Now makes expiry testable without sleeping.
 //
 // All methods of Server are safe for concurrent use, including while requests
 // are being served.

@@ -7,6 +7,8 @@ import (
 	"io"
 	"log"
 	"net/http"
+	"net/url"
+	"strings"
 	"time"
 
 	"github.com/oauthkit/tokensource/tokensourcetest"
@@ -101,4 +103,55 @@ func ExampleServer_FailNext() {
 	// first refresh failed: true
 	// retry: invalid_grant
 	// reuse detected: 1
+}
+
+// A log-out that revokes the grant at the server (RFC 7009): the refresh
+// token, and the access tokens issued with it, stop working.
+func ExampleServer_Revoked() {
+	srv := tokensourcetest.NewServer(nil)
+	defer srv.Close()
+	tok := srv.Login()
+
+	form := url.Values{"token": {tok.RefreshToken}, "token_type_hint": {"refresh_token"}}
+	req, _ := http.NewRequest(http.MethodPost, srv.RevocationURL(), strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(tokensourcetest.DefaultClientID, tokensourcetest.DefaultClientSecret)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		log.Fatal(err)
+	}
+	resp.Body.Close()
+	fmt.Println("revocation endpoint:", resp.Status)
+	fmt.Println("refresh token revoked:", srv.Revoked(tok.RefreshToken))
+	fmt.Println("access token revoked:", srv.Revoked(tok.AccessToken))
+	// Output:
+	// revocation endpoint: 200 OK
+	// refresh token revoked: true
+	// access token revoked: true
+}
+
+// The device flow's user, scripted: ApproveDevice is what they do after
+// entering the code on their phone.
+func ExampleServer_ApproveDevice() {
+	srv := tokensourcetest.NewServer(nil)
+	defer srv.Close()
+	ctx := context.Background()
+	conf := srv.Config()
+
+	da, err := conf.DeviceAuth(ctx)
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := srv.ApproveDevice(da.UserCode); err != nil {
+		log.Fatal(err)
+	}
+	tok, err := conf.DeviceAccessToken(ctx, da) // polls after the 1 s interval
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("refresh token:", tok.RefreshToken != "")
+	fmt.Println("polls:", srv.Stats().DevicePolls)
+	// Output:
+	// refresh token: true
+	// polls: 1
 }

@@ -16,6 +16,8 @@ const (
 	DefaultAccessTokenLifetime = time.Hour
 	DefaultClientID            = "test-client"
 	DefaultClientSecret        = "test-secret"
+	DefaultDeviceInterval      = time.Second
+	DefaultDeviceCodeLifetime  = 10 * time.Minute
 )
 
 // The resource owner accepted by the password grant, and the subject of the
@@ -65,6 +67,17 @@ type Options struct {
 	// ClientCredentials return. The server accepts both styles regardless.
 	// 0 (oauth2.AuthStyleAutoDetect) means oauth2.AuthStyleInHeader.
 	AuthStyle oauth2.AuthStyle
+
+	// DeviceInterval is the polling interval the device authorization
+	// endpoint announces (RFC 8628 §3.2), rounded up to whole seconds, the
+	// unit of the protocol. 0 means DefaultDeviceInterval (1 second, the
+	// shortest there is, so that tests of the device flow are quick).
+	DeviceInterval time.Duration
+
+	// DeviceCodeLifetime is how long a device code and its user code are
+	// valid, judged by the server clock. 0 means DefaultDeviceCodeLifetime
+	// (10 minutes).
+	DeviceCodeLifetime time.Duration
 }
 
 // A Server is an OAuth 2.0 authorization server and protected resource
@@ -73,11 +86,20 @@ type Options struct {
 //
 // Its endpoints are:
 //
-//	URL + "/token"     the token endpoint (POST, form-encoded)
-//	URL + "/resource"  the protected resource (any method, Bearer token)
+//	URL + "/authorize"             the authorization endpoint (GET; PKCE S256 required)
+//	URL + "/token"                 the token endpoint (POST, form-encoded)
+//	URL + "/device_authorization"  the device authorization endpoint (RFC 8628)
+//	URL + "/device"                the device verification page
+//	URL + "/revoke"                the revocation endpoint (RFC 7009)
+//	URL + "/resource"              the protected resource (any method, Bearer token)
+//	URL + "/.well-known/oauth-authorization-server"  the metadata (RFC 8414),
+//	URL + "/.well-known/openid-configuration"       also at its OpenID Connect path
 //
-// There is no authorization endpoint: Login and the password grant mint
-// first tokens without a browser.
+// Behind the authorization endpoint and the device verification page is a
+// scripted user who is always signed in and approves at once, unless
+// DenyConsent says otherwise: a plain http.Client, or a real browser, that
+// follows the authorization URL lands on the redirect URI with a code. Login
+// and the password grant mint first tokens without any of that.
 type Server struct {
 	// URL is the base URL of the server, of the form http://127.0.0.1:port,
 	// with no trailing slash.
@@ -97,6 +119,13 @@ type Server struct {
 	stats   Stats
 	access  map[string]*accessToken
 	refresh map[string]*refreshToken
+
+	codes       map[string]*authCode   // authorization codes
+	devices     map[string]*deviceCode // by device_code
+	userCodes   map[string]*deviceCode // by normalized user_code
+	denyConsent bool                   // the scripted user denies
+	slowDowns   int                    // device polls still to answer slow_down
+	revokeDown  bool                   // the revocation endpoint responds 503
 }
 
 // NewServer starts and returns a new Server configured by opts, which may be
@@ -106,6 +135,10 @@ func NewServer(opts *Options) *Server {
 		closed:  make(chan struct{}),
 		access:  make(map[string]*accessToken),
 		refresh: make(map[string]*refreshToken),
+
+		codes:     make(map[string]*authCode),
+		devices:   make(map[string]*deviceCode),
+		userCodes: make(map[string]*deviceCode),
 	}
 	if opts != nil {
 		s.opts = *opts
@@ -122,6 +155,13 @@ func NewServer(opts *Options) *Server {
 	if s.opts.AuthStyle == oauth2.AuthStyleAutoDetect {
 		s.opts.AuthStyle = oauth2.AuthStyleInHeader
 	}
+	if s.opts.DeviceInterval <= 0 {
+		s.opts.DeviceInterval = DefaultDeviceInterval
+	}
+	s.opts.DeviceInterval = wholeSeconds(s.opts.DeviceInterval)
+	if s.opts.DeviceCodeLifetime <= 0 {
+		s.opts.DeviceCodeLifetime = DefaultDeviceCodeLifetime
+	}
 	s.latency = s.opts.Latency
 	s.now = s.opts.Now
 	if s.now == nil {
@@ -129,7 +169,13 @@ func NewServer(opts *Options) *Server {
 	}
 
 	mux := http.NewServeMux()
+	mux.HandleFunc("/authorize", s.serveAuthorize)
 	mux.HandleFunc("/token", s.serveToken)
+	mux.HandleFunc("/device_authorization", s.serveDeviceAuthorization)
+	mux.HandleFunc("/device", s.serveDeviceVerification)
+	mux.HandleFunc("/revoke", s.serveRevoke)
+	mux.HandleFunc(metadataPath, s.serveMetadata)
+	mux.HandleFunc(openIDMetadataPath, s.serveMetadata)
 	mux.HandleFunc("/resource", s.serveResource)
 	mux.HandleFunc("/resource/", s.serveResource)
 	s.ts = httptest.NewServer(mux)
@@ -156,19 +202,30 @@ func (s *Server) TokenURL() string { return s.URL + "/token" }
 // Paths below it, such as URL + "/resource/a/b", are the same resource.
 func (s *Server) ResourceURL() string { return s.URL + "/resource" }
 
+// AuthorizeURL returns the URL of the authorization endpoint,
+// URL + "/authorize".
+func (s *Server) AuthorizeURL() string { return s.URL + "/authorize" }
+
+// DeviceAuthURL returns the URL of the device authorization endpoint,
+// URL + "/device_authorization".
+func (s *Server) DeviceAuthURL() string { return s.URL + "/device_authorization" }
+
+// RevocationURL returns the URL of the revocation endpoint, URL + "/revoke".
+func (s *Server) RevocationURL() string { return s.URL + "/revoke" }
+
 // Config returns a new *oauth2.Config for the server's client: its client ID
-// and secret, Endpoint.TokenURL set to the token endpoint, Endpoint.AuthURL to
-// URL + "/authorize" (which the server does not serve), the explicit
-// AuthStyle from Options, and no scopes. Each call returns a new Config that
-// the caller may modify.
+// and secret, the authorization, token and device authorization endpoints,
+// the explicit AuthStyle from Options, no RedirectURL and no scopes. Each
+// call returns a new Config that the caller may modify.
 func (s *Server) Config() *oauth2.Config {
 	return &oauth2.Config{
 		ClientID:     s.opts.ClientID,
 		ClientSecret: s.opts.ClientSecret,
 		Endpoint: oauth2.Endpoint{
-			AuthURL:   s.URL + "/authorize",
-			TokenURL:  s.TokenURL(),
-			AuthStyle: s.opts.AuthStyle,
+			AuthURL:       s.AuthorizeURL(),
+			DeviceAuthURL: s.DeviceAuthURL(),
+			TokenURL:      s.TokenURL(),
+			AuthStyle:     s.opts.AuthStyle,
 		},
 	}
 }

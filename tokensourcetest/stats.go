@@ -23,6 +23,21 @@ type Stats struct {
 	// Issued counts access tokens issued, by any grant or by Server.Login.
 	Issued int64
 
+	// Authorizations counts requests to the authorization endpoint that
+	// were redirected with a code; CodeExchanges counts authorization_code
+	// grants that produced a token.
+	Authorizations, CodeExchanges int64
+
+	// DeviceAuthorizations counts device codes issued. DevicePolls counts
+	// device_code grants, whatever their outcome; SlowDowns those answered
+	// slow_down, forced by SlowDownNext or earned by polling too fast.
+	DeviceAuthorizations, DevicePolls, SlowDowns int64
+
+	// RevocationRequests counts every request to the revocation endpoint
+	// with the POST method, whatever its outcome; Revocations those that
+	// revoked a token the server knew (again, if it already was revoked).
+	RevocationRequests, Revocations int64
+
 	// Resource200, Resource401 and Resource403 count the protected
 	// resource's responses by status code.
 	Resource200, Resource401, Resource403 int64

@@ -156,6 +156,10 @@ func (s *Server) grantLocked(r *http.Request, parseErr error) tokenResult {
 		return tokenOK(is)
 	case "password":
 		return s.passwordGrantLocked(form)
+	case "authorization_code":
+		return s.codeGrantLocked(form)
+	case deviceGrantType:
+		return s.deviceGrantLocked(form)
 	case "":
 		return invalidRequest("missing grant_type")
 	default:

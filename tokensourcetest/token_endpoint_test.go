@@ -109,7 +109,7 @@ func TestTokenEndpointErrors(t *testing.T) {
 		status int
 		code   string
 	}{
-		{"unsupported grant", url.Values{"grant_type": {"authorization_code"}, "code": {"x"}}, 400, "unsupported_grant_type"},
+		{"unsupported grant", url.Values{"grant_type": {"urn:ietf:params:oauth:grant-type:jwt-bearer"}, "assertion": {"x"}}, 400, "unsupported_grant_type"},
 		{"missing grant_type", url.Values{}, 400, "invalid_request"},
 		{"missing refresh_token", url.Values{"grant_type": {"refresh_token"}}, 400, "invalid_request"},
 		{"unknown refresh token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {"rt_nope"}}, 400, "invalid_grant"},
@@ -217,9 +217,10 @@ func TestConfig(t *testing.T) {
 		ClientID:     DefaultClientID,
 		ClientSecret: DefaultClientSecret,
 		Endpoint: oauth2.Endpoint{
-			AuthURL:   srv.URL + "/authorize",
-			TokenURL:  srv.URL + "/token",
-			AuthStyle: oauth2.AuthStyleInHeader,
+			AuthURL:       srv.URL + "/authorize",
+			DeviceAuthURL: srv.URL + "/device_authorization",
+			TokenURL:      srv.URL + "/token",
+			AuthStyle:     oauth2.AuthStyleInHeader,
 		},
 	}
 	a, b := srv.Config(), srv.Config()
