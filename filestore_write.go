@@ -1,8 +1,6 @@
 package tokensource
 
 import (
-	"errors"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -39,21 +37,6 @@ func writeFileAtomic(path string, data []byte) (err error) {
 	}
 	removeDeadTemps(path)
 	return syncDir(dir)
-}
-
-// removeFile removes the file at path, and the temporary files of writers
-// that died, and flushes the removal to disk. A missing file is not an
-// error.
-func removeFile(path string) error {
-	err := os.Remove(path)
-	removeDeadTemps(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	return syncDir(filepath.Dir(path))
 }
 
 // writeAndClose writes data to f, flushes it to disk and closes f. CreateTemp
