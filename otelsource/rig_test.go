@@ -104,6 +104,19 @@ func (s *failingStore) Save(ctx context.Context, tok *oauth2.Token) error {
 	return s.FileStore.Save(ctx, tok)
 }
 
+// Put fails as Save does for a record with a new token, since a Source
+// saves through the Backend; an intent, written before the token request,
+// goes through.
+func (s *failingStore) Put(ctx context.Context, prev, data []byte) error {
+	if rec, err := tokensource.DecodeRecord(data); err == nil && rec.Intent == nil {
+		if s.failSaves.Add(-1) >= 0 {
+			return errors.New("disk full")
+		}
+		s.failSaves.Store(0)
+	}
+	return s.FileStore.Put(ctx, prev, data)
+}
+
 // noting is http.DefaultTransport, whose idle connections the server's
 // Close closes, noting the tokens of every request and response. While
 // r.reject is set, it responds to the resource's requests with a 401 itself.
