@@ -100,6 +100,13 @@ func (f *FileStore) Save(ctx context.Context, tok *oauth2.Token) error {
 // [Records.Delete]), after which no Source writes the grant back, and
 // removes the temporary files of Saves that died, since they hold tokens.
 func (f *FileStore) Delete(ctx context.Context) error {
+	// Under the lock, a refresh running in another process saves its
+	// token first rather than find the tombstone at its save.
+	unlock, err := f.Lock(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	if err := f.records().Delete(ctx); err != nil {
 		return err
 	}

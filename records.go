@@ -50,19 +50,9 @@ func (r Records) Save(ctx context.Context, tok *oauth2.Token) error {
 // token it holds. A Source sees the tombstone at its next load, and serves
 // its cached token no longer. Deleting an empty store writes a tombstone
 // too.
-//
-// When the Backend is a [Locker], Delete takes the lock first, waiting no
-// longer than ctx, so that a refresh running in any process saves its token
-// before the tombstone lands rather than find it at its save. Do not call
-// Delete while holding the lock.
+// A refresh running meanwhile finds the tombstone at its save, which is a
+// compare-and-swap, and does not write the grant back.
 func (r Records) Delete(ctx context.Context) error {
-	if l, ok := r.Backend.(Locker); ok {
-		unlock, err := l.Lock(ctx)
-		if err != nil {
-			return err
-		}
-		defer unlock()
-	}
 	return r.replace(ctx, "delete", &Record{LoggedOut: true})
 }
 

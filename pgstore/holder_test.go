@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
-	"golang.org/x/oauth2"
 
 	"github.com/oauthkit/tokensource/tokensourcetest"
 )
@@ -82,62 +81,6 @@ func (r *holderRig) survivors() []childReport {
 		reports = append(reports, rep)
 	}
 	return reports
-}
-
-// TestLockHolderDies kills the process that holds the lock while its
-// token request is in flight. PostgreSQL ends its session, so the others
-// go on at once (they would hang otherwise: their RefreshTimeout is an
-// hour). If the server had already rotated the refresh token, the others
-// are told to log in again: the server sees the reuse and refuses it.
-func TestLockHolderDies(t *testing.T) {
-	const processes = 3
-	t.Run("before the server rotated", func(t *testing.T) {
-		r := newHolderRig(t, processes, time.Hour)
-		r.srv.SetLatency(0)
-		killed := time.Now()
-		if err := r.holder.cmd.Process.Kill(); err != nil {
-			t.Fatal(err)
-		}
-		waitFor(t, "a survivor's token request", func() bool { return r.srv.Stats().TokenRequests == 2 })
-		handoff := time.Since(killed)
-		var refreshes int64
-		for _, rep := range r.survivors() {
-			if rep.OK != holderGoroutines || rep.Failed != 0 {
-				t.Errorf("a survivor: %d ok, %d failed (first: %s); want all %d ok", rep.OK, rep.Failed, rep.FirstError, holderGoroutines)
-			}
-			refreshes += rep.Stats.Refreshes
-		}
-		st := r.srv.Stats()
-		t.Logf("a survivor's token request came %v after the kill; server: %+v", handoff, st)
-		if st.ReuseDetected != 0 || st.Refreshes != 1 || refreshes != 1 {
-			t.Errorf("%d refreshes by the survivors; want one, the server's only one, and no reuse", refreshes)
-		}
-	})
-	t.Run("after the server rotated", func(t *testing.T) {
-		r := newHolderRig(t, processes, time.Hour)
-		r.srv.SetLatency(0)
-		// The holder's request reached the server, which rotated the
-		// refresh token; the response will never arrive.
-		stored, err := r.store.Load(context.Background())
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := r.srv.Config().TokenSource(context.Background(), &oauth2.Token{RefreshToken: stored.RefreshToken}).Token(); err != nil {
-			t.Fatal(err)
-		}
-		if err := r.holder.cmd.Process.Kill(); err != nil {
-			t.Fatal(err)
-		}
-		for _, rep := range r.survivors() {
-			if rep.OK != 0 || rep.Reauth != holderGoroutines {
-				t.Errorf("a survivor: %d ok, %d failed, %d of them with ErrReauthRequired (first: %s); want all failed so",
-					rep.OK, rep.Failed, rep.Reauth, rep.FirstError)
-			}
-		}
-		if st := r.srv.Stats(); st.Refreshes != 1 || st.ReuseDetected == 0 {
-			t.Errorf("server: %+v; want the one rotation, and the reuse of its refresh token detected", st)
-		}
-	})
 }
 
 // TestLockHolderStalls stops the process that holds the lock while its

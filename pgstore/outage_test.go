@@ -29,6 +29,12 @@ func (c *countingStore) Load(ctx context.Context) (*oauth2.Token, error) {
 	return c.Store.Load(ctx)
 }
 
+// Get counts too: a Source reads the store through the Backend.
+func (c *countingStore) Get(ctx context.Context) ([]byte, error) {
+	c.loads.Add(1)
+	return c.Store.Get(ctx)
+}
+
 // syncBuffer is a bytes.Buffer safe for concurrent use, for logs.
 type syncBuffer struct {
 	mu  sync.Mutex

@@ -50,6 +50,10 @@ func New(pool *pgxpool.Pool, key string, opts *Options) *Store {
 	}
 }
 
+// Where names the Store's table and key in errors, as a Source reports
+// them.
+func (s *Store) Where() string { return s.where }
+
 // records returns the shared semantics on this Store.
 func (s *Store) records() tokensource.Records {
 	return tokensource.Records{Backend: s, Where: s.where}

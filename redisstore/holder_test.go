@@ -4,7 +4,6 @@ package redisstore
 
 import (
 	"context"
-	"errors"
 	"syscall"
 	"testing"
 	"time"
@@ -78,52 +77,6 @@ func tokenWithin(t *testing.T, src *tokensource.Source) (*oauth2.Token, error) {
 		t.Fatalf("Token still waiting after %v", hangBound)
 	}
 	return tok, err
-}
-
-// TestLockHolderDies kills the process that holds the lock while its token
-// request is in flight. The others go on once its lease has expired. If
-// the server never responded to the request, its refresh token is still good
-// and the next holder refreshes with it; if the server had responded and
-// rotated it, the next holder presents the spent refresh token, which the
-// server detects as reuse: it gets ErrReauthRequired, never a token.
-func TestLockHolderDies(t *testing.T) {
-	const lockTTL = time.Second
-	t.Run("before the server responded", func(t *testing.T) {
-		srv := tokensourcetest.NewServer(&tokensourcetest.Options{Latency: time.Hour})
-		defer srv.Close()
-		r := newHolderRig(t, srv, lockTTL, false)
-		r.kill(t)
-		srv.SetLatency(0)
-
-		tok, err := tokenWithin(t, r.other())
-		if err != nil {
-			t.Fatalf("after the holder died: %v", err)
-		}
-		if st := srv.Stats(); st.Refreshes != 1 || st.ReuseDetected != 0 {
-			t.Errorf("server stats %+v; want the one refresh of the next holder, no reuse", st)
-		}
-		if got := mustLoad(t, r.store); got.AccessToken != tok.AccessToken {
-			t.Errorf("the store does not hold the next holder's token")
-		}
-	})
-
-	t.Run("after the server rotated", func(t *testing.T) {
-		srv := tokensourcetest.NewServer(nil)
-		defer srv.Close()
-		r := newHolderRig(t, srv, lockTTL, true)
-		r.child.waitLine(t, "responded")
-		r.kill(t)
-
-		src := r.other()
-		for i := range 2 {
-			if _, err := tokenWithin(t, src); !errors.Is(err, tokensource.ErrReauthRequired) {
-				t.Fatalf("call %d after the holder died: %v, want ErrReauthRequired", i, err)
-			}
-		}
-		if st := srv.Stats(); st.TokenRequests != 2 || st.Refreshes != 1 || st.ReuseDetected != 1 {
-			t.Errorf("server stats %+v; want 2 requests: the dead holder's refresh, and the reuse it detected", st)
-		}
-	})
 }
 
 // TestLockHolderStalls stops the process that holds the lock (SIGSTOP)

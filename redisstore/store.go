@@ -94,6 +94,9 @@ func where(key string) string { return fmt.Sprintf("redis key %q", key) }
 // TokenKey returns the Redis key that holds the record, "{key}:token".
 func (s *Store) TokenKey() string { return s.tokenKey }
 
+// Where names the Store's token key in errors, as a Source reports them.
+func (s *Store) Where() string { return s.records.Where }
+
 // LockKey returns the Redis key of the lease, "{key}:lock".
 func (s *Store) LockKey() string { return s.lockKey }
 
