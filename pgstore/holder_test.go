@@ -66,23 +66,6 @@ func newHolderRig(t *testing.T, processes int, latency time.Duration) *holderRig
 	return r
 }
 
-// survivors waits for every process but the holder and returns their
-// reports.
-func (r *holderRig) survivors() []childReport {
-	var reports []childReport
-	for _, ch := range r.children {
-		if ch == r.holder {
-			continue
-		}
-		rep, err := ch.report()
-		if err != nil {
-			r.t.Fatal(err)
-		}
-		reports = append(reports, rep)
-	}
-	return reports
-}
-
 // TestLockHolderStalls stops the process that holds the lock while its
 // token request is in flight. The others wait, however long: the stopped
 // process's connection stays open, and its session holds the lock. When it

@@ -57,28 +57,6 @@ func (r *holderRig) signal(t *testing.T, sig syscall.Signal) {
 	}
 }
 
-// kill kills the child and waits for it to end.
-func (r *holderRig) kill(t *testing.T) {
-	t.Helper()
-	r.signal(t, syscall.SIGKILL)
-	for range r.child.lines {
-	}
-	r.child.cmd.Wait()
-}
-
-// tokenWithin calls src.Token, and fails t if it has not returned within
-// hangBound.
-func tokenWithin(t *testing.T, src *tokensource.Source) (*oauth2.Token, error) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), hangBound)
-	defer cancel()
-	tok, err := src.TokenContext(ctx)
-	if ctx.Err() != nil {
-		t.Fatalf("Token still waiting after %v", hangBound)
-	}
-	return tok, err
-}
-
 // TestLockHolderStalls stops the process that holds the lock (SIGSTOP)
 // while its token request is in flight.
 //

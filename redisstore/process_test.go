@@ -114,26 +114,6 @@ func (c *child) Stderr() string {
 	return c.stderr.String()
 }
 
-// waitLine waits for the child to print want, and fails t if it ends or
-// hangBound passes first.
-func (c *child) waitLine(t *testing.T, want string) {
-	t.Helper()
-	timeout := time.After(hangBound)
-	for {
-		select {
-		case line, ok := <-c.lines:
-			if !ok {
-				t.Fatalf("the child ended without saying %q; stderr:\n%s", want, c.Stderr())
-			}
-			if line == want {
-				return
-			}
-		case <-timeout:
-			t.Fatalf("the child did not say %q within %v; stderr:\n%s", want, hangBound, c.Stderr())
-		}
-	}
-}
-
 // report waits for the child to end and returns the report it printed.
 func (c *child) report(t *testing.T) childReport {
 	t.Helper()
