@@ -104,8 +104,10 @@ func (s *Source) endTurn() { <-s.turn }
 // backedOff returns the error f ends with instead of going on, after a
 // failure whose backoff has not passed (see failure.backedOff). Before the
 // store is loaded (beforeLoad), only a failure of the store itself stops f,
-// so that a broken store is not read on every call; a token someone else
-// saved is still adopted during the backoff of a failed refresh.
+// so that a broken store is not read on every call. Callers that only learn
+// of a backoff start no flight (TokenContext checks it first), so a token
+// someone else saved is adopted by the first flight after the backoff, or
+// by a forced one.
 func (s *Source) backedOff(f *flight, now time.Time, beforeLoad bool) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
