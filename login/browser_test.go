@@ -21,6 +21,7 @@ import (
 type visit struct {
 	authURL string
 	status  int
+	length  int64 // the response's Content-Length, -1 if it had none
 	body    string
 	err     error
 }
@@ -42,9 +43,10 @@ func follower(edit func(*url.URL)) (func(string) error, <-chan visit) {
 		v := visit{authURL: raw}
 		resp, err := http.Get(u.String())
 		if err == nil {
-			b, _ := io.ReadAll(resp.Body)
+			var b []byte
+			b, err = io.ReadAll(resp.Body)
 			resp.Body.Close()
-			v.status, v.body = resp.StatusCode, string(b)
+			v.status, v.length, v.body = resp.StatusCode, resp.ContentLength, string(b)
 		}
 		v.err = err
 		visits <- v
@@ -344,5 +346,11 @@ func TestBrowserSuccessHTMLAndOptions(t *testing.T) {
 	v := <-visits
 	if v.body != "<p>all good</p>" || !strings.Contains(v.authURL, "access_type=offline") {
 		t.Errorf("page %q, URL %q; want the custom page and the extra option", v.body, v.authURL)
+	}
+	// A page without a length ends only when the handler returns, which
+	// may be after Browser closed the server: a browser then waits for the
+	// rest forever.
+	if v.err != nil || v.length != int64(len(v.body)) {
+		t.Errorf("reading the page: Content-Length %d for %d bytes, error %v; want the length, read whole", v.length, len(v.body), v.err)
 	}
 }

@@ -4,7 +4,9 @@ import (
 	"crypto/subtle"
 	"fmt"
 	"html"
+	"io"
 	"net/http"
+	"strconv"
 	"sync/atomic"
 )
 
@@ -66,23 +68,31 @@ func (c *callback) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		res.err = fmt.Errorf("login: the authorization server redirected back with neither a code nor an error")
 		page(w, http.StatusBadRequest, "Sign-in failed", "The response carried no authorization code.")
 	default:
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		w.Header().Set("Connection", "close") // the server closes after this
-		w.Header().Set("Cache-Control", "no-store")
-		w.Write([]byte(c.success))
+		send(w, http.StatusOK, c.success)
 	}
-	// The page goes out before the login returns and closes the server.
+	// The whole page is on the wire before the login returns and closes
+	// the server: a browser left with half a response waits for the rest.
 	http.NewResponseController(w).Flush()
 	c.result <- res
 }
 
 // page writes a short HTML page.
 func page(w http.ResponseWriter, status int, title, text string) {
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
+	send(w, status, fmt.Sprintf("<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>%s</title></head>\n<body><h1>%[1]s</h1><p>%s</p></body></html>\n",
+		html.EscapeString(title), html.EscapeString(text)))
+}
+
+// send writes doc with its length, so that a flush ends the response: a
+// chunked one would end only when the handler returns, which may be after
+// the server is closed.
+func send(w http.ResponseWriter, status int, doc string) {
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Content-Length", strconv.Itoa(len(doc)))
+	h.Set("Cache-Control", "no-store")
+	h.Set("Connection", "close")
 	w.WriteHeader(status)
-	fmt.Fprintf(w, "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>%s</title></head>\n<body><h1>%[1]s</h1><p>%s</p></body></html>\n",
-		html.EscapeString(title), html.EscapeString(text))
+	io.WriteString(w, doc)
 }
 
 // authorizationError is an error response of the authorization endpoint

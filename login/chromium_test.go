@@ -35,7 +35,7 @@ func TestBrowserWithHeadlessChromium(t *testing.T) {
 	wrapper := filepath.Join(dir, "browser")
 	err = os.WriteFile(wrapper, []byte(`#!/bin/sh
 # Opens "$1" as a user's browser would, headless, and keeps the page it lands on.
-"`+chromium+`" --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
+timeout -k 5 40 "`+chromium+`" --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
 	--disable-background-networking --disable-component-update --disable-sync \
 	--user-data-dir="`+dir+`/profile" --dump-dom "$1" >"`+dir+`/page.html" 2>"`+dir+`/chromium.log"
 echo $? >"`+dir+`/exit.tmp" && mv "`+dir+`/exit.tmp" "`+dir+`/exit"
@@ -45,7 +45,8 @@ echo $? >"`+dir+`/exit.tmp" && mv "`+dir+`/exit.tmp" "`+dir+`/exit"
 	}
 	t.Setenv("BROWSER", wrapper)
 	// The test returns only once Chromium has, so that no browser outlives it.
-	t.Cleanup(func() { waitForFile(t, filepath.Join(dir, "exit"), 30*time.Second) })
+	// The wrapper kills Chromium after 40 s.
+	t.Cleanup(func() { waitForFile(t, filepath.Join(dir, "exit"), 50*time.Second) })
 
 	srv := tokensourcetest.NewServer(nil)
 	defer srv.Close()
@@ -63,10 +64,11 @@ echo $? >"`+dir+`/exit.tmp" && mv "`+dir+`/exit.tmp" "`+dir+`/exit"
 		t.Errorf("Authorizations, CodeExchanges = %d, %d, want 1, 1", st.Authorizations, st.CodeExchanges)
 	}
 
-	status := waitForFile(t, filepath.Join(dir, "exit"), 30*time.Second)
+	status := waitForFile(t, filepath.Join(dir, "exit"), 50*time.Second)
 	page, _ := os.ReadFile(filepath.Join(dir, "page.html"))
 	if strings.TrimSpace(status) != "0" || !strings.Contains(string(page), "<h1>Signed in</h1>") {
-		t.Errorf("Chromium exited %s on the page %q, want 0 on the success page", status, page)
+		log, _ := os.ReadFile(filepath.Join(dir, "chromium.log"))
+		t.Errorf("Chromium exited %q on the page %q, want 0 on the success page; its log:\n%s", status, page, log)
 	}
 }
 

@@ -24,29 +24,36 @@ func (notStored) Error() string        { return "nothing stored" }
 func (notStored) Is(target error) bool { return target == tokensource.ErrNotFound }
 
 // call runs f, which sends commands to Redis with ctx, and returns its
-// error, or ctx's as soon as ctx ends, whichever comes first: a client
-// without ContextTimeoutEnabled waits for a silent server until its own
-// ReadTimeout, whatever ctx says. A call that ctx abandoned goes on in the
-// background until the client gives up; then abandoned, unless nil, runs
-// with its error, to undo what it may have done.
-func call(ctx context.Context, f func(context.Context) error, abandoned func(error)) error {
+// result, or ctx's error as soon as ctx ends, whichever comes first: a
+// client without ContextTimeoutEnabled waits for a silent server until its
+// own ReadTimeout, whatever ctx says. A call that ctx abandoned goes on in
+// the background until the client gives up; then abandoned, unless nil,
+// runs with its error, to undo what it may have done. The result comes
+// back through a channel, never a variable f shares with the caller: an
+// abandoned f still writes after call returned.
+func call[T any](ctx context.Context, f func(context.Context) (T, error), abandoned func(error)) (T, error) {
 	if ctx.Done() == nil {
 		return f(ctx) // no end to wait for
 	}
+	var zero T
 	if err := ctx.Err(); err != nil {
-		return err
+		return zero, err
+	}
+	type result struct {
+		v   T
+		err error
 	}
 	var (
 		mu   sync.Mutex
 		gone bool // the caller returned ctx's error
 	)
-	done := make(chan error, 1)
+	done := make(chan result, 1)
 	go func() {
-		err := f(ctx)
+		v, err := f(ctx)
 		mu.Lock()
 		left := gone
 		if !left {
-			done <- err // buffered: the caller takes it, now or after ctx ends
+			done <- result{v, err} // buffered: the caller takes it, now or after ctx ends
 		}
 		mu.Unlock()
 		if left && abandoned != nil {
@@ -54,17 +61,17 @@ func call(ctx context.Context, f func(context.Context) error, abandoned func(err
 		}
 	}()
 	select {
-	case err := <-done:
-		return err
+	case r := <-done:
+		return r.v, r.err
 	case <-ctx.Done():
 		mu.Lock()
 		defer mu.Unlock()
 		select {
-		case err := <-done: // it finished meanwhile
-			return err
+		case r := <-done: // it finished meanwhile
+			return r.v, r.err
 		default:
 			gone = true
-			return ctx.Err()
+			return zero, ctx.Err()
 		}
 	}
 }

@@ -111,11 +111,8 @@ func (s *Store) acquire(ctx context.Context, owner string) (sent time.Time, err 
 	wait := pollMin
 	for {
 		sent = time.Now()
-		var left int64
-		err := call(ctx, func(ctx context.Context) error {
-			var err error
-			left, err = acquireLease.Run(ctx, s.client, []string{s.lockKey}, owner, s.ttl.Milliseconds()).Int64()
-			return err
+		left, err := call(ctx, func(ctx context.Context) (int64, error) {
+			return acquireLease.Run(ctx, s.client, []string{s.lockKey}, owner, s.ttl.Milliseconds()).Int64()
 		}, func(error) {
 			// The lease may have been taken after ctx ended: give it back
 			// rather than leave the others waiting for its TTL.
@@ -188,11 +185,8 @@ func (l *Lease) keep(sent time.Time) {
 func (l *Lease) renew(expires time.Time) (held bool, err error) {
 	ctx, cancel := context.WithDeadline(l.ctx, expires)
 	defer cancel()
-	var n int64
-	err = call(ctx, func(ctx context.Context) error {
-		var err error
-		n, err = renewLease.Run(ctx, l.s.client, []string{l.s.lockKey}, l.owner, l.s.ttl.Milliseconds()).Int64()
-		return err
+	n, err := call(ctx, func(ctx context.Context) (int64, error) {
+		return renewLease.Run(ctx, l.s.client, []string{l.s.lockKey}, l.owner, l.s.ttl.Milliseconds()).Int64()
 	}, nil)
 	return n == 1, err
 }
@@ -247,8 +241,8 @@ func (l *Lease) Released() <-chan struct{} { return l.freed }
 func (s *Store) release(owner string) {
 	ctx, cancel := context.WithTimeout(context.Background(), releaseTimeout)
 	defer cancel()
-	call(ctx, func(ctx context.Context) error {
-		return releaseLease.Run(ctx, s.client, []string{s.lockKey}, owner).Err()
+	call(ctx, func(ctx context.Context) (any, error) {
+		return nil, releaseLease.Run(ctx, s.client, []string{s.lockKey}, owner).Err()
 	}, nil)
 }
 

@@ -132,11 +132,8 @@ func (s *Store) Delete(ctx context.Context) error {
 // error wraps [tokensource.ErrNotFound] when the key does not exist. See
 // [tokensource.Backend].
 func (s *Store) Get(ctx context.Context) ([]byte, error) {
-	var data []byte
-	err := call(ctx, func(ctx context.Context) error {
-		var err error
-		data, err = s.client.Get(ctx, s.tokenKey).Bytes()
-		return err
+	data, err := call(ctx, func(ctx context.Context) ([]byte, error) {
+		return s.client.Get(ctx, s.tokenKey).Bytes()
 	}, nil)
 	switch {
 	case errors.Is(err, redis.Nil):
@@ -159,11 +156,8 @@ func (s *Store) Put(ctx context.Context, prev, data []byte) error {
 	if prev == nil {
 		expect = "0"
 	}
-	var written int64
-	err := call(ctx, func(ctx context.Context) error {
-		var err error
-		written, err = putRecord.Run(ctx, s.client, []string{s.tokenKey}, expect, prev, data).Int64()
-		return err
+	written, err := call(ctx, func(ctx context.Context) (int64, error) {
+		return putRecord.Run(ctx, s.client, []string{s.tokenKey}, expect, prev, data).Int64()
 	}, nil)
 	switch {
 	case err != nil:
