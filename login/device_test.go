@@ -109,6 +109,13 @@ func TestDeviceCancelStopsPolling(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("no poll within 10 s")
 	}
+	// The poll was sent; the server counts it once it reads it. Counted
+	// after the login returned, it would look like a poll too many.
+	for deadline := time.Now().Add(5 * time.Second); srv.Stats().DevicePolls == 0; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the server did not count the poll within 5 s")
+		}
+	}
 	cancel()
 	select {
 	case err := <-done:
