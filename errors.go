@@ -24,21 +24,16 @@ var ErrReauthRequired = errors.New("tokensource: re-authentication required")
 // name, as in "loading the store: tokensource: token file "/x" is corrupt",
 // and a layer that wraps none says "tokensource: ".
 
-// projectPrefixes begin the messages of the errors of this project's
-// packages, which a Source may wrap: a store module's, for one.
-var projectPrefixes = []string{"tokensource: ", "redisstore: ", "pgstore: ", "grpcsource: ", "otelsource: ", "tokensourcetest: "}
-
-// named reports whether err, or an error it wraps, names a package of this
-// project.
+// named reports whether err, or an error it wraps, names this package:
+// its message begins with "tokensource: ". Stores say what failed through
+// a [StoreError], which does, so an error of any store of this project is
+// named once.
 func named(err error) bool {
 	if err == nil {
 		return false
 	}
-	msg := err.Error()
-	for _, p := range projectPrefixes {
-		if strings.HasPrefix(msg, p) {
-			return true
-		}
+	if strings.HasPrefix(err.Error(), "tokensource: ") {
+		return true
 	}
 	switch u := err.(type) {
 	case interface{ Unwrap() error }:

@@ -123,7 +123,7 @@ func (f *FileStore) Get(ctx context.Context) ([]byte, error) {
 	data, err := os.ReadFile(f.path)
 	f.mu.RUnlock()
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("%w in %q", ErrNotFound, f.path)
+		return nil, &StoreError{Op: "load", Where: f.Where(), Err: ErrNotFound}
 	}
 	if err != nil {
 		return nil, &StoreError{Op: "read", Where: f.Where(), Err: err}

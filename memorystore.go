@@ -52,7 +52,7 @@ func (m *MemoryStore) Get(ctx context.Context) ([]byte, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.data == nil {
-		return nil, ErrNotFound
+		return nil, &StoreError{Op: "load", Where: m.Where(), Err: ErrNotFound}
 	}
 	return m.data, nil
 }
@@ -62,7 +62,7 @@ func (m *MemoryStore) Put(ctx context.Context, prev, data []byte) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if (m.data == nil) != (prev == nil) || !bytes.Equal(m.data, prev) {
-		return &StoreError{Op: "save", Where: "memory store", Err: ErrConflict}
+		return &StoreError{Op: "save", Where: m.Where(), Err: ErrConflict}
 	}
 	m.data = bytes.Clone(data)
 	return nil

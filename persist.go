@@ -7,8 +7,11 @@ import (
 	"golang.org/x/oauth2"
 )
 
-// ErrNotFound is returned by [Store].Load when the store holds no token.
-var ErrNotFound = errors.New("tokensource: no token stored")
+// ErrNotFound is wrapped by the error of [Store].Load when the store holds
+// no token. Like the other sentinels a store wraps ([ErrConflict],
+// [ErrLoggedOut], [ErrCorrupt]), its message names no package: the
+// [StoreError] around it does.
+var ErrNotFound = errors.New("no token stored")
 
 // A Store keeps a token between runs of a program, and between the processes
 // that share it.

@@ -32,7 +32,7 @@ var errNoCredential = errors.New("the token has neither an access_token nor a re
 // be read back: it is not the JSON [MarshalToken] writes, or it holds
 // neither an access token nor a refresh token. The stored data is left as
 // it is; a program may offer a new login, whose Save replaces it.
-var ErrCorrupt = errors.New("tokensource: stored token is corrupt")
+var ErrCorrupt = errors.New("stored token is corrupt")
 
 // MarshalToken returns tok as a [FileStore] writes it, indented, with a
 // trailing newline: the JSON object json.Marshal(*oauth2.Token) writes,

@@ -93,7 +93,7 @@ func (s *Store) Get(ctx context.Context) ([]byte, error) {
 	var data []byte
 	err := s.pool.QueryRow(ctx, s.stmts.get, s.key).Scan(&data)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, &tokensource.StoreError{Op: "load", Where: s.where, Err: errNotFound{}}
+		return nil, &tokensource.StoreError{Op: "load", Where: s.where, Err: tokensource.ErrNotFound}
 	}
 	if err != nil {
 		return nil, &tokensource.StoreError{Op: "load", Where: s.where, Err: err}
@@ -145,9 +145,3 @@ func recordExpiry(data []byte) *time.Time {
 	return &rec.Token.Expiry
 }
 
-// errNotFound is tokensource.ErrNotFound in a message that does not name
-// the package again inside a tokensource.StoreError.
-type errNotFound struct{}
-
-func (errNotFound) Error() string        { return "no token stored" }
-func (errNotFound) Is(target error) bool { return target == tokensource.ErrNotFound }

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"sync"
-
-	"github.com/oauthkit/tokensource"
 )
 
 // ErrLeaseLost is wrapped by the error of [Lease.Err] once the lease is
@@ -14,14 +12,6 @@ import (
 // when its renewal came. Its message carries no package name, as it is
 // always wrapped by one that does.
 var ErrLeaseLost = errors.New("lease lost")
-
-// notStored is the cause of a Get of a key that does not exist: it is
-// [tokensource.ErrNotFound], in words that do not name the package again
-// inside a [tokensource.StoreError].
-type notStored struct{}
-
-func (notStored) Error() string        { return "nothing stored" }
-func (notStored) Is(target error) bool { return target == tokensource.ErrNotFound }
 
 // call runs f, which sends commands to Redis with ctx, and returns its
 // result, or ctx's error as soon as ctx ends, whichever comes first: a

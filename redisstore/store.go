@@ -137,7 +137,7 @@ func (s *Store) Get(ctx context.Context) ([]byte, error) {
 	}, nil)
 	switch {
 	case errors.Is(err, redis.Nil):
-		return nil, &tokensource.StoreError{Op: "load", Where: s.records.Where, Err: notStored{}}
+		return nil, &tokensource.StoreError{Op: "load", Where: s.records.Where, Err: tokensource.ErrNotFound}
 	case err != nil:
 		return nil, &tokensource.StoreError{Op: "load", Where: s.records.Where, Err: err}
 	}
