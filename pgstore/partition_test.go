@@ -6,6 +6,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -14,18 +15,32 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // partitionEnv carries the URL and table to TestLeaseHolderChild.
 const partitionEnv = "PGSTORE_PARTITION_CHILD"
 
-// TestPartitionedHolderLosesTheLock cuts a lease holder off the network:
-// the holder runs in a network namespace of its own, linked to the
-// server's by a veth pair, and the link is taken down while it holds the
-// lease. The server frees the lock within about 20 seconds (keepalive,
-// tcp_user_timeout, idle_session_timeout), and the holder sees its lease
-// lost before that. Needs root and ip(8); CI runs as root.
-func TestPartitionedHolderLosesTheLock(t *testing.T) {
+// partition is a network namespace of a test's own, linked to the host by
+// a veth pair, and a cluster of the test's own that listens on the host's
+// end of the link too. A child process runs in the namespace; cut takes
+// the link down. Needs root and ip(8), and skips t without them; CI runs
+// as root.
+type partition struct {
+	t       *testing.T
+	ipCmd   string
+	ns      string
+	host    string // the host's end of the link
+	hostIP  string
+	subnet  string
+	pg      *cluster
+	pool    *pgxpool.Pool // on loopback, outside the namespace
+	opts    *Options
+	childPG string // the cluster's URL from inside the namespace
+}
+
+func newPartition(t *testing.T) *partition {
 	if testing.Short() {
 		t.Skip("takes about 20 s")
 	}
@@ -36,78 +51,107 @@ func TestPartitionedHolderLosesTheLock(t *testing.T) {
 	if err != nil {
 		t.Skip("needs ip(8) to make a network namespace")
 	}
-	ip := func(args ...string) {
-		t.Helper()
-		if out, err := exec.Command(ipCmd, args...).CombinedOutput(); err != nil {
-			t.Fatalf("ip %s: %v\n%s", strings.Join(args, " "), err, out)
-		}
-	}
 	tag := fmt.Sprintf("%04x", rand.Uint32()&0xffff)
-	ns, host, peer := "pgstore"+tag, "pgsh"+tag, "pgsn"+tag
-	subnet := fmt.Sprintf("10.%d.%d", 100+rand.IntN(100), rand.IntN(250))
-	hostIP, peerIP := subnet+".1", subnet+".2"
-	ip("netns", "add", ns)
-	t.Cleanup(func() { exec.Command(ipCmd, "netns", "del", ns).Run() })
-	ip("link", "add", host, "type", "veth", "peer", "name", peer)
-	t.Cleanup(func() { exec.Command(ipCmd, "link", "del", host).Run() })
-	ip("link", "set", peer, "netns", ns)
-	ip("addr", "add", hostIP+"/30", "dev", host)
-	ip("link", "set", host, "up")
-	ip("netns", "exec", ns, "ip", "addr", "add", peerIP+"/30", "dev", peer)
-	ip("netns", "exec", ns, "ip", "link", "set", peer, "up")
+	p := &partition{t: t, ipCmd: ipCmd, ns: "pgstore" + tag, host: "pgsh" + tag,
+		subnet: fmt.Sprintf("10.%d.%d", 100+rand.IntN(100), rand.IntN(250))}
+	peer := "pgsn" + tag
+	p.hostIP = p.subnet + ".1"
+	p.ip("netns", "add", p.ns)
+	t.Cleanup(func() { exec.Command(ipCmd, "netns", "del", p.ns).Run() })
+	p.ip("link", "add", p.host, "type", "veth", "peer", "name", peer)
+	t.Cleanup(func() { exec.Command(ipCmd, "link", "del", p.host).Run() })
+	p.ip("link", "set", peer, "netns", p.ns)
+	p.ip("addr", "add", p.hostIP+"/30", "dev", p.host)
+	p.ip("link", "set", p.host, "up")
+	p.ip("netns", "exec", p.ns, "ip", "addr", "add", p.subnet+".2/30", "dev", peer)
+	p.ip("netns", "exec", p.ns, "ip", "link", "set", peer, "up")
 
-	// A cluster of the test's own that listens on the veth too.
-	pg := startCluster(t)
-	hba, err := os.OpenFile(filepath.Join(pg.data, "pg_hba.conf"), os.O_APPEND|os.O_WRONLY, 0)
+	p.pg = startCluster(t)
+	hba, err := os.OpenFile(filepath.Join(p.pg.data, "pg_hba.conf"), os.O_APPEND|os.O_WRONLY, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	fmt.Fprintf(hba, "host all all %s.0/30 trust\n", subnet)
+	fmt.Fprintf(hba, "host all all %s.0/30 trust\n", p.subnet)
 	hba.Close()
-	pg.stop()
-	pg.listen = "127.0.0.1," + hostIP
-	pg.start()
+	p.pg.stop()
+	p.pg.listen = "127.0.0.1," + p.hostIP
+	p.pg.start()
+	p.pool = newPool(t, p.pg.URL, nil)
+	p.opts = newTable(t, p.pool)
+	p.childPG = strings.Replace(p.pg.URL, "127.0.0.1", p.hostIP, 1)
+	return p
+}
 
-	pool := newPool(t, pg.URL, nil)
-	opts := newTable(t, pool)
-	store := New(pool, "k", opts)
-	childURL := strings.Replace(pg.URL, "127.0.0.1", hostIP, 1)
+func (p *partition) ip(args ...string) {
+	p.t.Helper()
+	if out, err := exec.Command(p.ipCmd, args...).CombinedOutput(); err != nil {
+		p.t.Fatalf("ip %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+}
 
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, ipCmd, "netns", "exec", ns, os.Args[0], "-test.run=^TestLeaseHolderChild$", "-test.count=1")
-	cmd.Env = append(os.Environ(), partitionEnv+"="+childURL+" "+opts.Table)
+// cut takes the link down: from now on, nothing crosses it either way.
+func (p *partition) cut() { p.ip("link", "set", p.host, "down") }
+
+// child runs the test function run in the namespace, with env set, until
+// ctx ends or t does. It returns a pipe to its stdin and its stdout's
+// lines.
+func (p *partition) child(ctx context.Context, run, env string) (io.Writer, *bufio.Scanner) {
+	p.t.Helper()
+	cmd := exec.CommandContext(ctx, p.ipCmd, "netns", "exec", p.ns, os.Args[0], "-test.run=^"+run+"$", "-test.count=1")
+	cmd.Env = append(os.Environ(), env)
 	cmd.Stderr = os.Stderr
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		p.t.Fatal(err)
+	}
 	out, err := cmd.StdoutPipe()
 	if err != nil {
-		t.Fatal(err)
+		p.t.Fatal(err)
 	}
 	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
+		p.t.Fatal(err)
 	}
-	defer cmd.Wait()
-	defer cmd.Process.Kill()
-	lines := bufio.NewScanner(out)
-	next := func(want string) {
-		t.Helper()
-		for lines.Scan() {
-			if lines.Text() == want {
-				return
-			}
+	p.t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	return in, bufio.NewScanner(out)
+}
+
+// await reads lines until want, and fails t if there is none.
+func await(t *testing.T, lines *bufio.Scanner, want string) {
+	t.Helper()
+	for lines.Scan() {
+		if lines.Text() == want {
+			return
 		}
-		t.Fatalf("the holder never printed %q", want)
 	}
-	next("held")
-	if lockFree(t, pool, store) {
+	t.Fatalf("the child never printed %q", want)
+}
+
+// TestPartitionedHolderLosesTheLock cuts a lease holder off the network
+// while it holds the lease. The server frees the lock within about 20
+// seconds (keepalive, tcp_user_timeout, idle_session_timeout), and the
+// holder sees its lease lost before that.
+func TestPartitionedHolderLosesTheLock(t *testing.T) {
+	t.Parallel() // most of it is waiting for the server
+	p := newPartition(t)
+	store := New(p.pool, "k", p.opts)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	_, lines := p.child(ctx, "TestLeaseHolderChild", partitionEnv+"="+p.childPG+" "+p.opts.Table)
+	await(t, lines, "held")
+	if lockFree(t, p.pool, store) {
 		t.Fatal("the holder says it holds the lease, but the lock is free")
 	}
 
-	ip("link", "set", host, "down")
+	p.cut()
 	cut := time.Now()
 	lost := make(chan time.Duration, 1)
 	go func() {
-		next("lost")
-		lost <- time.Since(cut)
+		for lines.Scan() {
+			if lines.Text() == "lost" {
+				lost <- time.Since(cut)
+				return
+			}
+		}
 	}()
 	l, err := store.Lease(ctx)
 	if err != nil {
@@ -165,6 +209,7 @@ func TestStoppedHolderLosesTheLock(t *testing.T) {
 	if testing.Short() {
 		t.Skip("takes about 20 s")
 	}
+	t.Parallel() // most of it is waiting for the server
 	pool := testPool(t)
 	var version int
 	if err := pool.QueryRow(context.Background(), "SELECT current_setting('server_version_num')::int").Scan(&version); err != nil {

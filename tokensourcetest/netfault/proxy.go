@@ -17,8 +17,8 @@ import (
 	"sync"
 )
 
-// A Proxy forwards TCP connections from a loopback listener to a target
-// address. It is safe for concurrent use. Create it with New; Close it
+// A Proxy forwards TCP connections from a listener, on loopback unless
+// made with NewOn, to a target address. It is safe for concurrent use. Create it with New; Close it
 // when done.
 type Proxy struct {
 	ln     net.Listener
@@ -34,8 +34,14 @@ type Proxy struct {
 
 // New starts a Proxy to target ("host:port") on 127.0.0.1, on a port the
 // system picks.
-func New(target string) (*Proxy, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+func New(target string) (*Proxy, error) { return NewOn("127.0.0.1:0", target) }
+
+// NewOn starts a Proxy to target listening on addr ("host:port"; port 0
+// lets the system pick): for a client that cannot reach loopback, such as
+// one in a network namespace of the test's own, given the address of the
+// test's end of its link.
+func NewOn(addr, target string) (*Proxy, error) {
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, err
 	}
@@ -47,7 +53,8 @@ func New(target string) (*Proxy, error) {
 	return p, nil
 }
 
-// Addr returns the address clients should dial: "127.0.0.1:port".
+// Addr returns the address clients should dial: "127.0.0.1:port" for a
+// Proxy made by New.
 func (p *Proxy) Addr() string { return p.ln.Addr().String() }
 
 // Stall stops every byte in both directions, on open connections and on
