@@ -40,6 +40,7 @@ func FromConfig(ctx context.Context, conf *oauth2.Config, store Store, opts *Opt
 	e := &endpoint{conf: conf, client: contextClient(ctx)}
 	s := New(e.refresh, store, opts)
 	e.log = s.opts.log // before any refresh: New does no I/O
+	s.client, s.auth = e.client, clientAuth{id: conf.ClientID, secret: conf.ClientSecret, style: conf.Endpoint.AuthStyle}
 	return s
 }
 

@@ -29,6 +29,7 @@ type flight struct {
 	refreshed bool          // tok comes from the RefreshFunc
 	backedOff bool          // f stopped at the backoff of an earlier failure
 	loggedOut bool          // f found a tombstone in the store
+	logouts   int64         // Source.logouts when f last took the turn
 	base      *oauth2.Token // the token the RefreshFunc was given
 	step      string        // the step calling out of the package: named if it never returns
 
@@ -120,6 +121,13 @@ func (s *Source) run(f *flight) {
 	}()
 	s.refreshStart(f)
 	f.tok, f.err = s.obtain(f)
+	// With no usable grant, log in; a grant someone else saved meanwhile
+	// is refreshed or adopted instead, once.
+	for round := 0; round < 2 && s.wantsLogin(f.err); round++ {
+		if f.tok, f.err = s.login(f); f.err == errStoreChanged {
+			f.tok, f.err = s.obtain(f)
+		}
+	}
 	returned = true
 }
 
@@ -148,6 +156,11 @@ func (s *Source) publish(f *flight) {
 	if s.retired {
 		// A Pool deleted the Source while f ran: its token is not served.
 		f.tok, f.err = nil, errRetired
+	}
+	if f.err == nil && f.logouts != s.logouts.Load() {
+		// Logout ran after f last used the store: f's token is of the
+		// grant logged out.
+		f.tok, f.err, f.loggedOut = nil, errLoggedOut, true
 	}
 	if f.err == nil {
 		c := newCached(f.tok, now, &s.opts)

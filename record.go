@@ -17,13 +17,15 @@ import (
 //
 // A record is the token plus what processes sharing it need to coordinate:
 // a generation that every write increases, the intent of a refresh in
-// flight, and a tombstone after a log-out.
+// flight, a tombstone after a log-out, and the end of the cooldown after a
+// failed login.
 type Record struct {
 	// Generation is increased by every write of the record. A record of
 	// an earlier version of this package has generation 0.
 	Generation int64
 
-	// Token is the grant's newest token; nil in a tombstone.
+	// Token is the grant's newest token; nil in a tombstone, and in a
+	// record that holds only a LoginRetryAt.
 	Token *oauth2.Token
 
 	// LoggedOut marks a tombstone: the grant was logged out, and no Source
@@ -33,6 +35,12 @@ type Record struct {
 	// Intent, when set, says that a refresh with Token's refresh token was
 	// started and its outcome not yet saved.
 	Intent *Intent
+
+	// LoginRetryAt, when not zero, is when a login failed or was cancelled
+	// plus the cooldown: no Source sharing the record calls its Login
+	// before then (see [Options.LoginCooldown]). It sits beside whatever
+	// else the record holds: a dead token, a tombstone, or nothing.
+	LoginRetryAt time.Time
 
 	raw []byte // the bytes the record was read from or written as, for compare-and-swap
 }
@@ -63,6 +71,7 @@ type recordJSON struct {
 	Generation int64       `json:"generation"`
 	LoggedOut  bool        `json:"logged_out,omitempty"`
 	Intent     *intentJSON `json:"intent,omitempty"`
+	LoginRetry *time.Time  `json:"login_retry_at,omitempty"`
 }
 
 type intentJSON struct {
@@ -78,16 +87,23 @@ type intentJSON struct {
 //	generation      integer
 //	logged_out      true in a tombstone, omitted otherwise
 //	intent          {"refresh": fingerprint, "since": RFC 3339, "owner": string}, omitted when none
+//	login_retry_at  RFC 3339, omitted when zero
 //
-// It fails for a record that is neither a tombstone nor holds a token with
-// an access token or a refresh token.
+// It fails for a record that holds neither a token with an access token or
+// a refresh token, nor a tombstone, nor a LoginRetryAt.
 func EncodeRecord(r *Record) ([]byte, error) {
 	j := recordJSON{Version: recordVersion, Generation: r.Generation, LoggedOut: r.LoggedOut}
+	if !r.LoginRetryAt.IsZero() {
+		t := r.LoginRetryAt.UTC().Round(0)
+		j.LoginRetry = &t
+	}
 	switch {
 	case r.LoggedOut:
 		if r.Token != nil {
 			return nil, errors.New("a tombstone holds no token")
 		}
+	case r.Token == nil && j.LoginRetry != nil:
+		// Nothing stored but the cooldown of a failed login.
 	case r.Token == nil || (r.Token.AccessToken == "" && r.Token.RefreshToken == ""):
 		return nil, errNoCredential
 	default:
@@ -126,10 +142,16 @@ func decodeRecord(data []byte) (*Record, error) {
 		return nil, fmt.Errorf("record version %d is newer than this package reads (%d)", j.Version, recordVersion)
 	}
 	r := &Record{Generation: j.Generation, LoggedOut: j.LoggedOut, raw: data}
-	if !j.LoggedOut {
-		if j.AccessToken == "" && j.RefreshToken == "" {
-			return nil, errNoCredential
-		}
+	if j.LoginRetry != nil {
+		r.LoginRetryAt = *j.LoginRetry
+	}
+	switch {
+	case j.LoggedOut:
+	case j.AccessToken == "" && j.RefreshToken == "" && j.LoginRetry != nil:
+		// Only the cooldown of a failed login.
+	case j.AccessToken == "" && j.RefreshToken == "":
+		return nil, errNoCredential
+	default:
 		r.Token = fromFileToken(j.fileToken)
 	}
 	if in := j.Intent; in != nil {

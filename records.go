@@ -28,8 +28,11 @@ func (r Records) Load(ctx context.Context) (*oauth2.Token, error) {
 	if err != nil {
 		return nil, err
 	}
-	if rec.LoggedOut {
+	switch {
+	case rec.LoggedOut:
 		return nil, &StoreError{Op: "load", Where: r.Where, Err: ErrLoggedOut}
+	case rec.Token == nil: // only the cooldown of a failed login
+		return nil, &StoreError{Op: "load", Where: r.Where, Err: ErrNotFound}
 	}
 	return rec.Token, nil
 }

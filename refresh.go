@@ -43,6 +43,7 @@ func (s *Source) obtain(f *flight) (*oauth2.Token, error) {
 		return nil, s.failed(f.ctx, stepError(stepLoad, err), s.latest, s.now())
 	}
 	defer s.endTurn()
+	f.logouts = s.logouts.Load()
 	now := s.now()
 	if err := s.backedOff(f, now, true); err != nil {
 		return nil, err
@@ -55,11 +56,24 @@ func (s *Source) obtain(f *flight) (*oauth2.Token, error) {
 	}
 	var lease Lease
 	if s.locker != nil {
+		lockCtx := ctx
+		if s.opts.login != nil {
+			// Another Source may hold the lock for a whole login, whose
+			// token this one adopts rather than log in again: it waits
+			// as long, and has a RefreshTimeout of its own after.
+			var cancelLock context.CancelFunc
+			lockCtx, cancelLock = context.WithTimeout(f.ctx, s.opts.refreshTimeout+s.opts.loginTimeout)
+			defer cancelLock()
+		}
 		var err error
-		if lease, err = s.lock(ctx, f); err != nil {
+		if lease, err = s.lock(lockCtx, f); err != nil {
 			return nil, err
 		}
 		defer s.unlock(f, lease)
+		if lockCtx != ctx {
+			ctx, cancel = context.WithTimeout(f.ctx, s.opts.refreshTimeout)
+			defer cancel()
+		}
 		// Another process may have refreshed while we waited for the lock.
 		if tok, err := s.adoptStored(ctx, f, s.now()); tok != nil || err != nil {
 			return tok, err
@@ -159,11 +173,13 @@ func (s *Source) load(ctx context.Context, f *flight, now time.Time) (stored *oa
 	}
 	s.loaded = true
 	switch {
-	case rec == nil && s.grant.shared() && refreshToken(s.latest) != "":
-		if s.rec != nil {
+	case recordToken(rec) == nil && (rec == nil || !rec.LoggedOut) && s.grant.shared() && refreshToken(s.latest) != "":
+		// Nothing stored, or only the cooldown of a login that failed
+		// elsewhere: the grant this Source holds is the one to keep.
+		if recordToken(s.rec) != nil {
 			s.opts.log.WarnContext(f.ctx, "tokensource: the store lost the grant; saving it back")
 		}
-		s.rec, s.stored = nil, nil
+		s.rec, s.stored = rec, nil
 		return nil, false, nil
 	case rec != nil && rec.LoggedOut:
 		s.rec, s.stored, s.latest = rec, nil, nil
@@ -199,18 +215,7 @@ func (s *Source) adoptable(stored *oauth2.Token, replace bool, now time.Time) bo
 func (s *Source) lock(ctx context.Context, f *flight) (lease Lease, err error) {
 	began := time.Now()
 	err = f.call(stepLock, func() (err error) {
-		if s.leaser != nil {
-			lease, err = s.leaser.Lease(ctx)
-			if err == nil && lease == nil {
-				err = errors.New("the Leaser returned neither a lease nor an error")
-			}
-			return err
-		}
-		unlock, err := s.locker.Lock(ctx)
-		if err == nil && unlock == nil {
-			err = errors.New("the Locker returned neither an unlock function nor an error")
-		}
-		lease = unlockLease(unlock)
+		lease, err = s.acquire(ctx)
 		return err
 	})
 	f.lockWait += time.Since(began)
@@ -219,6 +224,23 @@ func (s *Source) lock(ctx context.Context, f *flight) (lease Lease, err error) {
 	}
 	s.lockAcquired(f)
 	return lease, nil
+}
+
+// acquire takes the store's lock: a Lease from a Leaser, or a Lock that
+// cannot be lost.
+func (s *Source) acquire(ctx context.Context) (Lease, error) {
+	if s.leaser != nil {
+		lease, err := s.leaser.Lease(ctx)
+		if err == nil && lease == nil {
+			err = errors.New("the Leaser returned neither a lease nor an error")
+		}
+		return lease, err
+	}
+	unlock, err := s.locker.Lock(ctx)
+	if err == nil && unlock == nil {
+		err = errors.New("the Locker returned neither an unlock function nor an error")
+	}
+	return unlockLease(unlock), err
 }
 
 // unlock releases the store's lock; a panic in it is logged.
@@ -386,8 +408,9 @@ func (s *Source) save(f *flight, tok *oauth2.Token) (superseded *oauth2.Token, e
 // the same grant, or a record lost, is left to be written over.
 func (s *Source) reread(f *flight, rec *Record) *oauth2.Token {
 	switch {
-	case rec == nil:
-		s.rec = nil
+	case rec == nil || rec.Token == nil && !rec.LoggedOut:
+		// Lost, or only a failed login's cooldown: written over.
+		s.rec = rec
 		return nil
 	case rec.LoggedOut:
 		s.rec, s.stored, s.latest = rec, nil, nil

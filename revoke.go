@@ -12,7 +12,8 @@ import (
 )
 
 // clientAuth is how a client authenticates to the authorization server's
-// endpoints (RFC 6749 §2.3.1).
+// endpoints (RFC 6749 §2.3.1). With no id, it does not: a Source made by
+// New knows no client.
 type clientAuth struct {
 	id, secret string
 	// style is oauth2.AuthStyleInParams for client_id and client_secret
@@ -26,7 +27,7 @@ type clientAuth struct {
 // addToForm adds the client's credentials to a request's form, if they go
 // there.
 func (a clientAuth) addToForm(form url.Values) {
-	if a.style == oauth2.AuthStyleInParams {
+	if a.id != "" && a.style == oauth2.AuthStyleInParams {
 		form.Set("client_id", a.id)
 		if a.secret != "" {
 			form.Set("client_secret", a.secret)
@@ -38,7 +39,7 @@ func (a clientAuth) addToForm(form url.Values) {
 // there. RFC 6749 §2.3.1: each part is form-urlencoded before the Basic
 // encoding, so that a colon in the id survives.
 func (a clientAuth) addToHeader(req *http.Request) {
-	if a.style != oauth2.AuthStyleInParams {
+	if a.id != "" && a.style != oauth2.AuthStyleInParams {
 		req.SetBasicAuth(url.QueryEscape(a.id), url.QueryEscape(a.secret))
 	}
 }

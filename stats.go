@@ -17,10 +17,11 @@ type Stats struct {
 	Invalidations            int64 // Invalidate calls that actually dropped the current token
 	TakeOvers                int64 // refreshes that sent a refresh token another Source had recorded its intent on and never resolved (see [Hooks].TakeOver)
 	Resaves                  int64 // saves of a kept token retried in the background after its save failed, that succeeded
+	Logins, LoginErrors      int64 // calls of [Options].Login that succeeded / failed
 }
 
 type counters struct {
-	refreshes, refreshErrors, adopted, saves, saveErrors, invalidations, takeovers, resaves atomic.Int64
+	refreshes, refreshErrors, adopted, saves, saveErrors, invalidations, takeovers, resaves, logins, loginErrors atomic.Int64
 }
 
 // Stats returns a snapshot of the Source's counters.
@@ -34,6 +35,8 @@ func (s *Source) Stats() Stats {
 		SaveErrors:    c.saveErrors.Load(),
 		TakeOvers:     c.takeovers.Load(),
 		Resaves:       c.resaves.Load(),
+		Logins:        c.logins.Load(),
+		LoginErrors:   c.loginErrors.Load(),
 		Invalidations: c.invalidations.Load(),
 	}
 }

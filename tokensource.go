@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"log/slog"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -61,6 +62,27 @@ type Options struct {
 	// Hooks report refreshes, saves and rejected tokens, for metrics and
 	// traces; nil means none. New copies them.
 	Hooks *Hooks
+
+	// Login, when set, is called when no grant is usable (nothing stored,
+	// the refresh token refused, a log-out), instead of returning
+	// [ErrReauthRequired]; see [LoginFunc]. A transient failure, such as a
+	// 5xx or a timeout, never calls it. nil means never.
+	Login LoginFunc
+
+	// LoginTimeout bounds one call of Login, whatever the contexts of its
+	// callers. 0 or less means DefaultLoginTimeout.
+	LoginTimeout time.Duration
+
+	// LoginCooldown is how long no Source sharing the store calls Login
+	// after one failed or was cancelled. The stores of this module keep it
+	// in the store, where other processes see it; with another Store it is
+	// kept in this Source's memory. 0 means DefaultLoginCooldown, and a
+	// negative value none.
+	LoginCooldown time.Duration
+
+	// RevocationURL is the token revocation endpoint (RFC 7009) that
+	// [Source.Logout] tells. "" means that Logout only logs out locally.
+	RevocationURL string
 }
 
 // Defaults for the zero fields of Options.
@@ -68,6 +90,8 @@ const (
 	DefaultEarlyExpiry    = 10 * time.Second
 	DefaultRefreshAhead   = time.Minute
 	DefaultRefreshTimeout = 30 * time.Second
+	DefaultLoginTimeout   = 5 * time.Minute
+	DefaultLoginCooldown  = time.Minute
 )
 
 // options are Options with the defaults filled in.
@@ -78,6 +102,10 @@ type options struct {
 	now            func() time.Time // nil means time.Now, called directly on the hot path
 	log            *slog.Logger
 	hooks          *Hooks // nil when there are none
+	login          LoginFunc
+	loginTimeout   time.Duration
+	loginCooldown  time.Duration
+	revocationURL  string
 }
 
 func (o *Options) resolve() options {
@@ -90,6 +118,10 @@ func (o *Options) resolve() options {
 		refreshTimeout: cmp.Or(max(o.RefreshTimeout, 0), DefaultRefreshTimeout),
 		now:            o.Now,
 		log:            o.Logger,
+		login:          o.Login,
+		loginTimeout:   cmp.Or(max(o.LoginTimeout, 0), DefaultLoginTimeout),
+		loginCooldown:  orDefault(o.LoginCooldown, DefaultLoginCooldown),
+		revocationURL:  o.RevocationURL,
 	}
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)
@@ -165,12 +197,21 @@ type Source struct {
 	turn chan struct{}
 
 	// Owned by the holder of turn.
-	loaded bool          // the store was loaded once
-	rec    *Record       // what the store held when last read or written; nil when nothing
-	stored *oauth2.Token // rec's token, on the wall clock
-	latest *oauth2.Token // the newest token known: its refresh token is the one to use; newer than stored when a save failed
-	seen   intentSeen    // another Source's intent this one waits for
-	resave resaveState   // the background save of latest
+	loaded    bool          // the store was loaded once
+	rec       *Record       // what the store held when last read or written; nil when nothing
+	stored    *oauth2.Token // rec's token, on the wall clock
+	latest    *oauth2.Token // the newest token known: its refresh token is the one to use; newer than stored when a save failed
+	seen      intentSeen    // another Source's intent this one waits for
+	resave    resaveState   // the background save of latest
+	lastLogin loginState    // the last failed login, for the cooldown
+
+	// logouts counts Logout calls; a flight that last held the turn
+	// before the latest one serves no token (see publish).
+	logouts atomic.Int64
+
+	// How Logout reaches the revocation endpoint: set by FromConfig.
+	client *http.Client
+	auth   clientAuth
 
 	stats counters
 }

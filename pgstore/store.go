@@ -144,4 +144,3 @@ func recordExpiry(data []byte) *time.Time {
 	}
 	return &rec.Token.Expiry
 }
-
