@@ -3,8 +3,6 @@ package redisstore
 import (
 	"context"
 	"errors"
-	"net"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,46 +13,13 @@ import (
 // slack is how long past its ctx's deadline a call of a Store may return.
 const slack = 100 * time.Millisecond
 
-// silentServer accepts connections on loopback and never answers: a Redis
-// that hangs. It is closed when t ends.
-func silentServer(t testing.TB) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var conns []net.Conn
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c) // kept open, never read or written
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		l.Close()
-		<-done
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range conns {
-			c.Close()
-		}
-	})
-	return l.Addr().String()
-}
-
 // TestCallsBoundedBySilentServer calls every method of a Store that talks
 // to Redis with a 200ms deadline, against a server that accepts
-// connections and never answers, through a client with go-redis's default
-// options (ContextTimeoutEnabled off) and one with it on: each returns by
-// the deadline plus slack, with an error wrapping DeadlineExceeded.
+// connections and never answers (Redis behind a stalled proxy, which
+// accepts connections and carries nothing), through a client with
+// go-redis's default options (ContextTimeoutEnabled off) and one with it
+// on: each returns by the deadline plus slack, with an error wrapping
+// DeadlineExceeded.
 func TestCallsBoundedBySilentServer(t *testing.T) {
 	const deadline = 200 * time.Millisecond
 	for _, ctxTimeout := range []bool{false, true} {
@@ -63,8 +28,9 @@ func TestCallsBoundedBySilentServer(t *testing.T) {
 			name = "ContextTimeoutEnabled=true"
 		}
 		t.Run(name, func(t *testing.T) {
-			client := redis.NewClient(&redis.Options{Addr: silentServer(t), ContextTimeoutEnabled: ctxTimeout})
-			t.Cleanup(func() { client.Close() })
+			silent := startProxy(t, redisAddr(t))
+			silent.Stall()
+			client := clientWith(t, &redis.Options{Addr: silent.Addr(), ContextTimeoutEnabled: ctxTimeout})
 			s := New(client, uniqueKey(t), nil)
 			tok := &oauth2.Token{AccessToken: "secret-a", RefreshToken: "secret-r"}
 			for _, c := range []struct {

@@ -50,14 +50,9 @@ func newFaultRig(t *testing.T, opts *tokensourcetest.Options) *faultRig {
 // replica starts a replica with the given lease and Source options.
 func (r *faultRig) replica(lockTTL time.Duration, opts *tokensource.Options) *replica {
 	r.t.Helper()
-	p, err := netfault.New(redisAddr(r.t))
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	r.t.Cleanup(func() { p.Close() })
-	c := redis.NewClient(&redis.Options{Addr: p.Addr(), ContextTimeoutEnabled: true, MaxRetries: -1,
+	p := startProxy(r.t, redisAddr(r.t))
+	c := clientWith(r.t, &redis.Options{Addr: p.Addr(), ContextTimeoutEnabled: true, MaxRetries: -1,
 		DialTimeout: 500 * time.Millisecond})
-	r.t.Cleanup(func() { c.Close() })
 	st := New(c, r.key, &Options{LockTTL: lockTTL})
 	src := tokensource.FromConfig(context.Background(), r.srv.Config(), st, opts)
 	r.t.Cleanup(func() {
@@ -72,9 +67,7 @@ func (r *faultRig) replica(lockTTL time.Duration, opts *tokensource.Options) *re
 func (r *faultRig) login() *oauth2.Token {
 	r.t.Helper()
 	tok := r.srv.Login()
-	if err := New(r.raw, r.key, nil).Save(context.Background(), tok); err != nil {
-		r.t.Fatal(err)
-	}
+	mustSave(r.t, New(r.raw, r.key, nil), tok)
 	return tok
 }
 
@@ -104,14 +97,8 @@ func (r *faultRig) waitStored(rt string, limit time.Duration) time.Duration {
 
 // works checks that tok is accepted by the resource.
 func (r *faultRig) works(tok *oauth2.Token) bool {
-	req, _ := http.NewRequest(http.MethodGet, r.srv.ResourceURL(), nil)
-	tok.SetAuthHeader(req)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return false
-	}
-	resp.Body.Close()
-	return resp.StatusCode == http.StatusOK
+	c := &http.Client{Transport: &oauth2.Transport{Source: oauth2.StaticTokenSource(tok)}}
+	return get(c, r.srv.ResourceURL()) == nil
 }
 
 // check asserts the promise: no refresh token was used twice, and the

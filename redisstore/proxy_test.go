@@ -3,108 +3,24 @@ package redisstore
 import (
 	"context"
 	"errors"
-	"net"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/oauthkit/tokensource"
+	"github.com/oauthkit/tokensource/tokensourcetest/netfault"
 	"github.com/oauthkit/tokensource/tokensourcetest/storetest"
 )
 
-// A stallProxy forwards TCP connections from a loopback address to a
-// server, and can stall them all: while stalled, it forwards nothing, in
-// either direction, and keeps the connections open, as a link does whose
-// packets are dropped.
-type stallProxy struct {
-	Addr string
-	mu   sync.Mutex
-	open chan struct{} // closed while the proxy forwards
-}
-
-// startStallProxy starts a proxy to target, closed when t ends.
-func startStallProxy(t testing.TB, target string) *stallProxy {
+// startProxy starts a netfault proxy to target, closed when t ends: a
+// link between a client and Redis that a test can stall, reset or refuse.
+func startProxy(t testing.TB, target string) *netfault.Proxy {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := netfault.New(target)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &stallProxy{Addr: l.Addr().String(), open: make(chan struct{})}
-	close(p.open)
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var conns []net.Conn
-	wg.Go(func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			up, err := net.Dial("tcp", target)
-			if err != nil {
-				c.Close()
-				continue
-			}
-			mu.Lock()
-			conns = append(conns, c, up)
-			mu.Unlock()
-			wg.Go(func() { p.pipe(up, c) })
-			wg.Go(func() { p.pipe(c, up) })
-		}
-	})
-	t.Cleanup(func() {
-		l.Close()
-		p.Resume()
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
-	})
+	t.Cleanup(func() { p.Close() })
 	return p
-}
-
-// pipe copies from src to dst, holding each chunk while the proxy stalls.
-func (p *stallProxy) pipe(dst, src net.Conn) {
-	buf := make([]byte, 32<<10)
-	for {
-		n, err := src.Read(buf)
-		if n > 0 {
-			p.mu.Lock()
-			open := p.open
-			p.mu.Unlock()
-			<-open
-			if _, err := dst.Write(buf[:n]); err != nil {
-				return
-			}
-		}
-		if err != nil {
-			return
-		}
-	}
-}
-
-// Stall stops forwarding until Resume.
-func (p *stallProxy) Stall() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	select {
-	case <-p.open:
-		p.open = make(chan struct{})
-	default:
-	}
-}
-
-// Resume forwards again, what was held first.
-func (p *stallProxy) Resume() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	select {
-	case <-p.open:
-	default:
-		close(p.open)
-	}
 }
 
 // TestLeaseLostWhenLinkStalls holds a lease through a link that then
@@ -113,9 +29,9 @@ func (p *stallProxy) Resume() {
 // has run out. Release on the stalled link returns at once.
 func TestLeaseLostWhenLinkStalls(t *testing.T) {
 	const ttl = 300 * time.Millisecond
-	proxy := startStallProxy(t, redisAddr(t))
+	proxy := startProxy(t, redisAddr(t))
 	key := uniqueKey(t)
-	holder := New(clientFor(t, proxy.Addr), key, &Options{LockTTL: ttl})
+	holder := New(clientFor(t, proxy.Addr()), key, &Options{LockTTL: ttl})
 	lease := mustLease(t, holder)
 	taken := time.Now()
 	time.Sleep(ttl) // renewed meanwhile

@@ -56,7 +56,13 @@ func newClient(t testing.TB) *redis.Client {
 // clientFor returns a client of the server at addr, closed when t ends.
 func clientFor(t testing.TB, addr string) *redis.Client {
 	t.Helper()
-	c := redis.NewClient(&redis.Options{Addr: addr})
+	return clientWith(t, &redis.Options{Addr: addr})
+}
+
+// clientWith returns a client with opts, closed when t ends.
+func clientWith(t testing.TB, opts *redis.Options) *redis.Client {
+	t.Helper()
+	c := redis.NewClient(opts)
 	t.Cleanup(func() { c.Close() })
 	return c
 }

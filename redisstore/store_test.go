@@ -196,8 +196,7 @@ func TestErrorsNameKeyWhenServerIsDown(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	redisAddr(t)
-	client := redis.NewClient(&redis.Options{Addr: freeAddr(t), MaxRetries: -1, DialerRetries: 1})
-	defer client.Close()
+	client := clientWith(t, &redis.Options{Addr: freeAddr(t), MaxRetries: -1, DialerRetries: 1})
 	s := New(client, uniqueKey(t), nil)
 	tok := sampleToken("secret-access")
 
