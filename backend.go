@@ -54,7 +54,10 @@ type Lease interface {
 	// Lost is closed when the lease is lost before Release.
 	Lost() <-chan struct{}
 	// Release gives the lease back; calling it again does nothing. It
-	// returns at once, and finishes in the background.
+	// returns at once, and finishes in the background. A Lease whose
+	// background work outlives its process's exit (a lease key that would
+	// stay until its TTL) also has a method Released() <-chan struct{},
+	// closed when that work is done: [Source.Wait] waits for it.
 	Release()
 }
 

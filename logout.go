@@ -38,7 +38,7 @@ func (s *Source) Logout(ctx context.Context) error {
 		if err != nil {
 			return wrap("logging out: "+stepLock, err)
 		}
-		defer lease.Release()
+		defer s.release(lease)
 	}
 	rec, err := s.grant.get(ctx)
 	if err != nil {

@@ -245,8 +245,19 @@ func (s *Source) acquire(ctx context.Context) (Lease, error) {
 
 // unlock releases the store's lock; a panic in it is logged.
 func (s *Source) unlock(f *flight, lease Lease) {
-	if err := f.call(stepUnlock, func() error { lease.Release(); return nil }); err != nil {
+	if err := f.call(stepUnlock, func() error { s.release(lease); return nil }); err != nil {
 		s.logPanic(f.ctx, err)
+	}
+}
+
+// release gives lease back, and keeps what Wait waits for: the end of the
+// release's background work, if the lease says when.
+func (s *Source) release(lease Lease) {
+	lease.Release()
+	if r, ok := lease.(interface{ Released() <-chan struct{} }); ok {
+		s.mu.Lock()
+		s.released = r.Released()
+		s.mu.Unlock()
 	}
 }
 

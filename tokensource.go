@@ -186,11 +186,12 @@ type Source struct {
 	// mu guards what follows, and is never held while calling out: no
 	// logger, store, locker, RefreshFunc or clock runs under it.
 	mu       sync.Mutex
-	flight   *flight // the running refresh, or nil
-	last     *flight // the latest refresh, which may still be waking its callers
-	rejected string  // access token of the last token Invalidate dropped; never adopted again
-	retired  bool    // a Pool deleted the Source: it serves no token again
-	fail     failure // the last failure, for backoff
+	flight   *flight         // the running refresh, or nil
+	last     *flight         // the latest refresh, which may still be waking its callers
+	rejected string          // access token of the last token Invalidate dropped; never adopted again
+	retired  bool            // a Pool deleted the Source: it serves no token again
+	fail     failure         // the last failure, for backoff
+	released <-chan struct{} // closed when the last lease's release is done; nil if none to wait for
 
 	// turn is held by whoever reads or writes the store for the Source:
 	// the running flight, or a save retried in the background (resave.go).
@@ -334,13 +335,34 @@ func (s *Source) Refresh(ctx context.Context) (*oauth2.Token, error) {
 	}
 }
 
-// Wait waits until no refresh is running, or ctx ends, and returns
-// ctx.Err() in that case. A refresh runs detached from its callers (in the
-// background, inside the refresh-ahead window) and saves the token it gets
-// before it ends. A program that exits while one runs may lose a refresh
-// token the server has already rotated: call Wait before exiting, as in
-// defer src.Wait(ctx). Wait does not stop new refreshes from starting.
+// Wait waits until no refresh is running, and the store's lock it last
+// held is given back, or ctx ends, and returns ctx.Err() in that case. A
+// refresh runs detached from its callers (in the background, inside the
+// refresh-ahead window) and saves the token it gets before it ends. A
+// program that exits while one runs may lose a refresh token the server
+// has already rotated, or leave the store's lease to expire while others
+// wait for it: call Wait before exiting, as in defer src.Wait(ctx). Wait
+// does not stop new refreshes from starting.
 func (s *Source) Wait(ctx context.Context) error {
+	if err := s.waitFlights(ctx); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	released := s.released
+	s.mu.Unlock()
+	if released == nil {
+		return nil
+	}
+	select {
+	case <-released:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// waitFlights waits until no refresh is running, or ctx ends.
+func (s *Source) waitFlights(ctx context.Context) error {
 	for {
 		// The latest flight, rather than the running one: a flight stops
 		// running before its RefreshDone hook and its callers get its result.
