@@ -14,8 +14,6 @@ import (
 	"time"
 
 	"github.com/oauthkit/tokensource"
-	"github.com/oauthkit/tokensource/tokensourcetest"
-	"golang.org/x/oauth2"
 )
 
 // childEnv is the environment variable that turns the demo into the second
@@ -25,6 +23,7 @@ import (
 const childEnv = "TOKENSOURCE_DEMO_CHILD"
 
 type childConfig struct {
+	Role     string        `json:"role"`   // "login": phase 0; "work": phase 3
 	Server   string        `json:"server"` // base URL of the tokensourcetest server
 	Store    string        `json:"store"`  // the -store URL; "" for the file store
 	Key      string        `json:"key"`    // the token file, or the key on the server
@@ -63,22 +62,27 @@ func runChild(env string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	defer st.close()
-	conf := &oauth2.Config{
-		ClientID:     tokensourcetest.DefaultClientID,
-		ClientSecret: tokensourcetest.DefaultClientSecret,
-		Endpoint:     oauth2.Endpoint{TokenURL: cfg.Server + "/token", AuthStyle: oauth2.AuthStyleInHeader},
-	}
+	conf := childConf(cfg.Server)
 	c := newClients(cfg.Workers)
 	defer c.close()
-	src := tokensource.FromConfig(c.tokenCtx, conf, st.open(),
-		&tokensource.Options{Logger: newLogger(cfg.Verbose, stderr, "other process")})
+	opts := &tokensource.Options{Logger: newLogger(cfg.Verbose, stderr, "other process")}
+	if cfg.Role == "login" {
+		opts.Login = browserLogin(conf)
+	}
+	src := tokensource.FromConfig(c.tokenCtx, conf, st.open(), opts)
 	client := tokensource.NewClient(c.apiCtx, src)
 
 	fmt.Fprintln(stdout, childReady)
 	var t tally
-	stop := make(chan struct{})
-	time.AfterFunc(cfg.Duration, func() { close(stop) })
-	work(client, cfg.Server+"/resource", cfg.Workers, stop, &t)
+	if cfg.Role == "login" {
+		if _, err := src.Token(); err != nil {
+			t.fail(err.Error())
+		}
+	} else {
+		stop := make(chan struct{})
+		time.AfterFunc(cfg.Duration, func() { close(stop) })
+		work(client, cfg.Server+"/resource", cfg.Workers, stop, &t)
+	}
 	// A refresh may still run in the background: let it save its token
 	// before this process exits, or its rotated refresh token is lost.
 	if err := src.Wait(context.Background()); err != nil {

@@ -3,19 +3,23 @@
 //
 // It starts a tokensourcetest server in the process: access tokens live two
 // seconds, every refresh rotates the refresh token, and a refresh token
-// presented twice revokes its whole family (RFC 9700 §4.14.2). The user logs
-// in once; the token goes to a store: a FileStore, or with -store a
-// redisstore or pgstore on the server the URL names. Then goroutines call the
-// server's protected resource through tokensource.NewClient, through three
-// events: the server revokes the access token in use; the program restarts
-// (a new Source on the same store, no new login); and a second process, this
-// program run again, shares the store while both work and while the server
-// revokes their token once more. The demo ends with a report, and exits with
-// status 1 if anything went wrong: a request failed, a phase made no
-// successful request, a refresh token was presented twice, a second login
-// was needed, the token file's mode is not 0600, the stored token is
-// missing, the second process failed, or the setup or the clean-up failed;
-// and with status 2 on bad flags.
+// presented twice revokes its whole family (RFC 9700 §4.14.2). The store
+// starts empty: a FileStore, or with -store a redisstore or pgstore on the
+// server the URL names. This process and a second one (this program, run
+// again) start at once, each with a Source whose Login is login.Browser with
+// a scripted browser: one logs in, the other adopts its token. Then
+// goroutines call the server's protected resource through
+// tokensource.NewClient, through three events: the server revokes the
+// access token in use; the program restarts (a new Source on the same
+// store, no new login); and a second process shares the store while both
+// work and while the server revokes their token once more. Last, the user
+// logs out: Logout revokes the refresh token at the server and leaves a
+// tombstone. The demo ends with a report, and exits with status 1 if
+// anything went wrong: a request failed, a phase made no successful
+// request, a refresh token was presented twice, more than one login, the
+// log-out did not revoke, the token file's mode is not 0600, the stored
+// record is missing, the second process failed, or the setup or the
+// clean-up failed; and with status 2 on bad flags.
 //
 // Usage, from the repository's root directory (the demo is a module of its
 // own, so that the root module does not depend on Redis and PostgreSQL):
@@ -152,6 +156,7 @@ type demo struct {
 	firstRun, later  tally
 	fromStore        bool // the restarted Source's first token was the saved one, no refresh
 	other            childResult
+	loggedOut        bool // Logout revoked the grant, left a tombstone and stopped the Source
 	problems         []string
 }
 
@@ -223,10 +228,27 @@ func (d *demo) close() error {
 }
 
 // newSource returns a Source on the store, as a program would make it at
-// start-up.
-func (d *demo) newSource(name string) *tokensource.Source {
-	opts := &tokensource.Options{Logger: newLogger(d.cfg.verbose, d.stderr, name)}
+// start-up, with login as its Login.
+func (d *demo) newSource(name string, login tokensource.LoginFunc) *tokensource.Source {
+	opts := &tokensource.Options{
+		Logger:        newLogger(d.cfg.verbose, d.stderr, name),
+		Login:         login,
+		RevocationURL: d.srv.RevocationURL(),
+	}
 	return tokensource.FromConfig(d.clients.tokenCtx, d.srv.Config(), d.store.open(), opts)
+}
+
+// childConfig is the configuration of a second process that plays role.
+func (d *demo) childConfig(role string) childConfig {
+	return childConfig{
+		Role:     role,
+		Server:   d.srv.URL,
+		Store:    d.cfg.store.raw,
+		Key:      d.key,
+		Duration: d.cfg.duration,
+		Workers:  d.cfg.workers,
+		Verbose:  d.cfg.verbose,
+	}
 }
 
 func (d *demo) run() {
@@ -236,23 +258,19 @@ func (d *demo) run() {
 	d.out.line("  store       %s", d.store.name)
 	d.out.line("")
 
-	// The user logs in once, say through a browser; the program saves
-	// the token where its Sources will find it.
-	if err := d.store.open().Save(d.clients.tokenCtx, d.srv.Login()); err != nil {
-		d.problem("saving the login: %v", err)
+	if !d.logIn() {
 		return
 	}
-	d.out.event("the user logs in once; the token is saved to %s", d.store.where)
-
 	d.phase1()
 	d.restart()
 	d.phase3()
+	d.logOut()
 }
 
 // phase1 is the first run of the program: many goroutines, and the server
 // revokes the access token they use half way.
 func (d *demo) phase1() {
-	d.first = d.newSource("first run")
+	d.first = d.newSource("first run", nil)
 	client := tokensource.NewClient(d.clients.apiCtx, d.first)
 	d.out.event("phase 1: %d goroutines call the API through tokensource.NewClient for %v", d.cfg.workers, d.cfg.duration)
 	d.workload(client, &d.firstRun, func() { d.revoke(client, "in use") })
@@ -269,7 +287,7 @@ func (d *demo) restart() {
 		d.problem("reading %s: %v", d.store.where, err)
 		return
 	}
-	d.restarted = d.newSource("after restart")
+	d.restarted = d.newSource("after restart", nil)
 	tok, err := d.restarted.Token()
 	if err != nil {
 		d.problem("the restarted Source has no token: %v", err)
@@ -292,14 +310,7 @@ func (d *demo) phase3() {
 	}
 	d.out.event("phase 3: a second process (this program, run again) shares %s; %d goroutines each for %v",
 		d.store.where, d.cfg.workers, d.cfg.duration)
-	ch, err := startChild(childConfig{
-		Server:   d.srv.URL,
-		Store:    d.cfg.store.raw,
-		Key:      d.key,
-		Duration: d.cfg.duration,
-		Workers:  d.cfg.workers,
-		Verbose:  d.cfg.verbose,
-	}, d.stderr)
+	ch, err := startChild(d.childConfig("work"), d.stderr)
 	if err != nil {
 		d.problem("%v", err)
 		return
@@ -408,6 +419,7 @@ func (d *demo) report() bool {
 		first.Adopted+restarted.Adopted+d.other.Stats.Adopted)
 	d.out.line("  logins          %d; the restart and the second process used %s", logins, d.store.where)
 	d.out.line("  reuse detected  %d refresh tokens presented twice", st.ReuseDetected)
+	d.out.line("  logged out      %v: the refresh token revoked at the server (%d revocations), a tombstone in the store", d.loggedOut, st.Revocations)
 	if d.cfg.store.raw == "" {
 		d.out.line("  token file      %s", d.fileLine())
 	} else {
@@ -432,7 +444,7 @@ func (d *demo) report() bool {
 
 // storedLine describes the token on a server, and checks it is there.
 func (d *demo) storedLine() string {
-	if _, err := d.store.open().Load(d.clients.tokenCtx); err != nil {
+	if _, err := d.store.open().Load(d.clients.tokenCtx); err != nil && !(d.loggedOut && errors.Is(err, tokensource.ErrLoggedOut)) {
 		d.problems = append(d.problems, fmt.Sprintf("the stored token: %v", err))
 	}
 	keep := "deleted at exit; -keep keeps it"

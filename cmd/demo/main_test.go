@@ -78,6 +78,8 @@ func checkSuccess(t *testing.T, code int, out string) {
 		" 0 failed (",
 		"reuse detected  0 ",
 		"logins          1;",
+		"the browser opened 1 time(s), the server exchanged 1 code(s)",
+		"logged out      true:",
 		"[other process] ", // -v: the second process logged through its stderr
 		"ok: every request succeeded",
 	} {

@@ -27,7 +27,7 @@ func TestRevokeFreshTokenCostsOneRefresh(t *testing.T) {
 	if err := d.store.open().Save(t.Context(), d.srv.Login()); err != nil {
 		t.Fatal(err)
 	}
-	src := d.newSource("test")
+	src := d.newSource("test", nil)
 	unused, err := src.Refresh(t.Context())
 	if err != nil {
 		t.Fatal(err)
