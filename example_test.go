@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/oauthkit/tokensource"
+	"github.com/oauthkit/tokensource/login"
 	"github.com/oauthkit/tokensource/tokensourcetest"
 	"golang.org/x/oauth2"
 )
@@ -384,67 +385,86 @@ func ExampleSource_Invalidate() {
 	// invalidations 1, refreshes 1
 }
 
-// When nothing is stored, or the server refuses the refresh token
-// (invalid_grant: the session was revoked, or expired), only the user can
-// help: the error wraps ErrReauthRequired. Ask them to log in again and
-// save the token they get; the Source makes no token request until the
-// store changes, then takes the new token from it.
-func Example_reauth() {
+// With Options.Login, a Source logs the user in itself when no grant is
+// usable: nothing stored, the refresh token refused, a log-out. However
+// many Sources and processes share the store, one logs in, under its lock,
+// and the others adopt the token it saved. Here the browser is scripted; a
+// real program passes nil BrowserOptions, and the system browser opens.
+func Example_login() {
 	srv := tokensourcetest.NewServer(nil)
 	defer srv.Close()
 	ctx := context.Background()
 	conf := srv.Config()
-	store := tokensource.NewMemoryStore()
-	src := tokensource.FromConfig(ctx, conf, store, nil)
+	src := tokensource.FromConfig(ctx, conf, tokensource.NewMemoryStore(), &tokensource.Options{
+		Login: login.Browser(conf, &login.BrowserOptions{Open: scriptedBrowser}),
+	})
 	client := tokensource.NewClient(ctx, src)
-
-	logIn := func() {
-		// A browser or device flow in a real program.
-		tok, err := conf.PasswordCredentialsToken(ctx, tokensourcetest.Username, tokensourcetest.Password)
+	get := func() {
+		resp, err := client.Get(srv.ResourceURL())
 		if err != nil {
 			log.Fatal(err)
 		}
-		if err := store.Save(ctx, tok); err != nil {
-			log.Fatal(err)
-		}
-	}
-	get := func() {
-		resp, err := client.Get(srv.ResourceURL())
-		switch {
-		case errors.Is(err, tokensource.ErrReauthRequired):
-			fmt.Println("please log in")
-			logIn()
-		case err != nil:
-			log.Fatal(err)
-		default:
-			resp.Body.Close()
-			fmt.Println(resp.Status)
-		}
+		resp.Body.Close()
+		fmt.Println(resp.Status)
 	}
 
-	get() // nothing stored yet
-	get()
+	get() // nothing stored: the Source logs in first
 
-	// An administrator revokes the session: the access token is rejected,
-	// and so is the refresh token. The 401 comes back as it is, since no
-	// new token could be had; the next request says why.
+	// An administrator ends the session: the access token is rejected, and
+	// so is the refresh token. The Source logs in again, and the request
+	// is sent once more.
 	tok, err := src.Token()
 	if err != nil {
 		log.Fatal(err)
 	}
 	srv.RevokeFamily(tok.RefreshToken)
 	get()
-	before := srv.Stats().TokenRequests
-	get()
-	fmt.Println("token requests while logged out:", srv.Stats().TokenRequests-before-1) // minus the login
-	get()
+	fmt.Println("logins:", src.Stats().Logins)
 	// Output:
-	// please log in
 	// 200 OK
-	// 401 Unauthorized
-	// please log in
-	// token requests while logged out: 0
 	// 200 OK
+	// logins: 2
+}
+
+// Logout revokes the grant at the server (RFC 7009) and leaves a tombstone
+// in the store, which stops every Source of the grant, in any process.
+func ExampleSource_Logout() {
+	srv := tokensourcetest.NewServer(nil)
+	defer srv.Close()
+	ctx := context.Background()
+	store := tokensource.NewMemoryStore()
+	if err := store.Save(ctx, srv.Login()); err != nil {
+		log.Fatal(err)
+	}
+	src := tokensource.FromConfig(ctx, srv.Config(), store, &tokensource.Options{RevocationURL: srv.RevocationURL()})
+	tok, err := src.Token()
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	if err := src.Logout(ctx); err != nil {
+		log.Fatal(err) // the server was not told, say; the log-out is done here all the same
+	}
+	fmt.Println("revoked at the server:", srv.Revoked(tok.RefreshToken))
+	_, err = store.Load(ctx)
+	fmt.Println("the store:", err)
+	_, err = src.Token()
+	fmt.Println("re-authentication required:", errors.Is(err, tokensource.ErrReauthRequired))
+	// Output:
+	// revoked at the server: true
+	// the store: tokensource: load memory store: logged out
+	// re-authentication required: true
+}
+
+// scriptedBrowser stands in for the user's browser: it follows the
+// authorization URL, through the test server's scripted approval, to the
+// login's loopback redirect.
+func scriptedBrowser(authURL string) error {
+	resp, err := http.Get(authURL)
+	if err != nil {
+		return err
+	}
+	return resp.Body.Close()
 }
 
 // A token endpoint's error response is an *EndpointError, which errors.As also
