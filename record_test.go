@@ -33,7 +33,8 @@ func goldenToken() *oauth2.Token {
 }
 
 // TestEncodeRecordGolden pins the bytes every store keeps for a token, a
-// tombstone and a record with an intent.
+// tombstone, a record with an intent, and the cooldown of a failed login,
+// alone and beside a tombstone.
 func TestEncodeRecordGolden(t *testing.T) {
 	cases := map[string]*tokensource.Record{
 		"token":     {Generation: 3, Token: goldenToken()},
@@ -43,6 +44,8 @@ func TestEncodeRecordGolden(t *testing.T) {
 			Since:   time.Date(2030, 1, 2, 3, 0, 0, 0, time.UTC),
 			Owner:   "owner-1",
 		}},
+		"cooldown":           {Generation: 6, LoginRetryAt: time.Date(2030, 1, 2, 3, 1, 0, 0, time.UTC)},
+		"tombstone-cooldown": {Generation: 7, LoggedOut: true, LoginRetryAt: time.Date(2030, 1, 2, 3, 1, 0, 0, time.UTC)},
 	}
 	for name, rec := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -72,6 +75,9 @@ func TestEncodeRecordGolden(t *testing.T) {
 			}
 			if rec.Token != nil && (back.Token.AccessToken != rec.Token.AccessToken || back.Token.RefreshToken != rec.Token.RefreshToken || !back.Token.Expiry.Equal(rec.Token.Expiry)) {
 				t.Fatalf("decoded token %+v, want %+v", back.Token, rec.Token)
+			}
+			if !back.LoginRetryAt.Equal(rec.LoginRetryAt) || (back.Token == nil) != (rec.Token == nil) {
+				t.Fatalf("decoded %+v, want %+v", back, rec)
 			}
 			if rec.Intent != nil && (*back.Intent != *rec.Intent) {
 				t.Fatalf("decoded intent %+v, want %+v", back.Intent, rec.Intent)

@@ -274,6 +274,30 @@ func TestBackend(t *testing.T, newBackend func(t *testing.T) tokensource.Backend
 		}
 	})
 
+	t.Run("LoginCooldown", func(t *testing.T) {
+		// What a Source writes after a failed login on an empty store:
+		// nothing stored but the cooldown, which others must see.
+		b := newBackend(t)
+		retryAt := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+		data, err := tokensource.EncodeRecord(&tokensource.Record{Generation: 1, LoginRetryAt: retryAt})
+		if err != nil {
+			t.Fatal(err)
+		}
+		mustPut(t, b, nil, data)
+		got, err := b.Get(ctx(t))
+		if err != nil {
+			t.Fatalf("Get: %v", err)
+		}
+		rec, err := tokensource.DecodeRecord(got)
+		if err != nil || !rec.LoginRetryAt.Equal(retryAt) || rec.Token != nil || rec.LoggedOut {
+			t.Fatalf("the record read back: %+v, %v; want only the cooldown until %v", rec, err, retryAt)
+		}
+		_, err = tokensource.Records{Backend: b, Where: "the backend under test"}.Load(ctx(t))
+		if !errors.Is(err, tokensource.ErrNotFound) || errors.Is(err, tokensource.ErrLoggedOut) {
+			t.Fatalf("Load of a cooldown: %v; want ErrNotFound, not ErrLoggedOut", err)
+		}
+	})
+
 	t.Run("ErrorsHoldNoTokens", func(t *testing.T) {
 		b := newBackend(t)
 		a := encode(t, 1, "a")
