@@ -124,9 +124,10 @@ func (s *Source) run(f *flight) {
 	// With no usable grant, log in; a grant someone else saved meanwhile
 	// is refreshed or adopted instead, once.
 	for round := 0; round < 2 && s.wantsLogin(f.err); round++ {
-		if f.tok, f.err = s.login(f); f.err == errStoreChanged {
-			f.tok, f.err = s.obtain(f)
+		if f.tok, f.err = s.login(f); f.err != errStoreChanged {
+			break // a login's failure is final for this flight: see Options.LoginCooldown
 		}
+		f.tok, f.err = s.obtain(f)
 	}
 	returned = true
 }

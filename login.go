@@ -107,7 +107,6 @@ func (s *Source) login(f *flight) (*oauth2.Token, error) {
 		return nil, s.failed(f.ctx, stepError(stepLoad, err), s.latest, s.now())
 	}
 	if tok := onWallClock(recordToken(rec)); tok != nil && !sameToken(tok, s.stored) {
-		s.rec, s.stored, s.latest = rec, tok, tok
 		return nil, errStoreChanged
 	}
 	s.rec = rec
