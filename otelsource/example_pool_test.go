@@ -112,6 +112,6 @@ func Example_pool() {
 	// tokensource.rejections [{response}] account=globex tokensource.rejection.outcome=recovered: 1
 	// tokensource.token.remaining_lifetime [s] account=acme: 3000
 	// tokensource.token.remaining_lifetime [s] account=globex: 3000
-	// acme: {Refreshes:1 RefreshErrors:1 Adopted:1 Saves:1 SaveErrors:0 Invalidations:0 TakeOvers:0 Resaves:0}
-	// globex: {Refreshes:3 RefreshErrors:0 Adopted:0 Saves:3 SaveErrors:0 Invalidations:1 TakeOvers:0 Resaves:0}
+	// acme: {Refreshes:1 RefreshErrors:1 Adopted:1 Saves:1 SaveErrors:0 Invalidations:0 TakeOvers:0 Resaves:0 Logins:0 LoginErrors:0}
+	// globex: {Refreshes:3 RefreshErrors:0 Adopted:0 Saves:3 SaveErrors:0 Invalidations:1 TakeOvers:0 Resaves:0 Logins:0 LoginErrors:0}
 }
