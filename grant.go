@@ -26,7 +26,12 @@ type grantStore interface {
 func newGrantStore(store Store) grantStore {
 	if b, ok := store.(Backend); ok {
 		r := Records{Backend: b}
-		if w, ok := store.(interface{ Where() string }); ok {
+		if rs, ok := store.(interface{ Records() Records }); ok {
+			// The store's place and encryption, with the store as given
+			// for its Backend: a wrapper's Get and Put are its own.
+			r = rs.Records()
+			r.Backend = b
+		} else if w, ok := store.(interface{ Where() string }); ok {
 			r.Where = w.Where()
 		}
 		return backendGrant{r}
