@@ -24,6 +24,7 @@ import (
 // ".lock".
 type FileStore struct {
 	path string
+	opts FileStoreOptions
 
 	// mu orders this FileStore's Saves and keeps Loads off the file while a
 	// Save replaces it. On Unix the rename alone would do, but on Windows a
@@ -45,6 +46,28 @@ func NewFileStore(path string) *FileStore {
 		panic("tokensource: NewFileStore with an empty path")
 	}
 	return &FileStore{path: path}
+}
+
+// FileStoreOptions are the options of [NewFileStoreWith].
+type FileStoreOptions struct {
+	// Encrypter, when not nil, encrypts the file's record, bound to the
+	// file's path (see [Records].Encrypter). A file written in plain text
+	// still loads, and is encrypted at its next write, unless
+	// RequireEncryption.
+	Encrypter Encrypter
+
+	// RequireEncryption makes a file in plain text corrupt: Load fails
+	// with an error wrapping [ErrCorrupt].
+	RequireEncryption bool
+}
+
+// NewFileStoreWith is NewFileStore with options; nil opts means none.
+func NewFileStoreWith(path string, opts *FileStoreOptions) *FileStore {
+	f := NewFileStore(path)
+	if opts != nil {
+		f.opts = *opts
+	}
+	return f
 }
 
 // errNoPath is the error of every method of a FileStore without a path.
@@ -69,7 +92,13 @@ func (f *FileStore) Path() string { return f.path }
 func (f *FileStore) Where() string { return fmt.Sprintf("token file %q", f.path) }
 
 // records returns the shared semantics on this FileStore.
-func (f *FileStore) records() Records { return Records{Backend: f, Where: f.Where()} }
+func (f *FileStore) records() Records {
+	return Records{Backend: f, Where: f.Where(), Encrypter: f.opts.Encrypter, RequireEncryption: f.opts.RequireEncryption}
+}
+
+// Records returns the record semantics of the file, with its encryption:
+// what a [Source] on the FileStore reads and writes through.
+func (f *FileStore) Records() Records { return f.records() }
 
 // Load reads the token from the file. It returns an error that wraps
 // [ErrNotFound] when the file does not exist, [ErrLoggedOut] after Delete,

@@ -15,8 +15,24 @@ import (
 // [Source] on it reads and writes whole records.
 type Records struct {
 	Backend Backend
-	// Where names the store's place in errors: `token file "/x"`.
+	// Where names the store's place in errors: `token file "/x"`. A sealed
+	// record is bound to it (see Encrypter).
 	Where string
+
+	// Place is what a sealed record is bound to; "" means Where. A store
+	// whose Where can name one place in several ways sets it to one.
+	Place string
+
+	// Encrypter, when not nil, seals every record written, bound to Place,
+	// and opens what it reads. A record written in plain text, before
+	// encryption was switched on, still loads, and is sealed at its next
+	// write. A record that does not open (a wrong key, tampering, a record
+	// copied from another place) is corrupt: an error wrapping
+	// [ErrCorrupt], and the record is left as it is.
+	Encrypter Encrypter
+
+	// RequireEncryption makes a record in plain text corrupt too.
+	RequireEncryption bool
 }
 
 // Load returns the stored token. The error wraps [ErrNotFound] when
@@ -65,10 +81,15 @@ func (r Records) read(ctx context.Context) (*Record, error) {
 	if err != nil {
 		return nil, err
 	}
-	rec, err := decodeRecord(data)
+	inner, err := r.open(ctx, data)
 	if err != nil {
 		return nil, &StoreError{Op: "load", Where: r.Where, Err: &corruptRecord{err}}
 	}
+	rec, err := decodeRecord(inner)
+	if err != nil {
+		return nil, &StoreError{Op: "load", Where: r.Where, Err: &corruptRecord{err}}
+	}
+	rec.raw = data // compare-and-swap is on the bytes stored
 	return rec, nil
 }
 
@@ -116,6 +137,9 @@ func (r Records) put(ctx context.Context, op string, prev, next *Record) error {
 		next.Generation = prev.Generation + 1
 	}
 	data, err := EncodeRecord(next)
+	if err == nil {
+		data, err = r.seal(ctx, data)
+	}
 	if err != nil {
 		return &StoreError{Op: op, Where: r.Where, Err: err}
 	}

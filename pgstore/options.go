@@ -1,6 +1,10 @@
 package pgstore
 
-import "github.com/jackc/pgx/v5"
+import (
+	"github.com/jackc/pgx/v5"
+
+	"github.com/oauthkit/tokensource"
+)
 
 // DefaultTable is the table a Store uses when Options.Table is empty.
 const DefaultTable = "tokensource_tokens"
@@ -16,6 +20,17 @@ type Options struct {
 	// Table is the table's name, used as it is (quoted, case kept); ""
 	// means DefaultTable.
 	Table string
+
+	// Encrypter, when not nil, encrypts the record, bound to its table and
+	// key, so that the row, a dump or a read-only role reveals no token
+	// (see [tokensource.Records].Encrypter). A row written in plain text
+	// still loads, and is encrypted at its next write, unless
+	// RequireEncryption.
+	Encrypter tokensource.Encrypter
+
+	// RequireEncryption makes a row in plain text corrupt: Load fails with
+	// an error wrapping [tokensource.ErrCorrupt].
+	RequireEncryption bool
 }
 
 // ident returns the quoted, schema-qualified name of the table.

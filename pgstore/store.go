@@ -23,6 +23,8 @@ type Store struct {
 	pool  *pgxpool.Pool
 	key   string
 	where string // table "t" key "k", for errors
+	place string // what a sealed record is bound to: the table's name and the key
+	opts  Options
 	lock  [2]int32
 	stmts statements
 }
@@ -41,10 +43,16 @@ func New(pool *pgxpool.Pool, key string, opts *Options) *Store {
 		panic("pgstore: New with an empty key")
 	}
 	table := opts.ident()
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
 	return &Store{
 		pool:  pool,
 		key:   key,
 		where: fmt.Sprintf("table %s key %q", table, key),
+		place: fmt.Sprintf("postgres:%q:%q", tableName(opts), key),
+		opts:  o,
 		lock:  lockID(tableName(opts), key),
 		stmts: newStatements(table),
 	}
@@ -56,8 +64,13 @@ func (s *Store) Where() string { return s.where }
 
 // records returns the shared semantics on this Store.
 func (s *Store) records() tokensource.Records {
-	return tokensource.Records{Backend: s, Where: s.where}
+	return tokensource.Records{Backend: s, Where: s.where, Place: s.place,
+		Encrypter: s.opts.Encrypter, RequireEncryption: s.opts.RequireEncryption}
 }
+
+// Records returns the record semantics of the Store, with its encryption:
+// what a [tokensource.Source] on it reads and writes through.
+func (s *Store) Records() tokensource.Records { return s.records() }
 
 // Load returns the token stored under the Store's key; see
 // [tokensource.Records.Load]. It reads a row written by an earlier version

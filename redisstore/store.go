@@ -27,6 +27,17 @@ type Options struct {
 	// link to Redis. 0 or less means DefaultLockTTL; it is rounded to a
 	// whole millisecond, at least one.
 	LockTTL time.Duration
+
+	// Encrypter, when not nil, encrypts the record, bound to its key, so
+	// that the Redis value, an RDB or AOF file or a replica reveals no
+	// token (see [tokensource.Records].Encrypter). A value written in
+	// plain text still loads, and is encrypted at its next write, unless
+	// RequireEncryption.
+	Encrypter tokensource.Encrypter
+
+	// RequireEncryption makes a value in plain text corrupt: Load fails
+	// with an error wrapping [tokensource.ErrCorrupt].
+	RequireEncryption bool
 }
 
 // Store keeps the record of one grant in Redis, under a key shared by
@@ -84,9 +95,16 @@ func New(client redis.UniversalClient, key string, opts *Options) *Store {
 		ttl:      ttl.Round(time.Millisecond),
 		turn:     make(chan struct{}, 1),
 	}
-	s.records = tokensource.Records{Backend: s, Where: where(s.tokenKey)}
+	s.records = tokensource.Records{Backend: s, Where: where(s.tokenKey), Place: "redis:" + s.tokenKey}
+	if opts != nil {
+		s.records.Encrypter, s.records.RequireEncryption = opts.Encrypter, opts.RequireEncryption
+	}
 	return s
 }
+
+// Records returns the record semantics of the Store, with its encryption:
+// what a [tokensource.Source] on it reads and writes through.
+func (s *Store) Records() tokensource.Records { return s.records }
 
 // where names a Redis key in errors.
 func where(key string) string { return fmt.Sprintf("redis key %q", key) }
