@@ -32,9 +32,16 @@ func (c *statementCounter) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQu
 func benchStores(b *testing.B) (stores map[string]tokensource.Store, statements *statementCounter) {
 	statements = &statementCounter{}
 	pool := newPool(b, serverURL(b), func(c *pgxpool.Config) { c.ConnConfig.Tracer = statements })
+	enc, err := tokensource.NewAESGCM(make([]byte, 32))
+	if err != nil {
+		b.Fatal(err)
+	}
+	encrypted := newTable(b, pool)
+	encrypted.Encrypter = enc
 	return map[string]tokensource.Store{
-		"file": tokensource.NewFileStore(filepath.Join(b.TempDir(), "token.json")),
-		"pg":   New(pool, "k", newTable(b, pool)),
+		"file":         tokensource.NewFileStore(filepath.Join(b.TempDir(), "token.json")),
+		"pg":           New(pool, "k", newTable(b, pool)),
+		"pg-encrypted": New(pool, "k", encrypted),
 	}, statements
 }
 
@@ -93,13 +100,14 @@ func BenchmarkLockLoadSaveUnlock(b *testing.B) {
 
 // BenchmarkSourceRefresh is a forced refresh of a Source, end to end,
 // against a tokensourcetest server that rotates refresh tokens, with each
-// store.
+// store; pg-encrypted is pg with an AES-GCM Encrypter, for the refresh cost
+// of encryption.
 func BenchmarkSourceRefresh(b *testing.B) {
 	stores, statements := benchStores(b)
 	stores["memory"] = tokensource.NewMemoryStore()
 	srv := tokensourcetest.NewServer(nil)
 	defer srv.Close()
-	for _, name := range []string{"memory", "file", "pg"} {
+	for _, name := range []string{"memory", "file", "pg", "pg-encrypted"} {
 		s := stores[name]
 		b.Run("store="+name, func(b *testing.B) {
 			ctx := context.Background()
@@ -116,7 +124,7 @@ func BenchmarkSourceRefresh(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
-			if name == "pg" {
+			if name != "memory" && name != "file" {
 				reportStatements(b, statements, start)
 			}
 		})

@@ -24,8 +24,9 @@ type lockingStore interface {
 // Source.Refresh whose RefreshFunc returns at once, so that all the time is
 // the store's (load, lock, load again, save, unlock). Side by side: a
 // Store on the shared Redis server, a FileStore (which syncs every save to
-// disk) and a MemoryStore (no lock, no I/O). roundtrips/op counts the
-// commands the Redis client sent.
+// disk) and a MemoryStore (no lock, no I/O); redisstore-encrypted is the
+// Store with an AES-GCM Encrypter, for the refresh cost of encryption.
+// roundtrips/op counts the commands the Redis client sent.
 func BenchmarkRefresh(b *testing.B) {
 	ctx := context.Background()
 	var n atomic.Int64
@@ -35,11 +36,16 @@ func BenchmarkRefresh(b *testing.B) {
 	}
 	client := newClient(b)
 	commands := countCommands(client)
+	enc, err := tokensource.NewAESGCM(make([]byte, 32))
+	if err != nil {
+		b.Fatal(err)
+	}
 	stores := []struct {
 		name  string
 		store tokensource.Store
 	}{
 		{"redisstore", New(client, uniqueKey(b), nil)},
+		{"redisstore-encrypted", New(client, uniqueKey(b)+":enc", &Options{Encrypter: enc})},
 		{"filestore", tokensource.NewFileStore(filepath.Join(b.TempDir(), "token.json"))},
 		{"memorystore", tokensource.NewMemoryStore()},
 	}
