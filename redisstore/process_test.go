@@ -257,6 +257,11 @@ func playRefresh(t *testing.T, client *redis.Client, spec childSpec) childReport
 	if _, err := src.Token(); err != nil {
 		r.Err = err.Error()
 	}
+	// A process exits only once its lease is given back: otherwise the
+	// others wait for its TTL.
+	ctx, cancel := context.WithTimeout(context.Background(), hangBound)
+	defer cancel()
+	src.Wait(ctx)
 	r.Stats = src.Stats()
 	return r
 }
