@@ -20,7 +20,12 @@
 //   - a device authorization endpoint (RFC 8628) with authorization_pending,
 //     slow_down, access_denied and expired_token, and a verification page;
 //   - a revocation endpoint (RFC 7009) that really revokes;
-//   - the metadata document (RFC 8414), also at the OpenID Connect path.
+//   - the metadata document (RFC 8414), also at the OpenID Connect path;
+//   - with Options.DPoP, sender-constrained tokens (RFC 9449): every token
+//     request needs an ES256 DPoP proof with the server's nonce, issued
+//     tokens are bound to the proof's key, the resource requires the DPoP
+//     scheme and a proof by that key for them, and use_dpop_nonce,
+//     invalid_dpop_proof and invalid_token answer what is wrong.
 //
 // Tests drive the server directly: Login mints a first token pair without a
 // browser, ApproveDevice and DenyDevice play the user of a device flow,
@@ -29,8 +34,10 @@
 // what was revoked, ExpireAccessToken and RevokeFamily provoke 401s and
 // invalid_grant, FailNext injects faults (5xx, 429, malformed responses,
 // hangs, lost responses), SetLatency slows the token endpoint, Stats counts
-// what the server saw, and FamilyRefreshes the refreshes of one login. A
-// Clock passed as Options.Now makes expiry testable without sleeping.
+// what the server saw, and FamilyRefreshes the refreshes of one login.
+// RotateDPoPNonce makes the DPoP nonce that DPoPNonce returns stale. A
+// Clock passed as Options.Now makes expiry, and the iat window of DPoP
+// proofs, testable without sleeping.
 //
 // All methods of Server are safe for concurrent use, including while requests
 // are being served.

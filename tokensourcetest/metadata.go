@@ -24,6 +24,7 @@ type metadata struct {
 	CodeChallengeMethods        []string `json:"code_challenge_methods_supported"`
 	TokenAuthMethods            []string `json:"token_endpoint_auth_methods_supported"`
 	RevocationAuthMethods       []string `json:"revocation_endpoint_auth_methods_supported"`
+	DPoPSigningAlgs             []string `json:"dpop_signing_alg_values_supported,omitempty"`
 }
 
 // MetadataURL returns the URL of the server's metadata document (RFC 8414),
@@ -54,6 +55,9 @@ func (s *Server) serveMetadata(w http.ResponseWriter, r *http.Request) {
 		CodeChallengeMethods:  []string{"S256"},
 		TokenAuthMethods:      auth,
 		RevocationAuthMethods: auth,
+	}
+	if s.opts.DPoP {
+		md.DPoPSigningAlgs = []string{dpopAlg}
 	}
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(md) // the client may be gone; nothing to do

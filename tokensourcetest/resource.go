@@ -38,20 +38,36 @@ type resourceResponse struct {
 }
 
 // serveResource is the protected resource. See checkAccessLocked for the
-// responses it gives.
+// responses it gives, and checkDPoPAccessLocked for those in DPoP mode.
 func (s *Server) serveResource(w http.ResponseWriter, r *http.Request) {
 	// Read the whole body first, so that its size and digest can be
 	// reported and the connection can be reused whatever the response.
 	h := sha256.New()
 	n, err := io.Copy(h, r.Body)
 	if err != nil {
+		s.setDPoPNonce(w)
 		http.Error(w, "reading the request body: "+err.Error(), http.StatusBadRequest)
 		return
+	}
+	var auth resourceAuth
+	if s.opts.DPoP {
+		auth = readResourceAuth(r) // before locking: verifying a signature is slow
 	}
 	token, sent := bearerToken(r)
 
 	s.mu.Lock()
-	resp, status, challenge := s.checkAccessLocked(token, sent)
+	var resp resourceResponse
+	var status int
+	header := http.Header{}
+	if s.opts.DPoP {
+		resp, status, header = s.checkDPoPAccessLocked(auth)
+	} else {
+		var challenge string
+		resp, status, challenge = s.checkAccessLocked(token, sent)
+		if challenge != "" {
+			header.Set("WWW-Authenticate", challenge)
+		}
+	}
 	switch status {
 	case http.StatusOK:
 		s.stats.Resource200++
@@ -66,8 +82,8 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request) {
 		resp.BodyBytes = &n
 		resp.BodySHA256 = hex.EncodeToString(h.Sum(nil))
 	}
-	if challenge != "" {
-		w.Header().Set("WWW-Authenticate", challenge)
+	for k, v := range header {
+		w.Header()[k] = v
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)

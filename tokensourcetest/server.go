@@ -78,6 +78,57 @@ type Options struct {
 	// valid, judged by the server clock. 0 means DefaultDeviceCodeLifetime
 	// (10 minutes).
 	DeviceCodeLifetime time.Duration
+
+	// DPoP turns on DPoP mode (RFC 9449): sender-constrained tokens.
+	//
+	// Every request to the token endpoint, whatever its grant, must then
+	// carry a DPoP header with a proof: a compact JWS signed with ES256
+	// (the only alg accepted; "none" is refused), whose protected header has
+	// typ "dpop+jwt" and the public EC P-256 key as jwk (one with a private
+	// "d" is refused), and whose claims are htm, the request method; htu,
+	// the URL the request was sent to, without query and fragment (scheme,
+	// host and path, compared after RFC 3986 normalization; behind a TCP
+	// proxy, the proxy's URL); iat, within 60 seconds of the server clock
+	// (Now) either way; a jti never seen by this server; and nonce, the
+	// server's current DPoPNonce. A proof without the current nonce gets
+	// 400 use_dpop_nonce with the nonce in a DPoP-Nonce header; any other
+	// bad proof, or none, gets 400 invalid_dpop_proof, and the request is
+	// not processed. Every response of the token endpoint, faults included,
+	// carries the current nonce in DPoP-Nonce.
+	//
+	// Tokens issued with a valid proof have token_type "DPoP" and are bound
+	// to the RFC 7638 thumbprint of its key: the access token, and the
+	// refresh token's whole family, for every client. A refresh with a
+	// proof by another key gets 400 invalid_grant and changes nothing: the
+	// refresh token stays unused, and no reuse is detected. Login, which
+	// takes no proof, still mints an unbound Bearer pair; its family is
+	// bound to the key of its first refresh.
+	//
+	// The resource then takes a DPoP-bound token only as
+	// "Authorization: DPoP <token>" with a proof as above for the resource
+	// request, whose ath is the token's SHA-256 in base64url and whose key
+	// is the one the token is bound to; it answers 401 with a DPoP
+	// challenge: use_dpop_nonce for a missing or stale nonce,
+	// invalid_dpop_proof for a proof that is otherwise bad (a problem of
+	// the proof: a new proof may do), and invalid_token for a proof by
+	// another key, a DPoP-bound token sent with the Bearer scheme, an
+	// unbound token sent with the DPoP scheme, and every problem of the
+	// token itself (a problem of the token: the client must get another).
+	// Unbound tokens keep working with the Bearer scheme. Every response of
+	// the resource carries DPoP-Nonce, and a 401 offers the DPoP scheme
+	// with algs="ES256" besides any Bearer challenge.
+	//
+	// The revocation and device authorization endpoints take no proof. The
+	// metadata lists dpop_signing_alg_values_supported ["ES256"]. Stats
+	// counts refused proofs in DPoPProofsRejected and nonce challenges in
+	// DPoPNonceChallenges.
+	DPoP bool
+
+	// DPoPNonceLifetime, if positive, makes the DPoP nonce rotate by itself
+	// once it is that old by the server clock (Now), as if RotateDPoPNonce
+	// were called; the old nonce is stale at once. 0 or less means the
+	// nonce changes only with RotateDPoPNonce. It matters only with DPoP.
+	DPoPNonceLifetime time.Duration
 }
 
 // A Server is an OAuth 2.0 authorization server and protected resource
@@ -91,7 +142,7 @@ type Options struct {
 //	URL + "/device_authorization"  the device authorization endpoint (RFC 8628)
 //	URL + "/device"                the device verification page
 //	URL + "/revoke"                the revocation endpoint (RFC 7009)
-//	URL + "/resource"              the protected resource (any method, Bearer token)
+//	URL + "/resource"              the protected resource (any method, Bearer or DPoP token)
 //	URL + "/.well-known/oauth-authorization-server"  the metadata (RFC 8414),
 //	URL + "/.well-known/openid-configuration"       also at its OpenID Connect path
 //
@@ -126,6 +177,7 @@ type Server struct {
 	denyConsent bool                   // the scripted user denies
 	slowDowns   int                    // device polls still to answer slow_down
 	revokeDown  bool                   // the revocation endpoint responds 503
+	dpop        dpopState              // nonce and seen jtis, in DPoP mode
 }
 
 // NewServer starts and returns a new Server configured by opts, which may be
@@ -166,6 +218,9 @@ func NewServer(opts *Options) *Server {
 	s.now = s.opts.Now
 	if s.now == nil {
 		s.now = time.Now
+	}
+	if s.opts.DPoP {
+		s.rotateDPoPNonceLocked()
 	}
 
 	mux := http.NewServeMux()

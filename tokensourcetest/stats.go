@@ -41,6 +41,21 @@ type Stats struct {
 	// Resource200, Resource401 and Resource403 count the protected
 	// resource's responses by status code.
 	Resource200, Resource401, Resource403 int64
+
+	// DPoPProofsRejected counts DPoP proofs refused, in DPoP mode, at the
+	// token endpoint and at the resource: a missing, malformed or
+	// badly signed proof, a wrong typ, alg or jwk, htm, htu or ath, an iat
+	// out of the window, a replayed jti, and a key other than the one a
+	// token is bound to (a refresh or resource request by another key). A
+	// request refused for its nonce counts in DPoPNonceChallenges instead.
+	// A token request or resource request counts at most once here.
+	DPoPProofsRejected int64
+
+	// DPoPNonceChallenges counts use_dpop_nonce answers, at the token
+	// endpoint and at the resource, to proofs without the current nonce. A
+	// refresh_token grant answered so also counts in RefreshFailures, as
+	// every error response to a refresh does.
+	DPoPNonceChallenges int64
 }
 
 // Stats returns a snapshot of the server's counters. Counters only grow; a

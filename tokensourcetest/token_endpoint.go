@@ -107,22 +107,35 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 			s.stats.RefreshFailures++
 			s.mu.Unlock()
 		}
+		s.setDPoPNonce(w)
 		s.serveFault(w, r, fault)
 	}
 }
 
 // handleToken decides the response to a token request whose form was parsed
-// with the error parseErr, and counts it.
+// with the error parseErr, and counts it. In DPoP mode, it checks the
+// request's proof first, and adds the DPoP-Nonce header.
 func (s *Server) handleToken(r *http.Request, parseErr error) tokenResult {
 	if r.Method != http.MethodPost {
 		res := tokenError(http.StatusMethodNotAllowed, "invalid_request", "the token endpoint accepts only POST")
 		res.header = map[string]string{"Allow": http.MethodPost}
-		return res
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.withDPoPNonceLocked(res)
+	}
+	var proof dpopProof
+	if s.opts.DPoP {
+		proof = readDPoPProof(r, "") // before locking: verifying a signature is slow
 	}
 	grant := r.PostForm.Get("grant_type")
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	res := s.grantLocked(r, parseErr)
+	var res tokenResult
+	if s.opts.DPoP {
+		res = s.withDPoPNonceLocked(s.dpopGrantLocked(r, parseErr, proof))
+	} else {
+		res = s.grantLocked(r, parseErr, "")
+	}
 	if grant == "refresh_token" {
 		if res.status == http.StatusOK {
 			s.stats.Refreshes++
@@ -133,9 +146,10 @@ func (s *Server) handleToken(r *http.Request, parseErr error) tokenResult {
 	return res
 }
 
-// grantLocked authenticates the client and runs the requested grant. s.mu
+// grantLocked authenticates the client and runs the requested grant. jkt is
+// the thumbprint of the request's DPoP key, or "" outside DPoP mode. s.mu
 // must be held.
-func (s *Server) grantLocked(r *http.Request, parseErr error) tokenResult {
+func (s *Server) grantLocked(r *http.Request, parseErr error, jkt string) tokenResult {
 	if parseErr != nil {
 		return invalidRequest("malformed form body: " + parseErr.Error())
 	}
@@ -150,7 +164,7 @@ func (s *Server) grantLocked(r *http.Request, parseErr error) tokenResult {
 	}
 	switch grant := form.Get("grant_type"); grant {
 	case "refresh_token":
-		return s.refreshGrantLocked(form)
+		return s.refreshGrantLocked(form, jkt)
 	case "client_credentials":
 		is := s.issueAccessLocked(nil, s.opts.ClientID, form.Get("scope"))
 		return tokenOK(is)
@@ -217,8 +231,9 @@ func (s *Server) passwordGrantLocked(form url.Values) tokenResult {
 
 // refreshGrantLocked runs the refresh_token grant (RFC 6749 §6), with
 // rotation and reuse detection (RFC 9700 §4.14.2) unless Options say
-// otherwise.
-func (s *Server) refreshGrantLocked(form url.Values) tokenResult {
+// otherwise. In DPoP mode, jkt is the thumbprint of the request's key, which
+// must be the one the family is bound to, if it is bound.
+func (s *Server) refreshGrantLocked(form url.Values, jkt string) tokenResult {
 	token := form.Get("refresh_token")
 	if token == "" {
 		return invalidRequest("missing refresh_token")
@@ -230,6 +245,9 @@ func (s *Server) refreshGrantLocked(form url.Values) tokenResult {
 	fam := rt.fam
 	if fam.revoked {
 		return invalidGrant("the refresh token was revoked")
+	}
+	if s.refreshKeyMismatchLocked(fam, jkt) {
+		return invalidGrant("the refresh token is bound to another DPoP key than the proof's (RFC 9449 §5)")
 	}
 	scope := form.Get("scope")
 	if scope == "" {

@@ -24,7 +24,8 @@ type family struct {
 	subject   string
 	scope     string // granted at login; refreshes keep it
 	revoked   bool
-	refreshes int64 // refresh_token grants that produced a token
+	refreshes int64  // refresh_token grants that produced a token
+	jkt       string // thumbprint of the DPoP key it is bound to, or ""
 }
 
 // An accessToken is the server's record of an issued access token.
@@ -34,6 +35,7 @@ type accessToken struct {
 	scope   string
 	expiry  time.Time // judged with the server clock
 	killed  string    // why it was expired or revoked early; "" if it was not
+	jkt     string    // thumbprint of the DPoP key it is bound to, or ""
 }
 
 // A refreshToken is the server's record of an issued refresh token.
