@@ -121,7 +121,11 @@ func (e *endpoint) post(ctx context.Context, current *oauth2.Token, style oauth2
 		req.SetBasicAuth(url.QueryEscape(id), url.QueryEscape(secret))
 		basic = strings.TrimPrefix(req.Header.Get("Authorization"), "Basic ")
 	}
-	resp, err := e.client.Do(req)
+	client := e.client
+	if c, ok := ctx.Value(dpopClientKey{}).(*http.Client); ok {
+		client = c // the same client, adding DPoP proofs
+	}
+	resp, err := client.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("tokensource: no response from the token endpoint: %w", err)
 	}

@@ -76,7 +76,7 @@ func (s *Source) claim(f *flight, lease Lease) (*oauth2.Token, error) {
 				continue
 			}
 		}
-		next := &Record{Token: s.latest, Intent: &Intent{Refresh: fp, Since: s.now(), Owner: s.owner}}
+		next := &Record{Token: s.latest, Intent: &Intent{Refresh: fp, Since: s.now(), Owner: s.owner}, DPoPKey: s.dpop.stored()}
 		err := f.call(stepIntent, func() error { return s.grant.put(ctx, s.rec, next) })
 		if err == nil {
 			s.rec, s.stored = next, s.latest
@@ -162,7 +162,7 @@ func (s *Source) dropIntent(f *flight, err error) {
 	}
 	ctx, cancel := context.WithTimeout(f.ctx, s.opts.refreshTimeout)
 	defer cancel()
-	next := &Record{Token: s.stored}
+	next := &Record{Token: s.stored, DPoPKey: s.dpop.stored()}
 	if s.grant.put(ctx, s.rec, next) == nil {
 		s.rec = next
 	}

@@ -103,6 +103,9 @@ func (s *Source) login(f *flight) (*oauth2.Token, error) {
 		defer s.unlock(f, lease)
 	}
 	rec, err := s.reload(f)
+	if err == nil {
+		err = s.takeDPoPKey(rec)
+	}
 	if err != nil {
 		return nil, s.failed(f.ctx, stepError(stepLoad, err), s.latest, s.now())
 	}
@@ -144,7 +147,7 @@ func (s *Source) callLogin(f *flight) (tok *oauth2.Token, err error) {
 	ctx, cancel := context.WithTimeout(f.ctx, s.opts.loginTimeout)
 	defer cancel()
 	err = f.call(stepLogin, func() (err error) {
-		tok, err = s.opts.login(ctx)
+		tok, err = s.opts.login(s.withDPoP(ctx, s.client))
 		return err
 	})
 	switch {
@@ -186,7 +189,7 @@ func (s *Source) coolDown(f *flight, err error) error {
 	s.lastLogin = loginState{retryAt: retryAt, err: err}
 	s.opts.log.WarnContext(f.ctx, "tokensource: login failed", "error", err, "retry_at", retryAt)
 	if s.grant.shared() {
-		next := &Record{Token: recordToken(s.rec), LoggedOut: s.rec != nil && s.rec.LoggedOut, LoginRetryAt: retryAt}
+		next := &Record{Token: recordToken(s.rec), LoggedOut: s.rec != nil && s.rec.LoggedOut, LoginRetryAt: retryAt, DPoPKey: s.dpop.stored()}
 		ctx, cancel := context.WithTimeout(f.ctx, s.opts.refreshTimeout)
 		defer cancel()
 		if perr := s.grant.put(ctx, s.rec, next); perr != nil {

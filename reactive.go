@@ -57,8 +57,8 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		closeBody(req)
 		return nil, err
 	}
-	resp, err := t.base().RoundTrip(withToken(req, n, tok, req.Body))
-	if err != nil || !rejectsToken(resp) {
+	resp, err := t.send(req, n, tok, req.Body)
+	if err != nil || !rejectsToken(resp, tok) {
 		t.confirm(tok, resp)
 		return resp, err
 	}
@@ -100,7 +100,7 @@ func (t *Transport) retry(req *http.Request, n int, rejected *oauth2.Token, resp
 		return resp, false, nil
 	}
 	resp.Body.Close()
-	resp, err = t.base().RoundTrip(withToken(req, n, tok, body))
+	resp, err = t.send(req, n, tok, body)
 	t.confirm(tok, resp)
 	return resp, true, err
 }
@@ -177,24 +177,29 @@ func isAuthorization(key string) bool {
 	return asciiEqualFold(key, "Authorization")
 }
 
-// rejectsToken reports whether resp says that the access token is invalid:
-// a 401 with a Bearer challenge whose error is "invalid_token", or that has
+// rejectsToken reports whether resp says that the access token tok is
+// invalid: a 401 with a challenge of tok's scheme (Bearer, or DPoP for a
+// DPoP-bound token) whose error is "invalid_token", or that has
 // no error code, which RFC 6750 §3.1 prescribes when the request's
 // credentials were missing or unusable. A 401 with no challenge at all (no
 // WWW-Authenticate, or one that holds none) is taken the same way: many
 // APIs omit it, and the request's only credential was the token. A 401 whose
-// challenges include no Bearer one concerns some other authentication,
+// challenges include none of tok's scheme concerns some other authentication,
 // which a new token does not fix.
-func rejectsToken(resp *http.Response) bool {
+func rejectsToken(resp *http.Response, tok *oauth2.Token) bool {
 	if resp.StatusCode != http.StatusUnauthorized {
 		return false
+	}
+	scheme := "Bearer"
+	if strings.EqualFold(tok.TokenType, "DPoP") {
+		scheme = "DPoP"
 	}
 	cs := parseChallenges(resp.Header.Values("Www-Authenticate"))
 	if len(cs) == 0 {
 		return true
 	}
 	for _, c := range cs {
-		if !strings.EqualFold(c.scheme, "Bearer") {
+		if !strings.EqualFold(c.scheme, scheme) {
 			continue
 		}
 		if code := c.param("error"); code == "" || code == "invalid_token" {

@@ -1,6 +1,7 @@
 package tokensource
 
 import (
+	"crypto/ecdsa"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -42,6 +43,10 @@ type Record struct {
 	// else the record holds: a dead token, a tombstone, or nothing.
 	LoginRetryAt time.Time
 
+	// DPoPKey is the key the grant's tokens are bound to (see
+	// [DPoPOptions]), when the Source generated it; nil otherwise.
+	DPoPKey *ecdsa.PrivateKey
+
 	raw []byte // the bytes the record was read from or written as, for compare-and-swap
 }
 
@@ -72,6 +77,7 @@ type recordJSON struct {
 	LoggedOut  bool        `json:"logged_out,omitempty"`
 	Intent     *intentJSON `json:"intent,omitempty"`
 	LoginRetry *time.Time  `json:"login_retry_at,omitempty"`
+	DPoPKey    *privateJWK `json:"dpop_key,omitempty"`
 }
 
 type intentJSON struct {
@@ -88,6 +94,7 @@ type intentJSON struct {
 //	logged_out      true in a tombstone, omitted otherwise
 //	intent          {"refresh": fingerprint, "since": RFC 3339, "owner": string}, omitted when none
 //	login_retry_at  RFC 3339, omitted when zero
+//	dpop_key        the private JWK of DPoPKey, omitted when nil
 //
 // It fails for a record that holds neither a token with an access token or
 // a refresh token, nor a tombstone, nor a LoginRetryAt.
@@ -96,6 +103,9 @@ func EncodeRecord(r *Record) ([]byte, error) {
 	if !r.LoginRetryAt.IsZero() {
 		t := r.LoginRetryAt.UTC().Round(0)
 		j.LoginRetry = &t
+	}
+	if r.DPoPKey != nil {
+		j.DPoPKey = encodeDPoPKey(r.DPoPKey)
 	}
 	switch {
 	case r.LoggedOut:
@@ -144,6 +154,13 @@ func decodeRecord(data []byte) (*Record, error) {
 	r := &Record{Generation: j.Generation, LoggedOut: j.LoggedOut, raw: data}
 	if j.LoginRetry != nil {
 		r.LoginRetryAt = *j.LoginRetry
+	}
+	if j.DPoPKey != nil {
+		key, err := decodeDPoPKey(j.DPoPKey)
+		if err != nil {
+			return nil, err
+		}
+		r.DPoPKey = key
 	}
 	switch {
 	case j.LoggedOut:

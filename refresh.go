@@ -168,6 +168,9 @@ func (s *Source) load(ctx context.Context, f *flight, now time.Time) (stored *oa
 		return err
 	})
 	s.storeLoaded(f, rec != nil && !rec.LoggedOut, err)
+	if err == nil {
+		err = s.takeDPoPKey(rec)
+	}
 	if err != nil {
 		return nil, false, s.failedLoading(f.ctx, stepError(stepLoad, err), now)
 	}
@@ -281,7 +284,7 @@ func (s *Source) callRefresh(f *flight, lease Lease, deadline time.Time) (*oauth
 	var tok *oauth2.Token
 	s.tokenRequest(f)
 	err := f.call(stepRequest, func() (err error) {
-		tok, err = s.refresh(ctx, cloneToken(base))
+		tok, err = s.refresh(s.withDPoP(ctx, s.client), cloneToken(base))
 		return err
 	})
 	now := s.now()
@@ -381,7 +384,7 @@ func (s *Source) save(f *flight, tok *oauth2.Token) (superseded *oauth2.Token, e
 	}
 	ctx, cancel := context.WithTimeout(f.ctx, s.opts.refreshTimeout)
 	defer cancel()
-	next := &Record{Token: tok}
+	next := &Record{Token: tok, DPoPKey: s.dpop.stored()}
 	for range 2 {
 		err = stepError(stepSave, f.call(stepSave, func() error { return s.grant.put(ctx, s.rec, next) }))
 		if !errors.Is(err, ErrConflict) {
@@ -430,6 +433,7 @@ func (s *Source) reread(f *flight, rec *Record) *oauth2.Token {
 	}
 	tok := onWallClock(rec.Token)
 	s.rec = rec
+	s.takeDPoPKey(rec) // another grant's key; an error shows at the next load
 	if sameToken(tok, s.stored) || sameToken(tok, s.latest) {
 		return nil
 	}

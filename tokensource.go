@@ -83,6 +83,10 @@ type Options struct {
 	// RevocationURL is the token revocation endpoint (RFC 7009) that
 	// [Source.Logout] tells. "" means that Logout only logs out locally.
 	RevocationURL string
+
+	// DPoP, when not nil, makes the tokens sender-constrained (RFC 9449):
+	// see [DPoPOptions]. nil means Bearer tokens.
+	DPoP *DPoPOptions
 }
 
 // Defaults for the zero fields of Options.
@@ -210,6 +214,9 @@ type Source struct {
 	// before the latest one serves no token (see publish).
 	logouts atomic.Int64
 
+	// dpop is the Source's DPoP key and nonces; nil without Options.DPoP.
+	dpop *dpopState
+
 	// How Logout reaches the revocation endpoint: set by FromConfig.
 	client *http.Client
 	auth   clientAuth
@@ -236,6 +243,9 @@ func New(refresh RefreshFunc, store Store, opts *Options) *Source {
 		owner: newOwner(), turn: make(chan struct{}, 1)}
 	s.locker, _ = store.(Locker)
 	s.leaser, _ = store.(Leaser)
+	if opts != nil && opts.DPoP != nil {
+		s.dpop = newDPoPState(opts.DPoP)
+	}
 	return s
 }
 
