@@ -6,11 +6,10 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/sha256"
-	"encoding/asn1"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"math/big"
+	"io"
 	"net/url"
 	"strings"
 	"sync"
@@ -86,9 +85,12 @@ func b64(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
 // rawURL, with nonce and, for a resource request, the access token's hash
 // (ath) when token is not "". Each proof has a jti of its own.
 func (k *dpopKey) proof(method, rawURL, nonce, token string, now time.Time) (string, error) {
-	htu, err := proofURL(rawURL)
-	if err != nil {
-		return "", err
+	htu := rawURL
+	if strings.ContainsAny(rawURL, "?#") {
+		var err error
+		if htu, err = proofURL(rawURL); err != nil {
+			return "", err
+		}
 	}
 	var jti [16]byte
 	rand.Read(jti[:])
@@ -110,18 +112,44 @@ func (k *dpopKey) proof(method, rawURL, nonce, token string, now time.Time) (str
 	}
 	input := k.header + "." + b64(payload)
 	digest := sha256.Sum256([]byte(input))
-	der, err := k.signer.Sign(rand.Reader, digest[:], crypto.SHA256)
+	var random io.Reader = rand.Reader
+	if k.private != nil {
+		random = nil // RFC 6979: deterministic, as secure, and fewer allocations
+	}
+	der, err := k.signer.Sign(random, digest[:], crypto.SHA256)
 	if err != nil {
 		return "", err
 	}
-	var sig struct{ R, S *big.Int }
-	if _, err := asn1.Unmarshal(der, &sig); err != nil {
-		return "", errors.New("the DPoP key's signature is not ECDSA")
+	var raw [64]byte
+	if !rawSignature(der, raw[:]) {
+		return "", errors.New("the DPoP key's signature is not ECDSA P-256")
 	}
-	raw := make([]byte, 64)
-	sig.R.FillBytes(raw[:32])
-	sig.S.FillBytes(raw[32:])
-	return input + "." + b64(raw), nil
+	return input + "." + b64(raw[:]), nil
+}
+
+// rawSignature writes the ASN.1 DER signature der, SEQUENCE { r INTEGER,
+// s INTEGER }, as JWS wants it (RFC 7518 §3.4): r and s, 32 bytes each, in
+// out. It reports whether der was such a signature.
+func rawSignature(der, out []byte) bool {
+	if len(der) < 2 || der[0] != 0x30 || int(der[1]) != len(der)-2 || der[1] >= 0x80 {
+		return false
+	}
+	rest := der[2:]
+	for i := range 2 {
+		if len(rest) < 2 || rest[0] != 0x02 || int(rest[1]) > len(rest)-2 {
+			return false
+		}
+		n := rest[2 : 2+int(rest[1])]
+		rest = rest[2+int(rest[1]):]
+		for len(n) > 0 && n[0] == 0 {
+			n = n[1:] // a leading zero keeps a DER INTEGER positive
+		}
+		if len(n) > 32 {
+			return false
+		}
+		copy(out[32*i+32-len(n):32*i+32], n)
+	}
+	return len(rest) == 0
 }
 
 // proofURL is the htu of a request to rawURL: the URL without its query

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/oauthkit/tokensource"
+	"github.com/oauthkit/tokensource/login"
 	"github.com/oauthkit/tokensource/tokensourcetest"
 )
 
@@ -184,5 +185,28 @@ func TestDPoPKeyLivesWithTheGrant(t *testing.T) {
 	given := tokensource.FromConfig(ctx, srv.Config(), tokensource.NewFileStore(path), &tokensource.Options{DPoP: &tokensource.DPoPOptions{Key: other}})
 	if _, err := given.Refresh(ctx); !errors.Is(err, tokensource.ErrReauthRequired) {
 		t.Errorf("a refresh signed with another key: %v; want the server's invalid_grant", err)
+	}
+}
+
+// TestDPoPLogin: the login's code exchange carries a proof too, through
+// the ctx's client, and the grant it brings is bound to the key.
+func TestDPoPLogin(t *testing.T) {
+	srv := tokensourcetest.NewServer(&tokensourcetest.Options{DPoP: true})
+	defer srv.Close()
+	ctx := context.Background()
+	conf := srv.Config()
+	src := tokensource.FromConfig(ctx, conf, tokensource.NewMemoryStore(), &tokensource.Options{
+		DPoP:  &tokensource.DPoPOptions{},
+		Login: login.Browser(conf, &login.BrowserOptions{Open: scriptedBrowser}),
+	})
+	tok, err := src.TokenContext(ctx)
+	if err != nil || tok.TokenType != "DPoP" {
+		t.Fatalf("TokenContext = %v, %v; want a DPoP-bound token from the login", tok, err)
+	}
+	if status, err := dpopGet(tokensource.NewClient(ctx, src), srv.ResourceURL()); err != nil || status != http.StatusOK {
+		t.Fatalf("a resource request: %d, %v", status, err)
+	}
+	if st := srv.Stats(); st.CodeExchanges != 1 || st.DPoPProofsRejected != 0 {
+		t.Errorf("server stats %+v: want one code exchange with a valid proof", st)
 	}
 }
