@@ -30,6 +30,7 @@ type childConfig struct {
 	Duration time.Duration `json:"duration"`
 	Workers  int           `json:"workers"`
 	Verbose  bool          `json:"verbose"`
+	DPoP     bool          `json:"dpop"`
 }
 
 // childResult is what the second process reports on its stdout when done.
@@ -68,6 +69,9 @@ func runChild(env string, stdout, stderr io.Writer) int {
 	opts := &tokensource.Options{Logger: newLogger(cfg.Verbose, stderr, "other process")}
 	if cfg.Role == "login" {
 		opts.Login = browserLogin(conf)
+	}
+	if cfg.DPoP {
+		opts.DPoP = &tokensource.DPoPOptions{}
 	}
 	src := tokensource.FromConfig(c.tokenCtx, conf, st.open(), opts)
 	client := tokensource.NewClient(c.apiCtx, src)

@@ -24,13 +24,15 @@
 // Usage, from the repository's root directory (the demo is a module of its
 // own, so that the root module does not depend on Redis and PostgreSQL):
 //
-//	go -C cmd/demo run . [-store url] [-dir directory] [-keep] [-duration 3s] [-workers 32] [-lifetime 2s] [-v]
+//	go -C cmd/demo run . [-store url] [-dir directory] [-keep] [-duration 3s] [-workers 32] [-lifetime 2s] [-dpop] [-v]
 //
 // Without -store, the token file goes to a temporary directory, removed at
 // exit, unless -dir names one. -store redis://host:port/db or
 // -store postgres://… keeps the token under a new key for each run, deleted
-// at exit unless -keep. -v logs what the Sources do; no token value is ever
-// printed.
+// at exit unless -keep. -dpop runs every phase with DPoP-bound tokens (RFC
+// 9449): the server checks a proof on every request and rotates its nonce
+// every second, and the Sources keep one generated key in the store. -v logs
+// what the Sources do; no token value is ever printed.
 package main
 
 import (
@@ -67,6 +69,7 @@ type config struct {
 	workers  int
 	lifetime time.Duration
 	verbose  bool
+	dpop     bool
 }
 
 func parseFlags(args []string, stderr io.Writer) (config, error) {
@@ -85,6 +88,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&c.workers, "workers", 32, "goroutines calling the API in each process")
 	fs.DurationVar(&c.lifetime, "lifetime", 2*time.Second, "lifetime of the access tokens the server issues, at least 1s")
 	fs.BoolVar(&c.verbose, "v", false, "log what the token sources do (never a token value)")
+	fs.BoolVar(&c.dpop, "dpop", false, "sender-constrained tokens: DPoP proofs on every request, nonces that rotate every second")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -175,7 +179,11 @@ func (d *demo) setUp() error {
 		return err
 	}
 	d.store = st
-	d.srv = tokensourcetest.NewServer(&tokensourcetest.Options{AccessTokenLifetime: d.cfg.lifetime})
+	srvOpts := &tokensourcetest.Options{AccessTokenLifetime: d.cfg.lifetime}
+	if d.cfg.dpop {
+		srvOpts.DPoP, srvOpts.DPoPNonceLifetime = true, time.Second
+	}
+	d.srv = tokensourcetest.NewServer(srvOpts)
 	d.clients = newClients(d.cfg.workers)
 	return nil
 }
@@ -235,6 +243,9 @@ func (d *demo) newSource(name string, login tokensource.LoginFunc) *tokensource.
 		Login:         login,
 		RevocationURL: d.srv.RevocationURL(),
 	}
+	if d.cfg.dpop {
+		opts.DPoP = &tokensource.DPoPOptions{} // a key generated once, kept in the store
+	}
 	return tokensource.FromConfig(d.clients.tokenCtx, d.srv.Config(), d.store.open(), opts)
 }
 
@@ -248,6 +259,7 @@ func (d *demo) childConfig(role string) childConfig {
 		Duration: d.cfg.duration,
 		Workers:  d.cfg.workers,
 		Verbose:  d.cfg.verbose,
+		DPoP:     d.cfg.dpop,
 	}
 }
 
@@ -419,6 +431,12 @@ func (d *demo) report() bool {
 		first.Adopted+restarted.Adopted+d.other.Stats.Adopted)
 	d.out.line("  logins          %d; the restart and the second process used %s", logins, d.store.where)
 	d.out.line("  reuse detected  %d refresh tokens presented twice", st.ReuseDetected)
+	if d.cfg.dpop {
+		d.out.line("  dpop            every token bound to one key, kept in the store; %d proofs refused, %d nonce challenges answered", st.DPoPProofsRejected, st.DPoPNonceChallenges)
+		if st.DPoPProofsRejected > 0 {
+			d.problems = append(d.problems, fmt.Sprintf("the server refused %d DPoP proofs", st.DPoPProofsRejected))
+		}
+	}
 	d.out.line("  logged out      %v: the refresh token revoked at the server (%d revocations), a tombstone in the store", d.loggedOut, st.Revocations)
 	if d.cfg.store.raw == "" {
 		d.out.line("  token file      %s", d.fileLine())

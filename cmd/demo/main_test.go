@@ -119,6 +119,14 @@ func TestDemo(t *testing.T) {
 	}
 }
 
+func TestDemoDPoP(t *testing.T) {
+	code, out := runDemo(t, "-dpop", "-duration=1500ms", "-lifetime=1s", "-workers=8", "-v")
+	checkSuccess(t, code, out)
+	if !strings.Contains(out, "; 0 proofs refused,") {
+		t.Errorf("the report does not show DPoP with no refused proof:\n%s", out)
+	}
+}
+
 func TestDemoKeepsDir(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "tokens")
 	code, out := runDemo(t, "-dir="+dir, "-duration=1s", "-lifetime=1s", "-workers=4", "-v")

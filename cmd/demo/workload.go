@@ -71,11 +71,14 @@ func (r rejectionCounter) RoundTrip(req *http.Request) (*http.Response, error) {
 		return resp, err
 	}
 	ctx := req.Context()
-	if n, ok := ctx.Value(rejectionsKey{}).(*atomic.Int32); ok && resp.StatusCode == http.StatusUnauthorized {
+	// A DPoP server's request for a nonce is no rejected token: the
+	// Transport sends the request again with the nonce, at once.
+	nonce := strings.Contains(resp.Header.Get("Www-Authenticate"), "use_dpop_nonce")
+	if n, ok := ctx.Value(rejectionsKey{}).(*atomic.Int32); ok && resp.StatusCode == http.StatusUnauthorized && !nonce {
 		n.Add(1)
 	}
 	if tok, ok := ctx.Value(acceptedKey{}).(*string); ok && resp.StatusCode == http.StatusOK {
-		*tok, _ = strings.CutPrefix(req.Header.Get("Authorization"), "Bearer ")
+		_, *tok, _ = strings.Cut(req.Header.Get("Authorization"), " ") // after "Bearer" or "DPoP"
 	}
 	return resp, err
 }
