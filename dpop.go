@@ -20,6 +20,15 @@ import (
 // token request, and every request of a [Transport], carries a proof signed
 // with a key the client holds, and the tokens the server binds to that key
 // are useless to whoever steals them without it.
+//
+// The token requests of [FromConfig], and of a [LoginFunc] or [RefreshFunc]
+// that sends them through the ctx's oauth2.HTTPClient (as
+// golang.org/x/oauth2 and package login do), carry proofs. A server that
+// asks for a nonce (use_dpop_nonce) is answered once, with it; nonces are
+// kept per origin. A server that answers with a Bearer token gets it back
+// as Bearer. Only the HTTP [Transport] proves DPoP-bound tokens to
+// resources: gRPC (grpcsource) and clients that take the Source as an
+// oauth2.TokenSource send no proof, so keep them on Bearer tokens.
 type DPoPOptions struct {
 	// Key signs the proofs, with ES256: its Public key must be an ECDSA
 	// P-256 key (a hardware or KMS signer will do). A Key that is given is
