@@ -3,12 +3,12 @@ package pgstore
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"errors"
 	"testing"
 
 	"github.com/oauthkit/tokensource"
 	"github.com/oauthkit/tokensource/tokensourcetest"
+	"github.com/oauthkit/tokensource/tokensourcetest/storetest"
 )
 
 // TestEncryptedRowShowsNoToken refreshes through a Source on an encrypted
@@ -17,12 +17,7 @@ import (
 func TestEncryptedRowShowsNoToken(t *testing.T) {
 	srv := tokensourcetest.NewServer(nil)
 	defer srv.Close()
-	key := make([]byte, 32)
-	rand.Read(key)
-	enc, err := tokensource.NewAESGCM(key)
-	if err != nil {
-		t.Fatal(err)
-	}
+	enc := storetest.NewEncrypter(t)
 	pool := testPool(t)
 	opts := newTable(t, pool)
 	opts.Encrypter = enc

@@ -3,12 +3,12 @@ package redisstore
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"errors"
 	"testing"
 
 	"github.com/oauthkit/tokensource"
 	"github.com/oauthkit/tokensource/tokensourcetest"
+	"github.com/oauthkit/tokensource/tokensourcetest/storetest"
 )
 
 // TestEncryptedValueShowsNoToken refreshes through a Source on an
@@ -17,12 +17,7 @@ import (
 func TestEncryptedValueShowsNoToken(t *testing.T) {
 	srv := tokensourcetest.NewServer(nil)
 	defer srv.Close()
-	key := make([]byte, 32)
-	rand.Read(key)
-	enc, err := tokensource.NewAESGCM(key)
-	if err != nil {
-		t.Fatal(err)
-	}
+	enc := storetest.NewEncrypter(t)
 	client := newClient(t)
 	ctx := context.Background()
 	alice, bob := uniqueKey(t)+":alice", uniqueKey(t)+":bob"
