@@ -11,11 +11,19 @@
 //
 // Make a Source with [FromConfig], which uses the refresh token grant of an
 // [oauth2.Config], or with [New] and a [RefreshFunc] of your own (client
-// credentials, say). The first token comes from the Store: save there the
-// token the user's login gave you. When there is nothing to refresh with, or
-// the server refuses the refresh token, errors wrap [ErrReauthRequired]: log
-// the user in again and save the new token; until then the Source sends no
-// token request.
+// credentials, say). With [Options.Login] (package login: a browser or a
+// device code), the Source logs the user in itself when no grant is
+// usable, once for every Source and process sharing the Store, and
+// [Source.Logout] revokes the grant and leaves a tombstone that stops them
+// all. Without it, the first token comes from the Store, and when there is
+// nothing to refresh with, or the server refuses the refresh token, errors
+// wrap [ErrReauthRequired]: log the user in again and save the new token;
+// until then the Source sends no token request.
+//
+// Every store keeps one [Record] format, which an [Encrypter] seals at rest
+// ([NewAESGCM], or a KMS through gocloud.dev/secrets; module keyringstore
+// keeps it in the OS keyring). [Options.DPoP] makes the tokens
+// sender-constrained (RFC 9449).
 //
 // There are three ways to use a Source:
 //
