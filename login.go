@@ -55,14 +55,17 @@ type loginError struct {
 }
 
 func (e *loginError) Error() string {
-	msg := "tokensource: re-authentication required: "
+	what := "re-authentication required: "
 	switch {
 	case e.err == nil:
-		return msg + "a login failed in another process; next login at " + e.retryAt.UTC().Format(time.RFC3339)
+		return "tokensource: " + what + "a login failed in another process; next login at " + e.retryAt.UTC().Format(time.RFC3339)
 	case e.retryAt.IsZero():
-		return prefixed(msg+"logging in", e.err) + ": " + e.err.Error()
+		what += "the login failed"
+	default:
+		what += "the login failed; next login at " + e.retryAt.UTC().Format(time.RFC3339)
 	}
-	return msg + "the login failed; next login at " + e.retryAt.UTC().Format(time.RFC3339) + ": " + e.err.Error()
+	// The login's error names the package, as a step's error does.
+	return prefixed(what, e.err) + ": " + e.err.Error()
 }
 
 func (e *loginError) Unwrap() []error {
@@ -83,18 +86,19 @@ func (s *Source) wantsLogin(err error) bool {
 // a grant another Source saved meanwhile ends it with errStoreChanged, and
 // a cooldown with its error. The token is saved before it is returned.
 func (s *Source) login(f *flight) (*oauth2.Token, error) {
-	if err := s.coolingDown(nil, s.now()); err != nil {
-		return nil, s.failed(f.ctx, err, s.latest, s.now())
-	}
 	// Waiting for the turn and the lock is waiting for another Source's
 	// login, perhaps: as long as one.
 	ctx, cancel := context.WithTimeout(f.ctx, s.opts.refreshTimeout+s.opts.loginTimeout)
 	defer cancel()
 	if err := s.takeTurn(ctx); err != nil {
-		return nil, s.failed(f.ctx, stepError(stepLock, err), s.latest, s.now())
+		return nil, s.failed(f.ctx, stepError(stepLock, err), nil, s.now())
 	}
 	defer s.endTurn()
 	f.logouts = s.logouts.Load()
+	// This Source's own cooldown, before it waits for the store's lock.
+	if err := s.coolingDown(nil, s.now()); err != nil {
+		return nil, s.failed(f.ctx, err, s.latest, s.now())
+	}
 	if s.locker != nil {
 		lease, err := s.lock(ctx, f)
 		if err != nil {
