@@ -36,6 +36,9 @@ type DPoPOptions struct {
 	// token request and keeps in the store's record next to the refresh
 	// token it is bound to (encrypted with the store's Encrypter, if any),
 	// so that a restart, another process or a replica signs with it too.
+	// Only a store that keeps records (a [Backend]: the stores of this
+	// module and its store modules) keeps the key; with another Store,
+	// give a Key, or a restart finds its tokens bound to a key it lost.
 	Key crypto.Signer
 }
 
