@@ -100,13 +100,23 @@ func (s *Store) Lease(ctx context.Context) (tokensource.Lease, error) {
 	return l, nil
 }
 
-// lockError is the error of a Lease that failed with err: it wraps ctx's
-// error too when ctx ended, as a failed dial does not.
+// lockError is the error of a Lease that failed with err.
 func (s *Store) lockError(ctx context.Context, err error) error {
-	if ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
-		err = fmt.Errorf("%w: %w", ctx.Err(), err)
+	return &tokensource.StoreError{Op: "lock", Where: s.where, Err: withEnd(ctx, err)}
+}
+
+// withEnd is err, wrapping ctx's error too when ctx has ended: a dial that
+// times out at ctx's deadline can fail before ctx's own timer has marked it
+// done, with an error that says only "i/o timeout".
+func withEnd(ctx context.Context, err error) error {
+	end := ctx.Err()
+	if d, ok := ctx.Deadline(); ok && end == nil && !time.Now().Before(d) {
+		end = context.DeadlineExceeded
 	}
-	return &tokensource.StoreError{Op: "lock", Where: s.where, Err: err}
+	if end != nil && !errors.Is(err, end) {
+		return fmt.Errorf("%w: %w", end, err)
+	}
+	return err
 }
 
 // Lock takes the Store's lock, as Lease does, and returns the lease's

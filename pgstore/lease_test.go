@@ -117,3 +117,23 @@ func TestCallsReturnByTheirDeadline(t *testing.T) {
 		}
 	}
 }
+
+// lateContext is a context whose deadline has passed and whose timer has
+// not yet fired: what a dial that timed out at the deadline can see.
+type lateContext struct{ context.Context }
+
+func (lateContext) Deadline() (time.Time, bool) { return time.Now().Add(-time.Millisecond), true }
+
+// TestLockErrorWrapsAPassedDeadline: a lease that fails once its deadline
+// has passed wraps DeadlineExceeded, even before the context says so.
+func TestLockErrorWrapsAPassedDeadline(t *testing.T) {
+	s := &Store{where: "table t key \"k\""}
+	dial := &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("i/o timeout")}
+	err := s.lockError(lateContext{context.Background()}, dial)
+	if !errors.Is(err, context.DeadlineExceeded) || !errors.Is(err, dial) {
+		t.Errorf("lockError: %v, want it to wrap DeadlineExceeded and the dial's error", err)
+	}
+	if err := s.lockError(context.Background(), dial); errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("lockError without a deadline: %v, want no DeadlineExceeded", err)
+	}
+}

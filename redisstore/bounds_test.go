@@ -72,3 +72,24 @@ func TestCallsBoundedBySilentServer(t *testing.T) {
 		})
 	}
 }
+
+// lateContext is a context whose deadline has passed and whose timer has
+// not yet fired: what a dial that timed out at the deadline can see.
+type lateContext struct{ context.Context }
+
+func (lateContext) Deadline() (time.Time, bool) { return time.Now().Add(-time.Millisecond), true }
+func (lateContext) Done() <-chan struct{}       { return make(chan struct{}) }
+
+// TestCallWrapsAPassedDeadline: a call that fails once its deadline has
+// passed wraps DeadlineExceeded, even before the context says so.
+func TestCallWrapsAPassedDeadline(t *testing.T) {
+	dial := errors.New("dial tcp 127.0.0.1:1: i/o timeout")
+	fail := func(context.Context) (int, error) { return 0, dial }
+	_, err := call(lateContext{context.Background()}, fail, nil)
+	if !errors.Is(err, context.DeadlineExceeded) || !errors.Is(err, dial) {
+		t.Errorf("call: %v, want it to wrap DeadlineExceeded and the dial's error", err)
+	}
+	if _, err := call(context.Background(), fail, nil); err != dial {
+		t.Errorf("call without a deadline: %v, want the dial's error alone", err)
+	}
+}

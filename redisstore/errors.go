@@ -3,7 +3,9 @@ package redisstore
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
+	"time"
 )
 
 // ErrLeaseLost is wrapped by the error of [Lease.Err] once the lease is
@@ -52,16 +54,33 @@ func call[T any](ctx context.Context, f func(context.Context) (T, error), abando
 	}()
 	select {
 	case r := <-done:
-		return r.v, r.err
+		return r.v, withEnd(ctx, r.err)
 	case <-ctx.Done():
 		mu.Lock()
 		defer mu.Unlock()
 		select {
 		case r := <-done: // it finished meanwhile
-			return r.v, r.err
+			return r.v, withEnd(ctx, r.err)
 		default:
 			gone = true
 			return zero, ctx.Err()
 		}
 	}
+}
+
+// withEnd is err, wrapping ctx's error too when ctx has ended: a dial that
+// times out at ctx's deadline can fail before ctx's own timer has marked it
+// done, with an error that says only "i/o timeout".
+func withEnd(ctx context.Context, err error) error {
+	if err == nil {
+		return nil
+	}
+	end := ctx.Err()
+	if d, ok := ctx.Deadline(); ok && end == nil && !time.Now().Before(d) {
+		end = context.DeadlineExceeded
+	}
+	if end != nil && !errors.Is(err, end) {
+		return fmt.Errorf("%w: %w", end, err)
+	}
+	return err
 }
