@@ -7,13 +7,10 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
-	"io"
 	"net/url"
 	"strings"
 	"sync"
-	"time"
 )
 
 // DPoPOptions turn on sender-constrained tokens (DPoP, RFC 9449): every
@@ -89,90 +86,6 @@ func pointBytes(pub *ecdsa.PublicKey) (x, y []byte) {
 		return make([]byte, 32), make([]byte, 32)
 	}
 	return b[1:33], b[33:]
-}
-
-func b64(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
-
-// proof returns a DPoP proof (RFC 9449 §4.2) for a request of method to
-// rawURL, with nonce and, for a resource request, the access token's hash
-// (ath) when token is not "". Each proof has a jti of its own.
-func (k *dpopKey) proof(method, rawURL, nonce, token string, now time.Time) (string, error) {
-	htu := rawURL
-	if strings.ContainsAny(rawURL, "?#") {
-		var err error
-		if htu, err = proofURL(rawURL); err != nil {
-			return "", err
-		}
-	}
-	var jti [16]byte
-	rand.Read(jti[:])
-	claims := struct {
-		JTI   string `json:"jti"`
-		HTM   string `json:"htm"`
-		HTU   string `json:"htu"`
-		IAT   int64  `json:"iat"`
-		Nonce string `json:"nonce,omitempty"`
-		ATH   string `json:"ath,omitempty"`
-	}{JTI: b64(jti[:]), HTM: method, HTU: htu, IAT: now.Unix(), Nonce: nonce}
-	if token != "" {
-		sum := sha256.Sum256([]byte(token))
-		claims.ATH = b64(sum[:])
-	}
-	payload, err := json.Marshal(claims)
-	if err != nil {
-		return "", err
-	}
-	input := k.header + "." + b64(payload)
-	digest := sha256.Sum256([]byte(input))
-	var random io.Reader = rand.Reader
-	if k.private != nil {
-		random = nil // RFC 6979: deterministic, as secure, and fewer allocations
-	}
-	der, err := k.signer.Sign(random, digest[:], crypto.SHA256)
-	if err != nil {
-		return "", err
-	}
-	var raw [64]byte
-	if !rawSignature(der, raw[:]) {
-		return "", errors.New("the DPoP key's signature is not ECDSA P-256")
-	}
-	return input + "." + b64(raw[:]), nil
-}
-
-// rawSignature writes the ASN.1 DER signature der, SEQUENCE { r INTEGER,
-// s INTEGER }, as JWS wants it (RFC 7518 §3.4): r and s, 32 bytes each, in
-// out. It reports whether der was such a signature.
-func rawSignature(der, out []byte) bool {
-	if len(der) < 2 || der[0] != 0x30 || int(der[1]) != len(der)-2 || der[1] >= 0x80 {
-		return false
-	}
-	rest := der[2:]
-	for i := range 2 {
-		if len(rest) < 2 || rest[0] != 0x02 || int(rest[1]) > len(rest)-2 {
-			return false
-		}
-		n := rest[2 : 2+int(rest[1])]
-		rest = rest[2+int(rest[1]):]
-		for len(n) > 0 && n[0] == 0 {
-			n = n[1:] // a leading zero keeps a DER INTEGER positive
-		}
-		if len(n) > 32 {
-			return false
-		}
-		copy(out[32*i+32-len(n):32*i+32], n)
-	}
-	return len(rest) == 0
-}
-
-// proofURL is the htu of a request to rawURL: the URL without its query
-// and fragment (RFC 9449 §4.2).
-func proofURL(rawURL string) (string, error) {
-	u, err := url.Parse(rawURL)
-	if err != nil {
-		return "", err
-	}
-	u.RawQuery, u.ForceQuery, u.Fragment, u.RawFragment = "", false, "", ""
-	return u.String(), nil
 }
 
 // privateJWK is the JSON a record keeps its DPoP key in.

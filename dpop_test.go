@@ -123,3 +123,20 @@ func TestDPoPTokenWithoutItsKeyIsCorrupt(t *testing.T) {
 		t.Fatalf("TokenContext = %v after %d requests; want ErrCorrupt and none", err, requests)
 	}
 }
+
+// TestProofClaimsAreJSON: the claims of a proof are what encoding/json
+// reads back, whatever the method, URL and nonce hold.
+func TestProofClaimsAreJSON(t *testing.T) {
+	for _, s := range []string{"", "GET", "https://api.example.com/a b", `n"1\`, "a<b>&c", "\x00\x1f\x7f", "héllo", "\xff\xfe", "\u2028"} {
+		got := appendJSONString([]byte("x"), s)
+		want, _ := json.Marshal(s)
+		if string(got) != "x"+string(want) {
+			t.Errorf("appendJSONString(%q) = %s, want x%s", s, got, want)
+		}
+		var c map[string]any
+		now := time.Unix(1_800_000_000, 0)
+		if err := json.Unmarshal(proofClaims(nil, s, s, s, "t", now), &c); err != nil {
+			t.Errorf("claims for %q: %v", s, err)
+		}
+	}
+}
