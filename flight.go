@@ -27,6 +27,7 @@ type flight struct {
 
 	// Set by the procedure, for publish.
 	refreshed bool          // tok comes from the RefreshFunc
+	loggedIn  bool          // tok comes from Login
 	backedOff bool          // f stopped at the backoff of an earlier failure
 	loggedOut bool          // f found a tombstone in the store
 	logouts   int64         // Source.logouts when f last took the turn
@@ -187,11 +188,15 @@ func (s *Source) publish(f *flight) {
 	s.flight = nil
 	s.mu.Unlock()
 
+	// A flight counts one failure, however many steps of it failed (a
+	// refresh, then the login after it), as RefreshDone reports it once.
 	switch {
-	case refused:
+	case f.err != nil && !f.backedOff:
 		s.stats.refreshErrors.Add(1)
-		s.logFailure(f.ctx, f.err, n, retryAt)
-	case f.refreshed && f.err == nil:
+		if refused {
+			s.logFailure(f.ctx, f.err, n, retryAt)
+		}
+	case f.refreshed:
 		s.stats.refreshes.Add(1)
 		s.opts.log.DebugContext(f.ctx, "tokensource: refreshed", "expiry", f.tok.Expiry)
 	}

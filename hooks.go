@@ -28,9 +28,9 @@ import (
 // A refresh (a run of the procedure that callers needing a token wait for)
 // calls RefreshStart first and RefreshDone last, on its own goroutine;
 // between them, StoreLoaded for each read of the store, LockAcquired once the
-// store's lock is held, TokenRequest just before the RefreshFunc is called
-// and Saved after each attempt to save a token, each with the context
-// RefreshStart returned. RefreshDone is called before the callers waiting
+// store's lock is held, TokenRequest just before the RefreshFunc is called,
+// LoginDone after Options.Login returned, and Saved after each attempt to
+// save a token, each with the context RefreshStart returned. RefreshDone is called before the callers waiting
 // for the refresh get its result, so that a caller that got it sees the
 // refresh counted, and [Source.Wait] waits for it too.
 //
@@ -45,8 +45,14 @@ import (
 //	Stats.Saves         = Saved calls with a nil Err
 //	Stats.SaveErrors    = Saved calls with an Err
 //	Stats.Invalidations = Invalidated calls
+//	Stats.TakeOvers     = TakeOver calls
+//	Stats.Logins        = LoginDone calls with a nil Err
+//	Stats.LoginErrors   = LoginDone calls with an Err
 //
-// OutcomeLoaded and OutcomeBackoff count in no field of Stats.
+// OutcomeLoaded, OutcomeLoggedIn and OutcomeBackoff count in no field of
+// Stats; a refresh that logged in counts in Logins. Stats.Resaves counts
+// background saves that succeeded: their attempts are Saved calls with no
+// refresh around them.
 type Hooks struct {
 	// RefreshStart is called when a refresh starts, with the context it
 	// runs under: the values of the caller that started it, none of its
@@ -65,6 +71,12 @@ type Hooks struct {
 
 	// TokenRequest is called just before a refresh calls the RefreshFunc.
 	TokenRequest func(ctx context.Context)
+
+	// LoginDone is called when a refresh's call of [Options.Login]
+	// returns, whether it got a token or not. During a login's cooldown
+	// ([Options.LoginCooldown]) Login is not called, and neither is
+	// LoginDone.
+	LoginDone func(ctx context.Context, info LoginDoneInfo)
 
 	// Saved is called after each attempt to save a token: a failed save
 	// may be tried again, and each attempt counts in Stats.
@@ -120,6 +132,9 @@ const (
 	OutcomeAdopted RefreshOutcome = "adopted"
 	// OutcomeLoaded: the first use loaded a valid token from the store.
 	OutcomeLoaded RefreshOutcome = "loaded"
+	// OutcomeLoggedIn: there was no grant to refresh, and [Options.Login]
+	// returned a new one, now saved and served.
+	OutcomeLoggedIn RefreshOutcome = "logged_in"
 	// OutcomeFailed: the refresh failed (the RefreshFunc, the store's
 	// Load or Lock, a panic, an expired or just rejected token): the next
 	// one waits for the backoff.
@@ -169,6 +184,15 @@ type RefreshDoneInfo struct {
 	// Expiry is the Expiry of the token the callers get: zero on a failure
 	// or for a token that never expires.
 	Expiry time.Time
+}
+
+// LoginDoneInfo describes a call of [Options.Login] that returned.
+type LoginDoneInfo struct {
+	// Err is its error, which the refresh's callers get, wrapped; nil when
+	// it returned a token.
+	Err error
+	// Duration is the time it took, on the monotonic clock.
+	Duration time.Duration
 }
 
 // InvalidatedInfo describes a token that [Source.Invalidate] dropped.
@@ -293,6 +317,8 @@ func (s *Source) refreshDone(f *flight) {
 		info.Outcome = OutcomeReauth
 	case f.err != nil:
 		info.Outcome = OutcomeFailed
+	case f.loggedIn:
+		info.Outcome = OutcomeLoggedIn
 	case f.refreshed:
 		info.Outcome = OutcomeRefreshed
 	case f.first:
@@ -305,6 +331,20 @@ func (s *Source) refreshDone(f *flight) {
 	}
 	defer s.guard("RefreshDone")
 	h.RefreshDone(f.ctx, info)
+}
+
+// loginDone counts a call of Login that began at began and ended with
+// *err, and reports it.
+func (s *Source) loginDone(f *flight, began time.Time, err *error) {
+	if *err != nil {
+		s.stats.loginErrors.Add(1)
+	} else {
+		s.stats.logins.Add(1)
+	}
+	if h := s.opts.hooks; h != nil && h.LoginDone != nil {
+		defer s.guard("LoginDone")
+		h.LoginDone(f.ctx, LoginDoneInfo{Err: *err, Duration: time.Since(began)})
+	}
 }
 
 func (s *Source) invalidated(ctx context.Context, expiry time.Time, neverWorked bool) {

@@ -31,6 +31,8 @@ type hookTally struct {
 	locks        int
 	requests     int
 	saves        []SavedInfo
+	logins       []LoginDoneInfo
+	takeovers    int
 	invalidated  []InvalidatedInfo
 	unauthorized []UnauthorizedInfo
 }
@@ -52,6 +54,10 @@ func (h *hookTally) hooks() *Hooks {
 		RefreshDone: func(_ context.Context, info RefreshDoneInfo) {
 			h.note("RefreshDone", func() { h.done = append(h.done, info) })
 		},
+		LoginDone: func(_ context.Context, info LoginDoneInfo) {
+			h.note("LoginDone", func() { h.logins = append(h.logins, info) })
+		},
+		TakeOver: func(context.Context, TakeOverInfo) { h.note("TakeOver", func() { h.takeovers++ }) },
 		Invalidated: func(_ context.Context, info InvalidatedInfo) {
 			h.note("Invalidated", func() { h.invalidated = append(h.invalidated, info) })
 		},
@@ -112,6 +118,14 @@ func (h *hookTally) stats() Stats {
 			st.RefreshErrors++
 		}
 	}
+	for _, l := range h.logins {
+		if l.Err == nil {
+			st.Logins++
+		} else {
+			st.LoginErrors++
+		}
+	}
+	st.TakeOvers = int64(h.takeovers)
 	return st
 }
 
@@ -125,6 +139,25 @@ func (h *hookTally) ends() []string {
 		ends = append(ends, string(d.Reason)+"/"+string(d.Outcome))
 	}
 	return ends
+}
+
+// stepper returns a step function: after a step of a test, once s is
+// idle, its Stats must be what h's calls add up to, and its refreshes must
+// have ended with wantEnds ("reason/outcome"), after those of the earlier
+// steps.
+func (h *hookTally) stepper(t *testing.T, s *Source) func(name string, wantEnds ...string) {
+	var steps []string
+	return func(name string, wantEnds ...string) {
+		t.Helper()
+		s.waitIdle(t)
+		steps = append(steps, wantEnds...)
+		if diff := cmp.Diff(s.Stats(), h.stats()); diff != "" {
+			t.Fatalf("after %s: Stats (-) and what the hooks add up to (+) differ:\n%s", name, diff)
+		}
+		if diff := cmp.Diff(steps, h.ends()); diff != "" {
+			t.Fatalf("after %s: reason/outcome of each refresh (-want +got):\n%s", name, diff)
+		}
+	}
 }
 
 func (h *hookTally) callCount() int {
@@ -148,18 +181,7 @@ func TestHooksAddUpToStats(t *testing.T) {
 	h.src.Store(s)
 	ctx := context.Background()
 
-	var steps []string
-	step := func(name string, wantEnds ...string) {
-		t.Helper()
-		s.waitIdle(t)
-		steps = append(steps, wantEnds...)
-		if diff := cmp.Diff(s.Stats(), h.stats()); diff != "" {
-			t.Fatalf("after %s: Stats (-) and what the hooks add up to (+) differ:\n%s", name, diff)
-		}
-		if diff := cmp.Diff(steps, h.ends()); diff != "" {
-			t.Fatalf("after %s: reason/outcome of each refresh (-want +got):\n%s", name, diff)
-		}
-	}
+	step := h.stepper(t, s)
 	other := func(tok *oauth2.Token) { // another process saves tok
 		t.Helper()
 		if err := mem.Save(ctx, tok); err != nil {
@@ -248,6 +270,61 @@ func TestHooksAddUpToStats(t *testing.T) {
 	if len(h.starts) != len(h.done) || h.locks == 0 || h.requests != int(e.calls.Load()) || len(h.loads) == 0 {
 		t.Errorf("%d starts for %d ends, %d locks, %d token requests for %d RefreshFunc calls, %d loads",
 			len(h.starts), len(h.done), h.locks, h.requests, e.calls.Load(), len(h.loads))
+	}
+}
+
+// TestHooksAddUpToStatsWithLogins: logins, failed and not, count in the
+// hooks as in Stats, and a refresh that logged in says so.
+func TestHooksAddUpToStatsWithLogins(t *testing.T) {
+	clock := newTestClock()
+	e := &fakeEndpoint{next: failing(fmt.Errorf("%w: refresh token revoked", ErrReauthRequired))}
+	errUser := errors.New("the user closed the browser")
+	var logins []error // what each call of Login returns, in turn
+	login := func(context.Context) (*oauth2.Token, error) {
+		err := logins[0]
+		logins = logins[1:]
+		if err != nil {
+			return nil, err
+		}
+		return &oauth2.Token{AccessToken: "login", RefreshToken: "rl", Expiry: clock.Now().Add(time.Hour)}, nil
+	}
+	h := &hookTally{t: t}
+	s := New(e.refresh, NewMemoryStore(), &Options{Now: clock.Now, Hooks: h.hooks(), Login: login})
+	h.src.Store(s)
+
+	step := h.stepper(t, s)
+
+	logins = []error{nil}
+	mustToken(t, s, "login")
+	step("a first login", "missing/logged_in")
+
+	logins = []error{errUser}
+	clock.Advance(time.Hour)
+	if _, err := s.Token(); !errors.Is(err, errUser) {
+		t.Fatalf("err = %v, want the login's", err)
+	}
+	step("a refused refresh, then a failed login", "expired/reauth")
+
+	clock.Advance(DefaultLoginCooldown / 2)
+	if _, err := s.Token(); !errors.Is(err, ErrReauthRequired) {
+		t.Fatalf("err = %v, want ErrReauthRequired", err)
+	}
+	step("a login's cooldown", "expired/backoff") // the refused refresh token is still the newest
+
+	logins = []error{nil}
+	clock.Advance(DefaultLoginCooldown)
+	mustToken(t, s, "login")
+	step("a login after its cooldown", "expired/logged_in")
+
+	if got := s.Stats(); got.Logins != 2 || got.LoginErrors != 1 || len(logins) != 0 {
+		t.Errorf("Stats = %+v, %d logins left; want 2 logins, 1 failed, none left", got, len(logins))
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, l := range h.logins {
+		if l.Duration <= 0 {
+			t.Errorf("LoginDone %+v: want its duration", l)
+		}
 	}
 }
 

@@ -125,7 +125,7 @@ func (s *Source) login(f *flight) (*oauth2.Token, error) {
 		return nil, s.failed(f.ctx, s.coolDown(f, err), s.latest, s.now())
 	}
 	s.lastLogin = loginState{}
-	s.stats.logins.Add(1)
+	f.loggedIn = true
 	s.opts.log.InfoContext(f.ctx, "tokensource: logged in", "expiry", tok.Expiry)
 	f.loggedOut = false // the login replaces the tombstone
 	if err := s.saveLogin(f, tok); err != nil {
@@ -146,10 +146,15 @@ func (s *Source) reload(f *flight) (rec *Record, err error) {
 }
 
 // callLogin calls Login, with the values of f.ctx and LoginTimeout, and
-// completes the token it returns.
+// completes the token it returns. It counts the call, and reports it to the
+// LoginDone hook.
 func (s *Source) callLogin(f *flight) (tok *oauth2.Token, err error) {
 	ctx, cancel := context.WithTimeout(f.ctx, s.opts.loginTimeout)
 	defer cancel()
+	defer s.loginDone(f, time.Now(), &err)
+	// A flight that stopped at the backoff of a refused refresh token has
+	// its result from this call now: it counts, unlike a backoff.
+	f.backedOff = false
 	err = f.call(stepLogin, func() (err error) {
 		tok, err = s.opts.login(s.withDPoP(ctx, s.client))
 		return err
@@ -184,7 +189,6 @@ func (s *Source) coolingDown(rec *Record, now time.Time) error {
 // holds, for the Sources of other processes; a failure to write it is only
 // logged, as this Source keeps it in memory anyway.
 func (s *Source) coolDown(f *flight, err error) error {
-	s.stats.loginErrors.Add(1)
 	err = stepError(stepLogin, err)
 	if s.opts.loginCooldown <= 0 {
 		return &loginError{err: err}

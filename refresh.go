@@ -458,10 +458,9 @@ func (s *Source) failedLoading(ctx context.Context, err error, now time.Time) er
 	return err
 }
 
-// note counts a failed refresh and records it for the backoff, and returns
-// the failures in a row and when the backoff ends.
+// note records a failed refresh for the backoff, and returns the failures
+// in a row and when the backoff ends. The flight's publish counts it.
 func (s *Source) note(err error, base *oauth2.Token, now time.Time, storeDown bool) (n int, retryAt time.Time) {
-	s.stats.refreshErrors.Add(1)
 	wait, _ := retryAfter(err, now)
 	reauth := errors.Is(err, ErrReauthRequired)
 	s.mu.Lock()
