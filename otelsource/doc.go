@@ -24,13 +24,16 @@
 //	tokensource.refresh.duration            histogram s        tokensource.refresh.reason, tokensource.refresh.outcome
 //	tokensource.lock.wait_time              histogram s        (each refresh that got the store's lock)
 //	tokensource.saves                       counter {save}     tokensource.save.outcome: saved, failed
+//	tokensource.logins                      counter {login}    tokensource.login.outcome: logged_in, failed
+//	tokensource.takeovers                   counter {refresh}  (see [tokensource.Hooks].TakeOver)
 //	tokensource.invalidations               counter {invalidation}  tokensource.invalidation.never_worked
 //	tokensource.rejections                  counter {response} tokensource.rejection.outcome
 //	tokensource.token.remaining_lifetime    gauge s            (Sources passed to Observe)
 //
 // The reasons and outcomes are those of [tokensource.RefreshReason] and
 // [tokensource.RefreshOutcome]: an adoption is a refresh with outcome
-// "adopted". They add up to a Source's Stats as [tokensource.Hooks] says:
+// "adopted"; one that logged in has the outcome "logged_in". They add up to
+// a Source's Stats as [tokensource.Hooks] says:
 //
 //	Refreshes     = tokensource.refreshes{outcome="refreshed"}
 //	Adopted       = tokensource.refreshes{outcome="adopted"}
@@ -39,6 +42,12 @@
 //	Saves         = tokensource.saves{outcome="saved"}
 //	SaveErrors    = tokensource.saves{outcome="failed"}
 //	Invalidations = tokensource.invalidations
+//	TakeOvers     = tokensource.takeovers
+//	Logins        = tokensource.logins{outcome="logged_in"}
+//	LoginErrors   = tokensource.logins{outcome="failed"}
+//
+// Resaves, the background saves of a token whose save failed, count in
+// tokensource.saves, as every attempt to save does.
 //
 // A rejection is a response that rejected a request's token: a 401 that a
 // [tokensource.Transport] handled, a codes.Unauthenticated that grpcsource
@@ -72,7 +81,10 @@
 // of the caller that started it (the caller whose call found the token
 // expired, or in its refresh-ahead window). Its events are
 // tokensource.store.loaded, tokensource.lock.acquired,
-// tokensource.token.requested and tokensource.token.saved; it ends with the
+// tokensource.intent.taken_over, tokensource.token.requested,
+// tokensource.login.done (with tokensource.login.outcome and
+// tokensource.login.duration, in seconds) and tokensource.token.saved; it
+// ends with the
 // attributes tokensource.refresh.outcome and, for a token that expires,
 // tokensource.token.expiry, and with an error status if it failed. A
 // rejection adds the event tokensource.rejection to the span of the

@@ -18,6 +18,9 @@ const (
 	reasonKey         = attribute.Key("tokensource.refresh.reason")
 	outcomeKey        = attribute.Key("tokensource.refresh.outcome")
 	saveOutcomeKey    = attribute.Key("tokensource.save.outcome")
+	loginOutcomeKey   = attribute.Key("tokensource.login.outcome")
+	loginDurationKey  = attribute.Key("tokensource.login.duration")
+	waitedKey         = attribute.Key("tokensource.takeover.waited")
 	neverWorkedKey    = attribute.Key("tokensource.invalidation.never_worked")
 	rejectionKey      = attribute.Key("tokensource.rejection.outcome")
 	foundKey          = attribute.Key("tokensource.store.found")
@@ -27,8 +30,8 @@ const (
 	responseStatusKey = attribute.Key("http.response.status_code")
 )
 
-// Hooks returns the hooks that report a Source's refreshes, saves,
-// invalidations and rejections to t, each metric with attrs. Sources may
+// Hooks returns the hooks that report a Source's refreshes, saves, logins,
+// take-overs, invalidations and rejections to t, each metric with attrs. Sources may
 // share them, and so their metrics, when they share attrs.
 func (t *Telemetry) Hooks(attrs ...attribute.KeyValue) *tokensource.Hooks {
 	h := &hooks{t: t, attrs: slices.Clip(slices.Clone(attrs))}
@@ -38,6 +41,8 @@ func (t *Telemetry) Hooks(attrs ...attribute.KeyValue) *tokensource.Hooks {
 		LockAcquired: h.lockAcquired,
 		TokenRequest: h.tokenRequest,
 		Saved:        h.saved,
+		LoginDone:    h.loginDone,
+		TakeOver:     h.takeOver,
 		RefreshDone:  h.refreshDone,
 		Invalidated:  h.invalidated,
 		Unauthorized: h.unauthorized,
@@ -106,6 +111,20 @@ func (h *hooks) saved(ctx context.Context, info tokensource.SavedInfo) {
 	}
 	h.t.saves.Add(ctx, 1, h.with(outcome))
 	event(ctx, "tokensource.token.saved", withError(info.Err, outcome)...)
+}
+
+func (h *hooks) loginDone(ctx context.Context, info tokensource.LoginDoneInfo) {
+	outcome := loginOutcomeKey.String("logged_in")
+	if info.Err != nil {
+		outcome = loginOutcomeKey.String("failed")
+	}
+	h.t.logins.Add(ctx, 1, h.with(outcome))
+	event(ctx, "tokensource.login.done", withError(info.Err, outcome, loginDurationKey.Float64(info.Duration.Seconds()))...)
+}
+
+func (h *hooks) takeOver(ctx context.Context, info tokensource.TakeOverInfo) {
+	h.t.takeovers.Add(ctx, 1, h.with())
+	event(ctx, "tokensource.intent.taken_over", waitedKey.Float64(info.Waited.Seconds()))
 }
 
 func (h *hooks) refreshDone(ctx context.Context, info tokensource.RefreshDoneInfo) {

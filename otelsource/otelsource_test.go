@@ -81,8 +81,12 @@ func script(r *rig) scripted {
 
 	r.srv.RevokeFamily(r.current().RefreshToken)
 	r.clock.Advance(2 * time.Hour)
-	refresh(r.wantGet("refresh token revoked", 0), "expired/reauth")
-	refresh(r.wantGet("still revoked", 0), "expired/backoff")
+	refresh(r.wantGet("refresh token revoked, and the login fails", 0), "expired/reauth")
+	refresh(r.wantGet("still revoked, in the login's cooldown", 0), "expired/backoff")
+
+	r.logIn.Store(true)
+	r.clock.Advance(tokensource.DefaultLoginCooldown)
+	refresh(r.wantGet("a login", http.StatusOK), "expired/logged_in")
 	return s
 }
 
@@ -172,12 +176,16 @@ func TestMetricsAddUpToStats(t *testing.T) {
 		Saves:         sum(ms, "tokensource.saves", saveOutcomeKey.String("saved")),
 		SaveErrors:    sum(ms, "tokensource.saves", saveOutcomeKey.String("failed")),
 		Invalidations: sum(ms, "tokensource.invalidations"),
+		TakeOvers:     sum(ms, "tokensource.takeovers"),
+		Logins:        sum(ms, "tokensource.logins", loginOutcomeKey.String("logged_in")),
+		LoginErrors:   sum(ms, "tokensource.logins", loginOutcomeKey.String("failed")),
 	}
 	want := r.src.Stats()
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("Stats (-) and what the metrics add up to (+) differ:\n%s", diff)
 	}
 	if want.Refreshes == 0 || want.RefreshErrors == 0 || want.Adopted == 0 || want.Saves == 0 || want.SaveErrors == 0 || want.Invalidations == 0 ||
+		want.Logins == 0 || want.LoginErrors == 0 ||
 		sum(ms, "tokensource.invalidations", never) == 0 {
 		t.Errorf("Stats = %+v: the script missed a count", want)
 	}
@@ -271,6 +279,19 @@ func TestRefreshSpansAreChildrenOfTheCallersSpans(t *testing.T) {
 	}
 	if failed := spans[2]; failed.Status().Description == "" {
 		t.Errorf("failed refresh: status %v, want an error", failed.Status())
+	}
+
+	// The logins: the last refresh's, and the failed one three before it.
+	for i, want := range map[int]string{len(spans) - 3: "failed", len(spans) - 1: "logged_in"} {
+		var got []string
+		for _, e := range spans[i].Events() {
+			if e.Name == "tokensource.login.done" {
+				got = append(got, attr(e.Attributes, loginOutcomeKey))
+			}
+		}
+		if len(got) != 1 || got[0] != want {
+			t.Errorf("refresh %d (%s): login events %v, want one %s", i, s.ends[i], got, want)
+		}
 	}
 
 	// The callers whose request was rejected got an event on their span.
@@ -475,4 +496,22 @@ func observedSourceLiving(t *testing.T, tel *Telemetry, name string, life time.D
 	}
 	tel.Observe(src, attribute.String("account", name))
 	return src
+}
+
+// TestTakeOversCount: a take-over counts, with the Source's attributes,
+// and is an event of the refresh that took over.
+func TestTakeOversCount(t *testing.T) {
+	r := newRig(t)
+	h := r.tel.Hooks(account)
+	ctx := h.RefreshStart(context.Background(), tokensource.RefreshStartInfo{Reason: tokensource.ReasonExpired})
+	h.TakeOver(ctx, tokensource.TakeOverInfo{Since: r.clock.Now(), Waited: 3 * time.Second})
+	h.RefreshDone(ctx, tokensource.RefreshDoneInfo{Reason: tokensource.ReasonExpired, Outcome: tokensource.OutcomeRefreshed})
+	if n := sum(r.collect(), "tokensource.takeovers", account); n != 1 {
+		t.Errorf("tokensource.takeovers with %v = %d, want 1", account, n)
+	}
+	spans := r.refreshSpans()
+	if len(spans) != 1 || len(spans[0].Events()) != 1 || spans[0].Events()[0].Name != "tokensource.intent.taken_over" ||
+		attr(spans[0].Events()[0].Attributes, waitedKey) != "3" {
+		t.Errorf("refresh spans %v: want one, with a take-over event that waited 3 s", spans)
+	}
 }

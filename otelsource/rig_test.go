@@ -38,6 +38,7 @@ type rig struct {
 	clock  *tokensourcetest.Clock
 	store  *failingStore
 	reject atomic.Bool // the resource's responses are 401 invalid_token
+	logIn  atomic.Bool // the Source's Login gets a token from the server; it fails while unset
 	src    *tokensource.Source
 	other  *tokensource.Source // another process on the same token file, without hooks
 	client *http.Client        // NewClient of src
@@ -82,12 +83,23 @@ func newRig(t *testing.T) *rig {
 	ctx := context.WithValue(context.Background(), oauth2.HTTPClient, &http.Client{Transport: noting{r}})
 	logger := slog.New(slog.NewJSONHandler(&r.log, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	r.src = tokensource.FromConfig(ctx, r.srv.Config(), r.store, &tokensource.Options{
-		Now: r.clock.Now, Logger: logger, Hooks: tel.Hooks(account),
+		Now: r.clock.Now, Logger: logger, Hooks: tel.Hooks(account), Login: r.login,
 	})
 	tel.Observe(r.src, account)
 	r.other = tokensource.FromConfig(ctx, r.srv.Config(), tokensource.NewFileStore(path), &tokensource.Options{Now: r.clock.Now})
 	r.client = tokensource.NewClient(ctx, r.src)
 	return r
+}
+
+// login is the Source's Login: a user who logs in while r.logIn is set,
+// and is not at the keyboard otherwise.
+func (r *rig) login(context.Context) (*oauth2.Token, error) {
+	if !r.logIn.Load() {
+		return nil, errors.New("no user at the keyboard")
+	}
+	tok := r.srv.Login()
+	r.addToken(tok)
+	return tok, nil
 }
 
 // failingStore is a FileStore whose next failSaves saves fail.

@@ -21,6 +21,8 @@ type Telemetry struct {
 	duration      metric.Float64Histogram
 	lockWait      metric.Float64Histogram
 	saves         metric.Int64Counter
+	logins        metric.Int64Counter
+	takeovers     metric.Int64Counter
 	invalidations metric.Int64Counter
 	rejections    metric.Int64Counter
 
@@ -44,7 +46,7 @@ func New(opts ...Option) (*Telemetry, error) {
 		observed: map[attribute.Distinct]observed{},
 		setOf:    map[weak.Pointer[tokensource.Source]]observation{},
 	}
-	var errs [7]error
+	var errs [9]error
 	t.refreshes, errs[0] = m.Int64Counter("tokensource.refreshes", metric.WithUnit("{refresh}"),
 		metric.WithDescription("Refreshes of a token, by reason and outcome (an adoption is an outcome)."))
 	t.duration, errs[1] = m.Float64Histogram("tokensource.refresh.duration", metric.WithUnit("s"),
@@ -57,6 +59,10 @@ func New(opts ...Option) (*Telemetry, error) {
 		metric.WithDescription("Tokens dropped because a server rejected them."))
 	t.rejections, errs[5] = m.Int64Counter("tokensource.rejections", metric.WithUnit("{response}"),
 		metric.WithDescription("Responses that rejected a request's token, by what the Transport made of them."))
+	t.logins, errs[7] = m.Int64Counter("tokensource.logins", metric.WithUnit("{login}"),
+		metric.WithDescription("Calls of Options.Login, by outcome."))
+	t.takeovers, errs[8] = m.Int64Counter("tokensource.takeovers", metric.WithUnit("{refresh}"),
+		metric.WithDescription("Refreshes that sent a refresh token another Source had recorded its intent on and never resolved."))
 	_, errs[6] = m.Float64ObservableGauge("tokensource.token.remaining_lifetime", metric.WithUnit("s"),
 		metric.WithDescription("Time until the Expiry of the token a Source serves."), metric.WithFloat64Callback(t.observe))
 	// A provider may return nil with its error.
@@ -64,6 +70,8 @@ func New(opts ...Option) (*Telemetry, error) {
 	t.duration = orNoop(t.duration, metric.Float64Histogram(noop.Float64Histogram{}))
 	t.lockWait = orNoop(t.lockWait, metric.Float64Histogram(noop.Float64Histogram{}))
 	t.saves = orNoop(t.saves, metric.Int64Counter(noop.Int64Counter{}))
+	t.logins = orNoop(t.logins, metric.Int64Counter(noop.Int64Counter{}))
+	t.takeovers = orNoop(t.takeovers, metric.Int64Counter(noop.Int64Counter{}))
 	t.invalidations = orNoop(t.invalidations, metric.Int64Counter(noop.Int64Counter{}))
 	t.rejections = orNoop(t.rejections, metric.Int64Counter(noop.Int64Counter{}))
 	return t, errors.Join(errs[:]...)
