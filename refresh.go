@@ -230,8 +230,13 @@ func (s *Source) lock(ctx context.Context, f *flight) (lease Lease, err error) {
 }
 
 // acquire takes the store's lock: a Lease from a Leaser, or a Lock that
-// cannot be lost.
+// cannot be lost. A lease this Source kept for a save still owed is taken
+// over: asking for it again would wait for itself. The caller holds the
+// turn.
 func (s *Source) acquire(ctx context.Context) (Lease, error) {
+	if lease := s.takeKeptLease(); lease != nil {
+		return lease, nil
+	}
 	if s.leaser != nil {
 		lease, err := s.leaser.Lease(ctx)
 		if err == nil && lease == nil {
@@ -246,8 +251,12 @@ func (s *Source) acquire(ctx context.Context) (Lease, error) {
 	return unlockLease(unlock), err
 }
 
-// unlock releases the store's lock; a panic in it is logged.
+// unlock releases the store's lock, unless it is kept for a save still
+// owed (keepLease); a panic in it is logged.
 func (s *Source) unlock(f *flight, lease Lease) {
+	if s.keepLease(lease) {
+		return
+	}
 	if err := f.call(stepUnlock, func() error { s.release(lease); return nil }); err != nil {
 		s.logPanic(f.ctx, err)
 	}

@@ -15,13 +15,18 @@ const (
 	resaveMin      = 100 * time.Millisecond
 	resaveMax      = 10 * time.Second
 	resaveAttempts = 40 // about five minutes at resaveMax
+
+	// resaveKeptMax caps the wait while a lease is kept for the save.
+	resaveKeptMax = time.Second
 )
 
 // resaveState is the background save of s.latest; its holder of the
 // Source's turn owns it.
 type resaveState struct {
-	timer    *time.Timer // the next attempt, or nil
-	attempts int         // attempts that failed in a row
+	timer     *time.Timer // the next attempt, or nil
+	attempts  int         // attempts that failed in a row
+	lease     Lease       // the store's lease, kept while the save is owed (see keepLease), or nil
+	keptSince time.Time   // when a lease was first kept for the save owed; zero if none
 }
 
 // scheduleResave arranges for the next background save of s.latest,
@@ -33,6 +38,9 @@ func (s *Source) scheduleResave() {
 		return
 	}
 	wait := min(resaveMin<<min(r.attempts, 16), resaveMax)
+	if r.lease != nil {
+		wait = min(wait, resaveKeptMax) // others wait for the lease
+	}
 	wait -= rand.N(wait / 4)
 	r.timer = time.AfterFunc(wait, s.resaveNow)
 }
@@ -45,6 +53,7 @@ func (s *Source) resaveNow() {
 	s.resave.timer = nil
 	if s.latest == nil || (sameToken(s.latest, s.stored) && !s.ownIntent()) {
 		s.resave.attempts = 0 // saved meanwhile
+		s.giveBackLease()
 		return
 	}
 	f := &flight{ctx: context.Background(), reason: reasonResave}
@@ -58,11 +67,67 @@ func (s *Source) resaveNow() {
 	case err != nil:
 		s.resave.attempts++
 		s.scheduleResave()
+		if s.resave.timer != nil && s.leaseKept() {
+			return // the lease is kept a while longer
+		}
 	default:
 		s.stats.resaves.Add(1)
 		s.opts.log.Info("tokensource: saved the kept token in the background", "attempts", s.resave.attempts+1)
 		s.resave.attempts = 0
 	}
+	s.giveBackLease()
+}
+
+// keepLease keeps lease, instead of giving it back, while the Source owes
+// the store a save: whoever took the lease next would find the store
+// without the token this Source holds, and repeat its login, or present the
+// refresh token it spent. The lease is given back once the background save
+// lands or gives up, lockDelay after it was first kept at the latest, or by
+// [Source.Wait]; a flight that needs the store's lock meanwhile takes it
+// over (see acquire). A Locker's lock is not kept: it cannot be lost, so it
+// has no TTL to end it should this process die. The caller holds the turn.
+func (s *Source) keepLease(lease Lease) bool {
+	r := &s.resave
+	if _, plain := lease.(unlockLease); plain || r.timer == nil || isClosed(lease.Lost()) {
+		r.keptSince = time.Time{}
+		return false
+	}
+	if r.keptSince.IsZero() {
+		r.keptSince = time.Now()
+	}
+	if !s.leaseKept() {
+		r.keptSince = time.Time{}
+		return false
+	}
+	r.lease = lease
+	return true
+}
+
+// leaseKept reports whether a lease kept for the save owed may be kept
+// still. The caller holds the turn.
+func (s *Source) leaseKept() bool {
+	return !s.resave.keptSince.IsZero() && time.Since(s.resave.keptSince) < s.lockDelay()
+}
+
+// takeKeptLease hands the caller the lease kept for a save still owed, if
+// it is still held, or returns nil. The caller holds the turn.
+func (s *Source) takeKeptLease() Lease {
+	l := s.resave.lease
+	s.resave.lease = nil
+	if l != nil && isClosed(l.Lost()) {
+		s.release(l)
+		return nil
+	}
+	return l
+}
+
+// giveBackLease releases the lease kept for a save, if any. The caller
+// holds the turn.
+func (s *Source) giveBackLease() {
+	if l := s.takeKeptLease(); l != nil {
+		s.release(l)
+	}
+	s.resave.keptSince = time.Time{}
 }
 
 // reasonResave names the flight of a background save in its hooks.

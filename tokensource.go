@@ -347,6 +347,8 @@ func (s *Source) Refresh(ctx context.Context) (*oauth2.Token, error) {
 
 // Wait waits until no refresh is running, and the store's lock it last
 // held is given back, or ctx ends, and returns ctx.Err() in that case. A
+// lease kept while a failed save is retried in the background is given
+// back at once. A
 // refresh runs detached from its callers (in the background, inside the
 // refresh-ahead window) and saves the token it gets before it ends. A
 // program that exits while one runs may lose a refresh token the server
@@ -357,6 +359,18 @@ func (s *Source) Wait(ctx context.Context) error {
 	if err := s.waitFlights(ctx); err != nil {
 		return err
 	}
+	// A lease kept for a save still owed is given back: the program is
+	// leaving, and others should not wait for its TTL. A free turn is
+	// taken even when ctx has ended.
+	select {
+	case s.turn <- struct{}{}:
+	default:
+		if err := s.takeTurn(ctx); err != nil {
+			return err
+		}
+	}
+	s.giveBackLease()
+	s.endTurn()
 	s.mu.Lock()
 	released := s.released
 	s.mu.Unlock()
