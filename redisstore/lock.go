@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/oauthkit/tokensource"
 )
 
@@ -236,14 +238,28 @@ func (l *Lease) Release() {
 // up trying, a few seconds after Release at most.
 func (l *Lease) Released() <-chan struct{} { return l.freed }
 
-// release deletes the lease if it holds owner, giving up after
-// releaseTimeout.
+// release deletes the lease if it holds owner. An attempt that fails
+// (Redis unreachable for a moment) is tried again, the wait doubling from
+// pollMax, until releaseTimeout: a lease left behind keeps every other
+// process waiting for its TTL. A closed client is not tried again.
 func (s *Store) release(owner string) {
 	ctx, cancel := context.WithTimeout(context.Background(), releaseTimeout)
 	defer cancel()
-	call(ctx, func(ctx context.Context) (any, error) {
-		return nil, releaseLease.Run(ctx, s.client, []string{s.lockKey}, owner).Err()
-	}, nil)
+	for wait := pollMax; ; wait = min(2*wait, time.Second) {
+		_, err := call(ctx, func(ctx context.Context) (any, error) {
+			return nil, releaseLease.Run(ctx, s.client, []string{s.lockKey}, owner).Err()
+		}, nil)
+		if err == nil || errors.Is(err, redis.ErrClosed) {
+			return
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return
+		}
+	}
 }
 
 // newOwner returns a random owner value: 128 bits, in hex.
