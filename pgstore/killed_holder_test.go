@@ -2,6 +2,7 @@ package pgstore
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/oauthkit/tokensource"
 	"github.com/oauthkit/tokensource/tokensourcetest"
+	"github.com/oauthkit/tokensource/tokensourcetest/storetest"
 )
 
 // TestKilledHolderDuringTokenRequestLosesNoGrant terminates the session
@@ -18,11 +20,21 @@ import (
 // token comes back. Another replica takes the lock at once; it must not
 // send the refresh token the first one spent: it waits for the intent in
 // the row, and adopts the first replica's token once that is saved.
+// It runs twice: on plain records, and on records sealed by an Encrypter,
+// whose compare-and-swap is on the sealed bytes.
 func TestKilledHolderDuringTokenRequestLosesNoGrant(t *testing.T) {
+	t.Run("plain", func(t *testing.T) { killedHolderDuringTokenRequest(t, false) })
+	t.Run("sealed", func(t *testing.T) { killedHolderDuringTokenRequest(t, true) })
+}
+
+func killedHolderDuringTokenRequest(t *testing.T, sealed bool) {
 	srv := tokensourcetest.NewServer(&tokensourcetest.Options{Latency: 1500 * time.Millisecond})
 	t.Cleanup(srv.Close)
 	pool := testPool(t)
 	opts := newTable(t, pool)
+	if sealed {
+		opts.Encrypter, opts.RequireEncryption = storetest.NewEncrypter(t), true
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := New(pool, "k", opts).Save(ctx, srv.Login()); err != nil {
@@ -77,8 +89,18 @@ func TestKilledHolderDuringTokenRequestLosesNoGrant(t *testing.T) {
 		t.Fatalf("server stats %+v: want no reuse and no failed request", st)
 	}
 	fresh := tokensource.FromConfig(ctx, srv.Config(), New(pool, "k", opts), &tokensource.Options{RefreshTimeout: 5 * time.Second})
-	if _, err := fresh.Refresh(ctx); err != nil {
+	freshTok, err := fresh.Refresh(ctx)
+	if err != nil {
 		t.Fatalf("the stored grant no longer refreshes: %v", err)
+	}
+	if sealed {
+		var row string
+		if err := pool.QueryRow(ctx, "SELECT token FROM "+opts.ident()+" WHERE key = 'k'").Scan(&row); err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(row, freshTok.RefreshToken) || strings.Contains(row, `"refresh_token"`) {
+			t.Error("the row is not sealed: it shows the record's refresh token")
+		}
 	}
 	st = srv.Stats()
 	if st.ReuseDetected != 0 {

@@ -1,6 +1,7 @@
 package redisstore
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"net/http"
@@ -14,6 +15,7 @@ import (
 	"github.com/oauthkit/tokensource"
 	"github.com/oauthkit/tokensource/tokensourcetest"
 	"github.com/oauthkit/tokensource/tokensourcetest/netfault"
+	"github.com/oauthkit/tokensource/tokensourcetest/storetest"
 )
 
 // These tests put real faults between replicas and Redis (a TCP proxy per
@@ -29,7 +31,8 @@ type faultRig struct {
 	t   *testing.T
 	srv *tokensourcetest.Server
 	key string
-	raw *redis.Client // straight to Redis, not through a proxy
+	raw *redis.Client         // straight to Redis, not through a proxy
+	enc tokensource.Encrypter // every Store's Options.Encrypter; nil: plain records
 }
 
 // A replica is one process sharing the grant: a Source on a Store whose
@@ -53,7 +56,7 @@ func (r *faultRig) replica(lockTTL time.Duration, opts *tokensource.Options) *re
 	p := startProxy(r.t, redisAddr(r.t))
 	c := clientWith(r.t, &redis.Options{Addr: p.Addr(), ContextTimeoutEnabled: true, MaxRetries: -1,
 		DialTimeout: 500 * time.Millisecond})
-	st := New(c, r.key, &Options{LockTTL: lockTTL})
+	st := New(c, r.key, &Options{LockTTL: lockTTL, Encrypter: r.enc, RequireEncryption: r.enc != nil})
 	src := tokensource.FromConfig(context.Background(), r.srv.Config(), st, opts)
 	r.t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -63,17 +66,47 @@ func (r *faultRig) replica(lockTTL time.Duration, opts *tokensource.Options) *re
 	return &replica{proxy: p, store: st, src: src}
 }
 
+// opts are the Options of a Store straight to Redis.
+func (r *faultRig) opts() *Options {
+	return &Options{Encrypter: r.enc, RequireEncryption: r.enc != nil}
+}
+
+// sealed makes every Store of r encrypt its record, and checks at t's end
+// that the value in Redis shows none of the tokens the server issued.
+func (r *faultRig) sealed() *faultRig {
+	r.enc = storetest.NewEncrypter(r.t)
+	r.t.Cleanup(func() {
+		raw, err := r.raw.Get(context.Background(), New(r.raw, r.key, nil).TokenKey()).Bytes()
+		if err != nil {
+			r.t.Errorf("reading the sealed value: %v", err)
+			return
+		}
+		tok := r.stored()
+		if tok == nil {
+			r.t.Error("the sealed value does not open")
+			return
+		}
+		for what, clear := range map[string]string{"access token": tok.AccessToken,
+			"refresh token": tok.RefreshToken, "fields": `"refresh_token"`} {
+			if bytes.Contains(raw, []byte(clear)) {
+				r.t.Errorf("the Redis value is not sealed: it shows the record's %s", what)
+			}
+		}
+	})
+	return r
+}
+
 // login saves a new grant, straight to Redis.
 func (r *faultRig) login() *oauth2.Token {
 	r.t.Helper()
 	tok := r.srv.Login()
-	mustSave(r.t, New(r.raw, r.key, nil), tok)
+	mustSave(r.t, New(r.raw, r.key, r.opts()), tok)
 	return tok
 }
 
 // stored returns the token in Redis, or nil.
 func (r *faultRig) stored() *oauth2.Token {
-	tok, err := New(r.raw, r.key, nil).Load(context.Background())
+	tok, err := New(r.raw, r.key, r.opts()).Load(context.Background())
 	if err != nil {
 		return nil
 	}
@@ -129,6 +162,13 @@ func (r *faultRig) check(maxFailed int64) {
 	r.t.Logf("token requests %d, refreshes %d, failed %d, reused 0", st.TokenRequests, st.Refreshes, st.RefreshFailures)
 }
 
+// sealedToo runs scenario twice: on plain records, and on records sealed
+// by an Encrypter, whose compare-and-swap is on the sealed bytes.
+func sealedToo(t *testing.T, opts *tokensourcetest.Options, scenario func(*testing.T, *faultRig)) {
+	t.Run("plain", func(t *testing.T) { scenario(t, newFaultRig(t, opts)) })
+	t.Run("sealed", func(t *testing.T) { scenario(t, newFaultRig(t, opts).sealed()) })
+}
+
 // onTokenRequest returns Options whose TokenRequest hook calls fn once.
 func onTokenRequest(timeout time.Duration, fn func()) *tokensource.Options {
 	var once sync.Once
@@ -143,7 +183,10 @@ func onTokenRequest(timeout time.Duration, fn func()) *tokensource.Options {
 // the holder spent: it waits for the holder's intent, and adopts the
 // holder's token once its link is back.
 func TestStalledLinkAfterTokenRequestLosesNoGrant(t *testing.T) {
-	r := newFaultRig(t, &tokensourcetest.Options{Latency: 200 * time.Millisecond})
+	sealedToo(t, &tokensourcetest.Options{Latency: 200 * time.Millisecond}, stalledLinkAfterTokenRequestLosesNoGrant)
+}
+
+func stalledLinkAfterTokenRequestLosesNoGrant(t *testing.T, r *faultRig) {
 	r.login()
 	var a *replica
 	stallEnds := make(chan time.Time, 1)
@@ -215,7 +258,10 @@ func TestTokenEndpointSlowerThanLeaseLosesNoGrant(t *testing.T) {
 // back, though nothing asks A for a token: B, refreshing later, must find
 // the new refresh token, not the spent one.
 func TestStoreDownAfterTokenRequestLosesNoGrant(t *testing.T) {
-	r := newFaultRig(t, &tokensourcetest.Options{Latency: 100 * time.Millisecond})
+	sealedToo(t, &tokensourcetest.Options{Latency: 100 * time.Millisecond}, storeDownAfterTokenRequestLosesNoGrant)
+}
+
+func storeDownAfterTokenRequestLosesNoGrant(t *testing.T, r *faultRig) {
 	r.login()
 	var a *replica
 	back := make(chan time.Time, 1)
@@ -254,7 +300,10 @@ func TestStoreDownAfterTokenRequestLosesNoGrant(t *testing.T) {
 // grant in memory. That is data loss, not a log-out: the next refresh
 // writes the grant back and goes on.
 func TestFlushedStoreIsWrittenBack(t *testing.T) {
-	r := newFaultRig(t, nil)
+	sealedToo(t, nil, flushedStoreIsWrittenBack)
+}
+
+func flushedStoreIsWrittenBack(t *testing.T, r *faultRig) {
 	r.login()
 	a := r.replica(2*time.Second, &tokensource.Options{RefreshTimeout: 2 * time.Second})
 	b := r.replica(2*time.Second, &tokensource.Options{RefreshTimeout: 2 * time.Second})
