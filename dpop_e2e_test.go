@@ -29,6 +29,36 @@ func dpopGet(client *http.Client, url string) (int, error) {
 	return resp.StatusCode, nil
 }
 
+// requestTally counts the outcomes of requests sent by many goroutines.
+type requestTally struct {
+	ok, failed atomic.Int64
+	firstErr   atomic.Value
+}
+
+// get sends a GET to url through client, counts how it went, and reports
+// whether it got a 200.
+func (r *requestTally) get(client *http.Client, url string) bool {
+	status, err := dpopGet(client, url)
+	if err == nil && status == http.StatusOK {
+		r.ok.Add(1)
+		return true
+	}
+	r.failed.Add(1)
+	if err == nil {
+		err = errors.New(http.StatusText(status))
+	}
+	r.firstErr.CompareAndSwap(nil, err)
+	return false
+}
+
+// check fails t if a request failed.
+func (r *requestTally) check(t *testing.T) {
+	t.Helper()
+	if n := r.failed.Load(); n != 0 {
+		t.Errorf("%d requests failed, the first with %v", n, r.firstErr.Load())
+	}
+}
+
 // TestDPoPUnderLoad: 16 goroutines call a DPoP resource through a Source
 // for 3 s, across expiries of 1-second tokens and nonce rotations every
 // 300 ms: no request fails, the server refuses no proof, and the tokens
@@ -50,30 +80,18 @@ func TestDPoPUnderLoad(t *testing.T) {
 
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
-	var ok, failed atomic.Int64
-	var firstErr atomic.Value
+	var tally requestTally
 	for range 16 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			for {
 				select {
 				case <-stop:
 					return
 				default:
 				}
-				status, err := dpopGet(client, srv.ResourceURL())
-				if err == nil && status == http.StatusOK {
-					ok.Add(1)
-					continue
-				}
-				failed.Add(1)
-				if err == nil {
-					err = errors.New(http.StatusText(status))
-				}
-				firstErr.CompareAndSwap(nil, err)
+				tally.get(client, srv.ResourceURL())
 			}
-		}()
+		})
 	}
 	rotations := time.NewTicker(300 * time.Millisecond)
 	end := time.After(3 * time.Second)
@@ -91,10 +109,8 @@ loop:
 	wg.Wait()
 
 	st := srv.Stats()
-	t.Logf("%d ok, %d failed; server %+v; Source %+v", ok.Load(), failed.Load(), st, src.Stats())
-	if failed.Load() != 0 {
-		t.Errorf("%d requests failed, the first with %v", failed.Load(), firstErr.Load())
-	}
+	t.Logf("%d ok, %d failed; server %+v; Source %+v", tally.ok.Load(), tally.failed.Load(), st, src.Stats())
+	tally.check(t)
 	if st.DPoPProofsRejected != 0 || st.ReuseDetected != 0 || st.Refreshes < 2 {
 		t.Errorf("server stats %+v: want no rejected proof, no reuse, and refreshes across expiries", st)
 	}
