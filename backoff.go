@@ -31,13 +31,17 @@ type failure struct {
 }
 
 // record notes a failed refresh from base at now, whose error asked for a
-// wait (see retryAfter) and may be ErrReauthRequired. The caller reads both
-// from err: record runs under the Source's mutex, where no method of an
-// error from outside the package may run.
-func (f *failure) record(err error, wait time.Duration, reauth bool, now time.Time, base *oauth2.Token) {
+// wait (see retryAfter) and may be ErrReauthRequired; again says that it
+// replaces a failure of the same flight, which counted already. The caller
+// reads wait and reauth from err: record runs under the Source's mutex,
+// where no method of an error from outside the package may run.
+func (f *failure) record(err error, wait time.Duration, reauth bool, now time.Time, base *oauth2.Token, again bool) {
 	// A Retry-After may lengthen the backoff, never shorten it: a server
 	// that says "retry now" is not to be hammered.
 	n := f.n + 1
+	if again {
+		n = max(f.n, 1)
+	}
 	*f = failure{
 		err:      err,
 		n:        n,

@@ -33,6 +33,7 @@ type flight struct {
 	logouts   int64         // Source.logouts when f last took the turn
 	base      *oauth2.Token // the token the RefreshFunc was given
 	step      string        // the step calling out of the package: named if it never returns
+	noted     bool          // a failure of f was recorded for the backoff (see note)
 
 	// For the hooks.
 	began    time.Time     // on the monotonic clock
@@ -112,9 +113,9 @@ func (s *Source) run(f *flight) {
 		if !returned {
 			err := fmt.Errorf("tokensource: %s called runtime.Goexit", f.step)
 			if f.step == stepLoad {
-				f.tok, f.err = nil, s.failedLoading(f.ctx, err, s.now())
+				f.tok, f.err = nil, s.failedLoading(f, err, s.now())
 			} else {
-				f.tok, f.err = nil, s.failed(f.ctx, err, f.base, s.now())
+				f.tok, f.err = nil, s.failed(f, err, f.base, s.now())
 			}
 		}
 		testHookPublishing()
@@ -149,7 +150,7 @@ func (s *Source) publish(f *flight) {
 	if f.err == nil && f.tok.AccessToken == s.rejected {
 		if s.fail.returned != s.rejected {
 			f.tok, f.err, refused = nil, errReturnedRejected, true
-			s.fail.record(f.err, 0, false, now, f.base)
+			s.fail.record(f.err, 0, false, now, f.base, f.noted)
 			s.fail.returned = s.rejected
 		} else {
 			s.rejected = ""

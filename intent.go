@@ -83,7 +83,7 @@ func (s *Source) claim(f *flight, lease Lease) (*oauth2.Token, error) {
 			return nil, nil
 		}
 		if !errors.Is(err, ErrConflict) || attempt >= 2 {
-			return nil, s.failed(f.ctx, stepError(stepIntent, err), s.latest, s.now())
+			return nil, s.failed(f, stepError(stepIntent, err), s.latest, s.now())
 		}
 		if tok, err := s.adoptStored(ctx, f, s.now()); tok != nil || err != nil {
 			return tok, err
@@ -125,7 +125,7 @@ func (s *Source) awaitIntent(f *flight, in Intent, lease Lease) (tok *oauth2.Tok
 			break
 		}
 		if lease != nil && isClosed(lease.Lost()) {
-			return nil, false, s.failed(f.ctx, stepError(stepIntent, errLeaseLost), s.latest, s.now())
+			return nil, false, s.failed(f, stepError(stepIntent, errLeaseLost), s.latest, s.now())
 		}
 		loadCtx, cancelLoad := context.WithTimeout(f.ctx, s.opts.refreshTimeout)
 		tok, err := s.adoptStored(loadCtx, f, s.now())

@@ -53,7 +53,7 @@ func (s *Source) InvalidateContext(ctx context.Context, rejected *oauth2.Token) 
 	neverWorked := dead.unused && c.wasted > 0
 	if neverWorked {
 		s.fail.n = c.streak
-		s.fail.record(errNeverWorked, 0, false, now, nil)
+		s.fail.record(errNeverWorked, 0, false, now, nil, false)
 	}
 	n, retryAt := s.fail.n, s.fail.retryAt
 	s.mu.Unlock()

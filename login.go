@@ -91,13 +91,13 @@ func (s *Source) login(f *flight) (*oauth2.Token, error) {
 	ctx, cancel := context.WithTimeout(f.ctx, s.opts.refreshTimeout+s.opts.loginTimeout)
 	defer cancel()
 	if err := s.takeTurn(ctx); err != nil {
-		return nil, s.failed(f.ctx, stepError(stepLock, err), nil, s.now())
+		return nil, s.failed(f, stepError(stepLock, err), nil, s.now())
 	}
 	defer s.endTurn()
 	f.logouts = s.logouts.Load()
 	// This Source's own cooldown, before it waits for the store's lock.
 	if err := s.coolingDown(nil, s.now()); err != nil {
-		return nil, s.failed(f.ctx, err, s.latest, s.now())
+		return nil, s.failed(f, err, s.latest, s.now())
 	}
 	if s.locker != nil {
 		lease, err := s.lock(ctx, f)
@@ -111,25 +111,25 @@ func (s *Source) login(f *flight) (*oauth2.Token, error) {
 		err = s.takeDPoPKey(rec)
 	}
 	if err != nil {
-		return nil, s.failed(f.ctx, stepError(stepLoad, err), s.latest, s.now())
+		return nil, s.failed(f, stepError(stepLoad, err), s.latest, s.now())
 	}
 	if tok := onWallClock(recordToken(rec)); tok != nil && !sameToken(tok, s.stored) {
 		return nil, errStoreChanged
 	}
 	s.rec = rec
 	if err := s.coolingDown(rec, s.now()); err != nil {
-		return nil, s.failed(f.ctx, err, s.latest, s.now())
+		return nil, s.failed(f, err, s.latest, s.now())
 	}
 	tok, err := s.callLogin(f)
 	if err != nil {
-		return nil, s.failed(f.ctx, s.coolDown(f, err), s.latest, s.now())
+		return nil, s.failed(f, s.coolDown(f, err), s.latest, s.now())
 	}
 	s.lastLogin = loginState{}
 	f.loggedIn = true
 	s.opts.log.InfoContext(f.ctx, "tokensource: logged in", "expiry", tok.Expiry)
 	f.loggedOut = false // the login replaces the tombstone
 	if err := s.saveLogin(f, tok); err != nil {
-		return nil, s.failed(f.ctx, err, nil, s.now())
+		return nil, s.failed(f, err, nil, s.now())
 	}
 	return tok, nil
 }

@@ -40,7 +40,7 @@ func (s *Source) obtain(f *flight) (*oauth2.Token, error) {
 	ctx, cancel := context.WithTimeout(f.ctx, s.opts.refreshTimeout)
 	defer cancel()
 	if err := s.takeTurn(ctx); err != nil {
-		return nil, s.failed(f.ctx, stepError(stepLoad, err), s.latest, s.now())
+		return nil, s.failed(f, stepError(stepLoad, err), s.latest, s.now())
 	}
 	defer s.endTurn()
 	f.logouts = s.logouts.Load()
@@ -84,7 +84,7 @@ func (s *Source) obtain(f *flight) (*oauth2.Token, error) {
 		// so that the newest refresh token is in the store even if this
 		// refresh fails.
 		if _, err := s.saveLatest(f, false); err != nil && f.loggedOut {
-			return nil, s.failed(f.ctx, err, nil, s.now())
+			return nil, s.failed(f, err, nil, s.now())
 		}
 	}
 	deadline, _ := ctx.Deadline()
@@ -172,7 +172,7 @@ func (s *Source) load(ctx context.Context, f *flight, now time.Time) (stored *oa
 		err = s.takeDPoPKey(rec)
 	}
 	if err != nil {
-		return nil, false, s.failedLoading(f.ctx, stepError(stepLoad, err), now)
+		return nil, false, s.failedLoading(f, stepError(stepLoad, err), now)
 	}
 	s.loaded = true
 	switch {
@@ -187,7 +187,7 @@ func (s *Source) load(ctx context.Context, f *flight, now time.Time) (stored *oa
 	case rec != nil && rec.LoggedOut:
 		s.rec, s.stored, s.latest = rec, nil, nil
 		f.loggedOut = true
-		return nil, false, s.failed(f.ctx, errLoggedOut, nil, now)
+		return nil, false, s.failed(f, errLoggedOut, nil, now)
 	}
 	stored = onWallClock(recordToken(rec))
 	prev := s.stored
@@ -223,7 +223,7 @@ func (s *Source) lock(ctx context.Context, f *flight) (lease Lease, err error) {
 	})
 	f.lockWait += time.Since(began)
 	if err != nil {
-		return nil, s.failed(f.ctx, stepError(stepLock, err), s.latest, s.now())
+		return nil, s.failed(f, stepError(stepLock, err), s.latest, s.now())
 	}
 	s.lockAcquired(f)
 	return lease, nil
@@ -286,7 +286,7 @@ func (s *Source) callRefresh(f *flight, lease Lease, deadline time.Time) (*oauth
 	base := s.latest
 	f.base = base
 	if lease != nil && isClosed(lease.Lost()) {
-		return nil, s.failed(f.ctx, stepError(stepRequest, errLeaseLost), base, s.now())
+		return nil, s.failed(f, stepError(stepRequest, errLeaseLost), base, s.now())
 	}
 	ctx, cancel := s.requestContext(f.ctx, deadline)
 	defer cancel()
@@ -302,7 +302,7 @@ func (s *Source) callRefresh(f *flight, lease Lease, deadline time.Time) (*oauth
 	}
 	if err != nil {
 		s.dropIntent(f, err)
-		return nil, s.failed(f.ctx, stepError(stepRequest, classify(err)), base, now)
+		return nil, s.failed(f, stepError(stepRequest, classify(err)), base, now)
 	}
 	tok = complete(tok, base, now)
 	s.latest = tok
@@ -310,19 +310,19 @@ func (s *Source) callRefresh(f *flight, lease Lease, deadline time.Time) (*oauth
 		// Someone saved another grant meanwhile (a login), or logged out:
 		// that one stands, and this refresh's token is dropped.
 		if err != nil {
-			return nil, s.failed(f.ctx, err, nil, now)
+			return nil, s.failed(f, err, nil, now)
 		}
 		if s.adoptable(stored, false, now) {
 			s.stats.adopted.Add(1)
 			return stored, nil
 		}
-		return nil, s.failed(f.ctx, stepError(stepSave, errSuperseded), base, now)
+		return nil, s.failed(f, stepError(stepSave, errSuperseded), base, now)
 	}
 	if newCached(tok, now, &s.opts).state(wallNanos(now)) == expired {
 		// An absolute expiry read with clock skew, say: serving it would
 		// have every call refresh again. Its refresh token is kept (saved
 		// above).
-		return nil, s.failed(f.ctx, stepError(stepRequest, fmt.Errorf("got a token that expired at %s", tok.Expiry.Format(time.RFC3339))), base, now)
+		return nil, s.failed(f, stepError(stepRequest, fmt.Errorf("got a token that expired at %s", tok.Expiry.Format(time.RFC3339))), base, now)
 	}
 	f.refreshed = true
 	return tok, nil
@@ -452,29 +452,33 @@ func (s *Source) reread(f *flight, rec *Record) *oauth2.Token {
 
 // failed counts and logs (with ctx) a failed refresh from base at now, and
 // notes it for the backoff.
-func (s *Source) failed(ctx context.Context, err error, base *oauth2.Token, now time.Time) error {
-	n, retryAt := s.note(err, base, now, false)
-	s.logFailure(ctx, err, n, retryAt)
+func (s *Source) failed(f *flight, err error, base *oauth2.Token, now time.Time) error {
+	n, retryAt := s.note(f, err, base, now, false)
+	s.logFailure(f.ctx, err, n, retryAt)
 	return err
 }
 
 // failedLoading is failed for a store that could not be loaded: the backoff
 // keeps flights off the store too.
-func (s *Source) failedLoading(ctx context.Context, err error, now time.Time) error {
-	n, retryAt := s.note(err, s.latest, now, true)
-	s.logPanic(ctx, err)
-	s.opts.log.ErrorContext(ctx, "tokensource: cannot load the stored token", "error", err, "failures", n, "retry_at", retryAt)
+func (s *Source) failedLoading(f *flight, err error, now time.Time) error {
+	n, retryAt := s.note(f, err, s.latest, now, true)
+	s.logPanic(f.ctx, err)
+	s.opts.log.ErrorContext(f.ctx, "tokensource: cannot load the stored token", "error", err, "failures", n, "retry_at", retryAt)
 	return err
 }
 
-// note records a failed refresh for the backoff, and returns the failures
-// in a row and when the backoff ends. The flight's publish counts it.
-func (s *Source) note(err error, base *oauth2.Token, now time.Time, storeDown bool) (n int, retryAt time.Time) {
+// note records a failure of f for the backoff, and returns the failures
+// in a row and when the backoff ends. A flight fails once: a second
+// failure of f (its login, after its refresh token was refused) takes the
+// place of the first. The flight's publish counts it in Stats.
+func (s *Source) note(f *flight, err error, base *oauth2.Token, now time.Time, storeDown bool) (n int, retryAt time.Time) {
 	wait, _ := retryAfter(err, now)
 	reauth := errors.Is(err, ErrReauthRequired)
+	again := f.noted
+	f.noted = true
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.fail.record(err, wait, reauth, now, base)
+	s.fail.record(err, wait, reauth, now, base, again)
 	s.fail.storeDown = storeDown
 	return s.fail.n, s.fail.retryAt
 }
