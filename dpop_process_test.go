@@ -1,27 +1,21 @@
 package tokensource_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"golang.org/x/oauth2"
 
 	"github.com/oauthkit/tokensource"
 	"github.com/oauthkit/tokensource/tokensourcetest"
+	"github.com/oauthkit/tokensource/tokensourcetest/storetest"
 )
-
-// dpopChildEnv carries a dpopChild to TestDPoPChild.
-const dpopChildEnv = "TOKENSOURCE_DPOP_CHILD"
 
 // dpopChild is what the child of TestDPoPProcessesShareOneKey needs.
 type dpopChild struct {
@@ -55,15 +49,9 @@ func TestDPoPProcessesShareOneKey(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	spec, _ := json.Marshal(dpopChild{Path: path, Key: key, Config: srv.Config()})
-	cctx, cancel := context.WithTimeout(ctx, time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(cctx, os.Args[0], "-test.run=^TestDPoPChild$", "-test.count=1")
-	cmd.Env = append(os.Environ(), dpopChildEnv+"="+string(spec))
-	out, err := cmd.CombinedOutput()
-	if err != nil || !bytes.Contains(out, []byte("DPOPCHILD REFRESHED")) {
-		t.Fatalf("the other process: %v\n%s", err, out)
-	}
+	other := storetest.StartChild(t, "TestDPoPChild", dpopChild{Path: path, Key: key, Config: srv.Config()}, nil)
+	other.Await(t, "DPOPCHILD REFRESHED")
+	other.Report(t, nil)
 
 	// The first Refresh adopts the other's token; the second refreshes it.
 	var tok *oauth2.Token
@@ -85,13 +73,9 @@ func TestDPoPProcessesShareOneKey(t *testing.T) {
 
 // TestDPoPChild is the other process of TestDPoPProcessesShareOneKey.
 func TestDPoPChild(t *testing.T) {
-	env := os.Getenv(dpopChildEnv)
-	if env == "" {
-		t.Skip("the child of TestDPoPProcessesShareOneKey")
-	}
 	var c dpopChild
-	if err := json.Unmarshal([]byte(env), &c); err != nil {
-		t.Fatal(err)
+	if !storetest.ChildSpec(t, &c) {
+		t.Skip("the child of TestDPoPProcessesShareOneKey")
 	}
 	enc, err := tokensource.NewAESGCM(c.Key)
 	if err != nil {

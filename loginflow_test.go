@@ -274,7 +274,7 @@ func TestLoginOnceAcrossProcesses(t *testing.T) {
 	}
 	srv := lfServer(t, nil)
 	path := filepath.Join(t.TempDir(), "token.json")
-	child := lfStartChild(t, lfChildModeEnv+"=once", lfChildFileEnv+"="+path, lfChildURLEnv+"="+srv.URL)
+	child := lfStartChild(t, lfChildSpec{Mode: "once", File: path, URL: srv.URL})
 
 	login := lfServerLogin(t, srv)
 	login.delay = 300 * time.Millisecond
@@ -297,7 +297,7 @@ func TestLoginOnceAcrossProcesses(t *testing.T) {
 		}()
 	}
 	close(start)
-	child.begin(t)
+	child.Send(t, "go")
 
 	var access string
 	for i := range srcs {
@@ -312,7 +312,8 @@ func TestLoginOnceAcrossProcesses(t *testing.T) {
 			t.Errorf("Source %d serves another access token than Source 0", i)
 		}
 	}
-	rep := child.report(t)
+	var rep lfChildReport
+	child.Report(t, &rep)
 	if rep.Err != "" {
 		t.Fatalf("the child got %s", rep.Err)
 	}
@@ -659,10 +660,10 @@ func TestLoginCooldownAcrossProcesses(t *testing.T) {
 	srv := lfServer(t, &tokensourcetest.Options{Now: clock.Now})
 	path := filepath.Join(t.TempDir(), "token.json")
 	const cooldown = 10 * time.Minute
-	child := lfStartChild(t, lfChildModeEnv+"=fail", lfChildFileEnv+"="+path, lfChildURLEnv+"="+srv.URL,
-		lfChildNowEnv+"="+lfEpoch.Format(time.RFC3339Nano), lfChildCooldownEnv+"="+cooldown.String())
-	child.begin(t)
-	rep := child.report(t)
+	child := lfStartChild(t, lfChildSpec{Mode: "fail", File: path, URL: srv.URL, Now: lfEpoch, Cooldown: cooldown})
+	child.Send(t, "go")
+	var rep lfChildReport
+	child.Report(t, &rep)
 	if rep.Calls != 1 || !rep.Reauth || !rep.LoginErr || rep.Stats.LoginErrors != 1 {
 		t.Fatalf("the child: %+v; want one failed login, and an error wrapping ErrReauthRequired and the login's", rep)
 	}

@@ -1,14 +1,11 @@
-package tokensource
+package tokensource_test
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -17,20 +14,23 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"github.com/oauthkit/tokensource"
 	"github.com/oauthkit/tokensource/tokensourcetest"
+	"github.com/oauthkit/tokensource/tokensourcetest/storetest"
 )
 
-// The environment of a child process of TestProcessesShareOneFileStore.
-const (
-	childFileEnv = "TOKENSOURCE_TEST_CHILD_FILE"
-	childURLEnv  = "TOKENSOURCE_TEST_CHILD_URL"
-	childRunEnv  = "TOKENSOURCE_TEST_CHILD_RUN"
-)
+// processSpec is what a child process of TestProcessesShareOneFileStore
+// does: for Run, it sends requests to the server at URL through a Source
+// on the token file at Path.
+type processSpec struct {
+	Path, URL string
+	Run       time.Duration
+}
 
-// childReport is what a child process prints when it is done.
-type childReport struct {
+// processReport is what a child process replies when it is done.
+type processReport struct {
 	OK, Failed int64
-	Stats      Stats
+	Stats      tokensource.Stats
 }
 
 // TestProcessesShareOneFileStore runs several OS processes (this test
@@ -51,30 +51,21 @@ func TestProcessesShareOneFileStore(t *testing.T) {
 	srv := tokensourcetest.NewServer(&tokensourcetest.Options{AccessTokenLifetime: lifetime})
 	defer srv.Close()
 	path := filepath.Join(t.TempDir(), "token.json")
-	if err := NewFileStore(path).Save(context.Background(), srv.Login()); err != nil {
+	if err := tokensource.NewFileStore(path).Save(context.Background(), srv.Login()); err != nil {
 		t.Fatal(err)
 	}
 
-	ctx, cancel := context.WithTimeout(context.Background(), run+30*time.Second)
-	defer cancel()
-	reports := make([]childReport, processes)
-	var wg sync.WaitGroup
-	for i := range processes {
-		wg.Go(func() {
-			cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestProcessChild$", "-test.count=1")
-			cmd.Env = append(os.Environ(), childFileEnv+"="+path, childURLEnv+"="+srv.URL, childRunEnv+"="+run.String())
-			cmd.Stderr = os.Stderr
-			out, err := cmd.Output()
-			if err != nil {
-				t.Errorf("process %d: %v", i, err)
-				return
-			}
-			if err := json.Unmarshal(lastLine(out), &reports[i]); err != nil {
-				t.Errorf("process %d: cannot read its report %q: %v", i, out, err)
-			}
-		})
+	children := make([]*storetest.Child, processes)
+	for i := range children {
+		children[i] = storetest.StartChild(t, "TestProcessChild", processSpec{Path: path, URL: srv.URL, Run: run}, nil)
 	}
-	wg.Wait()
+	reports := make([]processReport, processes)
+	for i, c := range children {
+		c.Report(t, &reports[i])
+		if reports[i].Failed != 0 {
+			t.Logf("process %d: %+v; stderr:\n%s", i, reports[i], c.Stderr())
+		}
+	}
 
 	var ok, failed, adopted, refreshes int64
 	for _, r := range reports {
@@ -107,34 +98,30 @@ func TestProcessesShareOneFileStore(t *testing.T) {
 
 // TestProcessChild is the child process of TestProcessesShareOneFileStore:
 // it sends requests from a few goroutines through a Source on the shared
-// file, and prints a childReport.
+// file, and replies a processReport.
 func TestProcessChild(t *testing.T) {
-	path := os.Getenv(childFileEnv)
-	if path == "" {
+	var spec processSpec
+	if !storetest.ChildSpec(t, &spec) {
 		t.Skip("runs only as a child of TestProcessesShareOneFileStore")
-	}
-	run, err := time.ParseDuration(os.Getenv(childRunEnv))
-	if err != nil {
-		t.Fatal(err)
 	}
 	conf := &oauth2.Config{
 		ClientID:     tokensourcetest.DefaultClientID,
 		ClientSecret: tokensourcetest.DefaultClientSecret,
-		Endpoint:     oauth2.Endpoint{TokenURL: os.Getenv(childURLEnv) + "/token", AuthStyle: oauth2.AuthStyleInHeader},
+		Endpoint:     oauth2.Endpoint{TokenURL: spec.URL + "/token", AuthStyle: oauth2.AuthStyleInHeader},
 	}
 	base := &http.Transport{}
 	defer base.CloseIdleConnections()
 	ctx := context.WithValue(context.Background(), oauth2.HTTPClient, &http.Client{Transport: base})
-	src := FromConfig(ctx, conf, NewFileStore(path), nil)
-	client := NewClient(ctx, src)
+	src := tokensource.FromConfig(ctx, conf, tokensource.NewFileStore(spec.Path), nil)
+	client := tokensource.NewClient(ctx, src)
 
 	var ok, failed atomic.Int64
-	deadline := time.Now().Add(run)
+	deadline := time.Now().Add(spec.Run)
 	var wg sync.WaitGroup
 	for range 4 {
 		wg.Go(func() {
 			for time.Now().Before(deadline) {
-				if err := getOK(client, os.Getenv(childURLEnv)+"/resource"); err != nil {
+				if err := getOK(client, spec.URL+"/resource"); err != nil {
 					failed.Add(1)
 					fmt.Fprintln(os.Stderr, "request failed:", err)
 					continue
@@ -149,8 +136,7 @@ func TestProcessChild(t *testing.T) {
 	if err := src.Wait(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	out, _ := json.Marshal(childReport{OK: ok.Load(), Failed: failed.Load(), Stats: src.Stats()})
-	fmt.Printf("\n%s\n", out)
+	storetest.Reply(t, processReport{OK: ok.Load(), Failed: failed.Load(), Stats: src.Stats()})
 }
 
 func getOK(c *http.Client, url string) error {
@@ -162,17 +148,6 @@ func getOK(c *http.Client, url string) error {
 	io.Copy(io.Discard, resp.Body)
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("%s", resp.Status)
-	}
-	return nil
-}
-
-// lastLine returns the last line of out that holds a JSON object.
-func lastLine(out []byte) []byte {
-	lines := bytes.Split(out, []byte("\n"))
-	for i := len(lines) - 1; i >= 0; i-- {
-		if bytes.HasPrefix(lines[i], []byte("{")) {
-			return lines[i]
-		}
 	}
 	return nil
 }

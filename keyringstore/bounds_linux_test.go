@@ -108,7 +108,9 @@ func TestSilentBus(t *testing.T) {
 	}()
 	c := startChild(t, childSpec{Part: "calls", Service: "keyringstore-test", LockPath: filepath.Join(dir, "lock"), Timeout: callBound},
 		[]string{"DBUS_SESSION_BUS_ADDRESS=unix:path=" + sock}, nil)
-	for name, r := range c.report(t) {
+	var report map[string]opResult
+	c.Report(t, &report)
+	for name, r := range report {
 		if !r.Deadline || r.NoKeyring || !r.StoreError {
 			t.Errorf("%s on a silent bus: %s; want a StoreError wrapping DeadlineExceeded, not ErrNoKeyring", name, r.Err)
 		}

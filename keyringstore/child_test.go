@@ -2,9 +2,7 @@ package keyringstore
 
 import (
 	"bufio"
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -12,18 +10,16 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/oauthkit/tokensource"
+	"github.com/oauthkit/tokensource/tokensourcetest/storetest"
 )
 
-// childEnv carries the childSpec of a child process: this test binary,
-// run again by a test to play another process of the user.
-const childEnv = "KEYRINGSTORE_TEST_CHILD"
-
-// A childSpec says what a child process does; TestChild reads it.
+// A childSpec says what a child process does (this test binary, run
+// again by a test to play another process of the user); TestChild reads
+// it.
 type childSpec struct {
 	Part      string // see TestChild
 	Service   string
@@ -41,139 +37,25 @@ type opResult struct {
 	Took                            time.Duration
 }
 
-// reportPrefix starts the line of a child's report.
-const reportPrefix = "REPORT "
-
-// A child is a running child process.
-type child struct {
-	cmd    *exec.Cmd
-	stdin  interface{ Close() error }
-	lines  chan string // its stdout, line by line; closed at its end
-	mu     sync.Mutex
-	stderr bytes.Buffer
-}
-
 // startChild runs TestChild in a new process of the test binary, with
 // spec, in the environment of this one with env added; in a command of
 // its own when wrap is not nil: wrap returns the command that runs the
 // binary's command line. The process is killed when t ends, if it still
 // runs.
-func startChild(t *testing.T, spec childSpec, env []string, wrap func(argv []string) *exec.Cmd) *child {
+func startChild(t *testing.T, spec childSpec, env []string, wrap func(argv []string) *exec.Cmd) *storetest.Child {
 	t.Helper()
-	data, err := json.Marshal(spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	argv := []string{os.Args[0], "-test.run=^TestChild$", "-test.count=1", "-test.v"}
-	c := &child{lines: make(chan string, 100)}
-	if wrap != nil {
-		c.cmd = wrap(argv)
-	} else {
-		c.cmd = exec.Command(argv[0], argv[1:]...)
-	}
-	c.cmd.Env = append(append(os.Environ(), inSessionEnv+"=1", childEnv+"="+string(data)), env...)
-	c.cmd.Stderr = writerFunc(func(p []byte) (int, error) {
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		return c.stderr.Write(p)
+	return storetest.StartChild(t, "TestChild", spec, &storetest.ChildOptions{
+		Env:  append([]string{inSessionEnv + "=1"}, env...),
+		Wrap: wrap,
 	})
-	stdin, err := c.cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.stdin = stdin
-	stdout, err := c.cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		defer close(c.lines)
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			c.lines <- sc.Text()
-		}
-	}()
-	t.Cleanup(func() {
-		c.cmd.Process.Kill()
-		for range c.lines {
-		}
-		c.cmd.Wait()
-	})
-	return c
-}
-
-type writerFunc func([]byte) (int, error)
-
-func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
-
-// Stderr returns what the child wrote to its stderr so far.
-func (c *child) Stderr() string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.stderr.String()
-}
-
-// await waits for the child to print a line that starts with prefix, and
-// returns it.
-func (c *child) await(t *testing.T, prefix string) string {
-	t.Helper()
-	timeout := time.After(hangBound)
-	for {
-		select {
-		case line, ok := <-c.lines:
-			if !ok {
-				c.cmd.Wait()
-				t.Fatalf("the child ended without printing %q; stderr:\n%s", prefix, c.Stderr())
-			}
-			if strings.HasPrefix(line, prefix) {
-				return line
-			}
-		case <-timeout:
-			t.Fatalf("the child did not print %q within %v; stderr:\n%s", prefix, hangBound, c.Stderr())
-		}
-	}
-}
-
-// report waits for the child's report, and for its end, which must be a
-// success.
-func (c *child) report(t *testing.T) map[string]opResult {
-	t.Helper()
-	line := c.await(t, reportPrefix)
-	for range c.lines {
-	}
-	if err := c.cmd.Wait(); err != nil {
-		t.Fatalf("child: %v; stderr:\n%s", err, c.Stderr())
-	}
-	var r map[string]opResult
-	if err := json.Unmarshal([]byte(strings.TrimPrefix(line, reportPrefix)), &r); err != nil {
-		t.Fatalf("the child's report %q: %v", line, err)
-	}
-	return r
-}
-
-// wait waits for the child to end, which must be a success.
-func (c *child) wait(t *testing.T) {
-	t.Helper()
-	for range c.lines {
-	}
-	if err := c.cmd.Wait(); err != nil {
-		t.Fatalf("child: %v; stderr:\n%s", err, c.Stderr())
-	}
 }
 
 // TestChild is not a test: run by the tests in a child process, it plays
 // the part its childSpec names.
 func TestChild(t *testing.T) {
-	data := os.Getenv(childEnv)
-	if data == "" {
-		t.Skip("runs only as a child process of the tests")
-	}
 	var spec childSpec
-	if err := json.Unmarshal([]byte(data), &spec); err != nil {
-		t.Fatal(err)
+	if !storetest.ChildSpec(t, &spec) {
+		t.Skip("runs only as a child process of the tests")
 	}
 	s := New(spec.Service, testUser, &Options{LockPath: spec.LockPath, ChunkSize: spec.ChunkSize})
 	ctx := testCtx(t)
@@ -217,8 +99,9 @@ func TestChild(t *testing.T) {
 			}
 		}
 	case "calls":
-		// Calls each method, with a ctx of Timeout, and reports.
-		fmt.Println(reportPrefix + string(mustJSON(t, callEach(s, spec.Timeout))))
+		// Calls each method, with a ctx of Timeout, and replies what
+		// each returned.
+		storetest.Reply(t, callEach(s, spec.Timeout))
 	default:
 		t.Fatalf("unknown part %q", spec.Part)
 	}
@@ -289,15 +172,6 @@ func callEach(s *Store, timeout time.Duration) map[string]opResult {
 		out[name] = r
 	}
 	return out
-}
-
-func mustJSON(t *testing.T, v any) []byte {
-	t.Helper()
-	data, err := json.Marshal(v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return data
 }
 
 // childDirs returns the environment of a child in a directory of its

@@ -3,6 +3,7 @@ package keyringstore
 import (
 	"errors"
 	"math/rand/v2"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -96,16 +97,16 @@ func TestKilledWriterLeavesARecord(t *testing.T) {
 	midWrite := 0
 	for round := range 3 {
 		c := startChild(t, childSpec{Part: "save-loop", Service: s.Service(), LockPath: s.LockPath(), ChunkSize: chunkSize}, nil, nil)
-		c.await(t, "saving 1") // the first Save is done: there is a record
+		c.Await(t, "saving 1") // the first Save is done: there is a record
 		time.Sleep(time.Duration(rand.N(100)) * time.Millisecond)
-		c.cmd.Process.Kill()
+		c.Signal(os.Kill)
+		c.Wait()
 		last := 1 // the Save under way when the process was killed, or the last one done
-		for line := range c.lines {
+		for _, line := range c.Lines() {
 			if n, ok := strings.CutPrefix(line, "saving "); ok {
 				last, _ = strconv.Atoi(n)
 			}
 		}
-		c.cmd.Wait()
 		tok, err := s.Load(testCtx(t))
 		if err != nil {
 			t.Fatalf("round %d: Load after the writer was killed: %v", round, err)

@@ -73,7 +73,7 @@ func TestLockExcludesProcesses(t *testing.T) {
 	spec := childSpec{Part: "lock-increment", Service: "keyringstore-test", LockPath: filepath.Join(dir, "lock"),
 		Counter: filepath.Join(dir, "counter"), Rounds: rounds}
 	s := New(spec.Service, testUser, &Options{LockPath: spec.LockPath})
-	children := []*child{startChild(t, spec, nil, nil), startChild(t, spec, nil, nil)}
+	children := []*storetest.Child{startChild(t, spec, nil, nil), startChild(t, spec, nil, nil)}
 	for range rounds {
 		unlock, err := s.Lock(testCtx(t))
 		if err != nil {
@@ -85,7 +85,7 @@ func TestLockExcludesProcesses(t *testing.T) {
 		unlock()
 	}
 	for _, c := range children {
-		c.wait(t)
+		c.Report(t, nil)
 	}
 	data, err := os.ReadFile(spec.Counter)
 	if err != nil {
@@ -96,15 +96,14 @@ func TestLockExcludesProcesses(t *testing.T) {
 	}
 
 	holder := startChild(t, childSpec{Part: "hold-lock", Service: spec.Service, LockPath: spec.LockPath}, nil, nil)
-	holder.await(t, "locked")
+	holder.Await(t, "locked")
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
 	if unlock, err := s.Lock(ctx); err == nil {
 		unlock()
 		t.Fatal("took the lock that another process holds")
 	}
-	holder.stdin.Close()
-	holder.wait(t)
+	holder.Report(t, nil) // closes its stdin: it unlocks and ends
 	unlock, err := s.Lock(testCtx(t))
 	if err != nil {
 		t.Fatalf("Lock after the holder released it: %v", err)
@@ -151,14 +150,14 @@ func TestPutExcludesProcesses(t *testing.T) {
 	const rounds, chunkSize = 6, 256
 	s := newStore(t, &Options{ChunkSize: chunkSize, LockPath: filepath.Join(t.TempDir(), "lock")})
 	spec := childSpec{Part: "cas-increment", Service: s.Service(), LockPath: s.LockPath(), ChunkSize: chunkSize, Rounds: rounds}
-	children := []*child{startChild(t, spec, nil, nil), startChild(t, spec, nil, nil)}
+	children := []*storetest.Child{startChild(t, spec, nil, nil), startChild(t, spec, nil, nil)}
 	for range rounds {
 		if err := nextGeneration(testCtx(t), s); err != nil {
 			t.Fatal(err)
 		}
 	}
 	for _, c := range children {
-		c.wait(t)
+		c.Report(t, nil)
 	}
 	data, err := s.Get(testCtx(t))
 	if err != nil {

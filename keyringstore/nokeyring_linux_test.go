@@ -87,7 +87,8 @@ func TestNoKeyringFailsClosed(t *testing.T) {
 			}
 			ch := startChild(t, childSpec{Part: "calls", Service: "keyringstore-test", ChunkSize: 64, Timeout: 10 * time.Second},
 				append(env, c.env(dir)...), wrap)
-			report := ch.report(t)
+			var report map[string]opResult
+			ch.Report(t, &report)
 			t.Logf("Load: %s", report["Load"].Err)
 			for op, r := range report {
 				if !r.NoKeyring || !r.StoreError {

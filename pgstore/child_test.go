@@ -1,15 +1,11 @@
 package pgstore
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"os/exec"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -20,13 +16,11 @@ import (
 
 	"github.com/oauthkit/tokensource"
 	"github.com/oauthkit/tokensource/tokensourcetest"
+	"github.com/oauthkit/tokensource/tokensourcetest/storetest"
 )
 
-// childEnv carries a childSpec to a child process: this test binary, run
-// again with -test.run=^TestChild$.
-const childEnv = "PGSTORE_TEST_CHILD"
-
-// childSpec says what a child process does.
+// childSpec says what a child process does: this test binary, run again
+// to run TestChild.
 type childSpec struct {
 	Role            string // "requests", "locker" or "accounts"
 	URL, Table, Key string // the store
@@ -50,7 +44,7 @@ type childSpec struct {
 	Epoch    time.Time
 }
 
-// childReport is what a child prints when it is done.
+// childReport is what a child replies when it is done.
 type childReport struct {
 	OK, Failed int64
 	Reauth     int64  // failures that wrap ErrReauthRequired
@@ -59,54 +53,10 @@ type childReport struct {
 	Accounts   []accountReport // accounts: by account number
 }
 
-// child is a running child process.
+// child is a running child process, named by its spec.
 type child struct {
-	spec childSpec
-	cmd  *exec.Cmd
-	out  bytes.Buffer
-
-	waitOnce sync.Once
-	waitErr  error
-}
-
-// wait waits for c to exit, once.
-func (c *child) wait() error {
-	c.waitOnce.Do(func() { c.waitErr = c.cmd.Wait() })
-	return c.waitErr
-}
-
-// startChild starts a child process that does spec; it is killed when ctx
-// ends.
-func startChild(t *testing.T, ctx context.Context, spec childSpec) *child {
-	t.Helper()
-	env, err := json.Marshal(spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := &child{spec: spec}
-	c.cmd = exec.CommandContext(ctx, os.Args[0], "-test.run=^TestChild$", "-test.count=1")
-	c.cmd.Env = append(os.Environ(), childEnv+"="+string(env))
-	c.cmd.Stdout = &c.out
-	c.cmd.Stderr = os.Stderr
-	if err := c.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	return c
-}
-
-// report waits for c to exit and returns what it printed.
-func (c *child) report() (childReport, error) {
-	var r childReport
-	if err := c.wait(); err != nil {
-		return r, fmt.Errorf("child %s: %w", c.spec.Name, err)
-	}
-	lines := bytes.Split(bytes.TrimSpace(c.out.Bytes()), []byte("\n"))
-	for i := len(lines) - 1; i >= 0; i-- {
-		if bytes.HasPrefix(lines[i], []byte("{")) {
-			return r, json.Unmarshal(lines[i], &r)
-		}
-	}
-	return r, fmt.Errorf("child %s printed no report: %q", c.spec.Name, c.out.String())
+	*storetest.Child
+	name string
 }
 
 // childReports waits for children to exit and returns their reports. It
@@ -116,14 +66,11 @@ func childReports(t *testing.T, children []*child) []childReport {
 	t.Helper()
 	reports := make([]childReport, len(children))
 	for i, ch := range children {
-		r, err := ch.report()
-		if err != nil {
-			t.Fatal(err)
-		}
+		r := &reports[i]
+		ch.Report(t, r)
 		if r.Failed != 0 {
-			t.Errorf("%s: %d of %d failed, the first with: %s", ch.spec.Name, r.Failed, r.OK+r.Failed, r.FirstError)
+			t.Errorf("%s: %d of %d failed, the first with: %s", ch.name, r.Failed, r.OK+r.Failed, r.FirstError)
 		}
-		reports[i] = r
 	}
 	return reports
 }
@@ -144,35 +91,22 @@ func checkServer(t *testing.T, st tokensourcetest.Stats, refreshes int64) {
 }
 
 // startChildren starts n children that do spec, named child-0 to
-// child-n-1. They are killed when the test ends, or after a deadline that
-// only catches a hang.
+// child-n-1. They are killed when the test ends, if they still run.
 func startChildren(t *testing.T, n int, spec childSpec) []*child {
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	t.Helper()
 	children := make([]*child, n)
-	t.Cleanup(func() {
-		cancel()
-		for _, c := range children {
-			if c != nil {
-				c.wait()
-			}
-		}
-	})
 	for i := range children {
 		spec.Name = fmt.Sprintf("child-%d", i)
-		children[i] = startChild(t, ctx, spec)
+		children[i] = &child{storetest.StartChild(t, "TestChild", spec, nil), spec.Name}
 	}
 	return children
 }
 
 // TestChild is a child process of another test; see childSpec.
 func TestChild(t *testing.T) {
-	env := os.Getenv(childEnv)
-	if env == "" {
-		t.Skip("runs only as a child process of another test")
-	}
 	var spec childSpec
-	if err := json.Unmarshal([]byte(env), &spec); err != nil {
-		t.Fatal(err)
+	if !storetest.ChildSpec(t, &spec) {
+		t.Skip("runs only as a child process of another test")
 	}
 	pool := newPool(t, spec.URL, func(c *pgxpool.Config) {
 		c.ConnConfig.RuntimeParams["application_name"] = spec.Name
@@ -194,8 +128,7 @@ func TestChild(t *testing.T) {
 	default:
 		t.Fatalf("unknown role %q", spec.Role)
 	}
-	out, _ := json.Marshal(r)
-	fmt.Printf("\n%s\n", out)
+	storetest.Reply(t, r)
 }
 
 // sendRequests sends requests to the protected resource through a Source

@@ -55,7 +55,7 @@ func newHolderRig(t *testing.T, processes int, latency time.Duration) *holderRig
 	waitFor(t, "the other processes to wait for the lock", func() bool { return waiting(t, r.pool, r.store) == processes-1 })
 	for _, se := range lockSessions(t, r.pool, r.store) {
 		for _, ch := range r.children {
-			if se.Granted && se.App == ch.spec.Name {
+			if se.Granted && se.App == ch.name {
 				r.holder = ch
 			}
 		}
@@ -74,11 +74,10 @@ func newHolderRig(t *testing.T, processes int, latency time.Duration) *holderRig
 func TestLockHolderStalls(t *testing.T) {
 	const processes = 3
 	r := newHolderRig(t, processes, 5*time.Second)
-	pid := r.holder.cmd.Process.Pid
-	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+	if err := r.holder.Signal(syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { syscall.Kill(pid, syscall.SIGCONT) })
+	t.Cleanup(func() { r.holder.Signal(syscall.SIGCONT) })
 	r.srv.SetLatency(0)
 
 	// While it is stopped, its session keeps the lock, the others wait, and
@@ -86,7 +85,7 @@ func TestLockHolderStalls(t *testing.T) {
 	// request's latency, so its response waits in the socket.
 	waitFor(t, "the held token request to get its response", func() bool { return r.srv.Stats().Refreshes == 1 })
 	for _, se := range lockSessions(t, r.pool, r.store) {
-		if se.Granted != (se.App == r.holder.spec.Name) {
+		if se.Granted != (se.App == r.holder.name) {
 			t.Errorf("while the holder is stopped: %+v", se)
 		}
 	}
@@ -94,17 +93,15 @@ func TestLockHolderStalls(t *testing.T) {
 		t.Errorf("%d token requests while the holder is stopped, want its one", n)
 	}
 
-	if err := syscall.Kill(pid, syscall.SIGCONT); err != nil {
+	if err := r.holder.Signal(syscall.SIGCONT); err != nil {
 		t.Fatal(err)
 	}
 	var refreshes int64
 	for _, ch := range r.children {
-		rep, err := ch.report()
-		if err != nil {
-			t.Fatal(err)
-		}
+		var rep childReport
+		ch.Report(t, &rep)
 		if rep.OK != holderGoroutines {
-			t.Errorf("%s: %d ok, %d failed (first: %s)", ch.spec.Name, rep.OK, rep.Failed, rep.FirstError)
+			t.Errorf("%s: %d ok, %d failed (first: %s)", ch.name, rep.OK, rep.Failed, rep.FirstError)
 		}
 		refreshes += rep.Stats.Refreshes
 	}

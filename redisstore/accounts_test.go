@@ -18,6 +18,7 @@ import (
 
 	"github.com/oauthkit/tokensource"
 	"github.com/oauthkit/tokensource/tokensourcetest"
+	"github.com/oauthkit/tokensource/tokensourcetest/storetest"
 )
 
 // TestManyAccounts has 4 processes of 8 goroutines each serve 1,000
@@ -53,7 +54,7 @@ func TestManyAccounts(t *testing.T) {
 		logins[i] = srv.Login()
 		mustSave(t, New(client, accountKey(spec.Key, i), nil), logins[i])
 	}
-	children := make([]*child, processes)
+	children := make([]*storetest.Child, processes)
 	for i := range children {
 		children[i] = startChild(t, spec)
 	}
@@ -61,7 +62,8 @@ func TestManyAccounts(t *testing.T) {
 	var stats tokensource.Stats
 	sent := make([][]int64, accounts)
 	for i, c := range children {
-		r := c.report(t)
+		var r childReport
+		c.Report(t, &r)
 		if r.Failed != 0 {
 			t.Logf("process %d: %d requests ok, %d failed; stderr:\n%s", i, r.OK, r.Failed, c.Stderr())
 		}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/oauthkit/tokensource"
 	"github.com/oauthkit/tokensource/tokensourcetest"
+	"github.com/oauthkit/tokensource/tokensourcetest/storetest"
 )
 
 // A holderRig is a token server, a key whose stored token needs a refresh,
@@ -21,7 +22,7 @@ type holderRig struct {
 	key   string
 	store *Store // on the key, in this process
 	login *oauth2.Token
-	child *child
+	child *storetest.Child
 }
 
 // newHolderRig saves an expired login token on a new key, starts a child
@@ -52,7 +53,7 @@ func (r *holderRig) other() *tokensource.Source {
 // signal sends sig to the child.
 func (r *holderRig) signal(t *testing.T, sig syscall.Signal) {
 	t.Helper()
-	if err := r.child.cmd.Process.Signal(sig); err != nil {
+	if err := r.child.Signal(sig); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -96,7 +97,8 @@ func TestLockHolderStalls(t *testing.T) {
 		if res.err != nil {
 			t.Fatalf("after the holder resumed: %v", res.err)
 		}
-		rep := r.child.report(t)
+		var rep childReport
+		r.child.Report(t, &rep)
 		if rep.Err != "" || rep.Stats.Refreshes != 1 || rep.Stats.SaveErrors != 0 {
 			t.Errorf("the holder reported %+v; want one refresh, saved", rep)
 		}

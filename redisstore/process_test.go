@@ -1,16 +1,12 @@
 package redisstore
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"os"
-	"os/exec"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -21,13 +17,11 @@ import (
 
 	"github.com/oauthkit/tokensource"
 	"github.com/oauthkit/tokensource/tokensourcetest"
+	"github.com/oauthkit/tokensource/tokensourcetest/storetest"
 )
 
-// childEnv carries the childSpec of a child process: this test binary,
-// re-run by a test to play another replica.
-const childEnv = "TOKENSOURCE_TEST_REDIS_CHILD"
-
-// A childSpec says what a child process does; TestChild reads it.
+// A childSpec says what a child process does (this test binary, run
+// again by a test to play another replica); TestChild reads it.
 type childSpec struct {
 	Part    string        // "replica", "increment", "refresh" or "accounts"
 	Key     string        // the Store's key; accounts: the prefix of the keys
@@ -45,7 +39,7 @@ type childSpec struct {
 	Accounts int
 }
 
-// A childReport is the last line a child prints.
+// A childReport is what a child replies.
 type childReport struct {
 	OK, Failed int64
 	Stats      tokensource.Stats
@@ -55,102 +49,19 @@ type childReport struct {
 	Sent [][]int64
 }
 
-// A child is a running child process.
-type child struct {
-	cmd    *exec.Cmd
-	lines  chan string // its stdout, line by line; closed at its end
-	mu     sync.Mutex
-	stderr bytes.Buffer
-}
-
 // startChild runs TestChild in a new process of the test binary, with spec.
 // The process is killed when t ends, if it still runs.
-func startChild(t *testing.T, spec childSpec) *child {
+func startChild(t *testing.T, spec childSpec) *storetest.Child {
 	t.Helper()
-	data, err := json.Marshal(spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := &child{lines: make(chan string, 100)}
-	c.cmd = exec.Command(os.Args[0], "-test.run=^TestChild$", "-test.count=1", "-test.v")
-	c.cmd.Env = append(os.Environ(), childEnv+"="+string(data))
-	c.cmd.Stderr = writerFunc(func(p []byte) (int, error) {
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		return c.stderr.Write(p)
-	})
-	stdout, err := c.cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		defer close(c.lines)
-		sc := bufio.NewScanner(stdout)
-		sc.Buffer(nil, 64<<20) // a report may be long
-		for sc.Scan() {
-			c.lines <- sc.Text()
-		}
-	}()
-	t.Cleanup(func() {
-		c.cmd.Process.Kill()
-		for range c.lines {
-		}
-		c.cmd.Wait()
-	})
-	return c
-}
-
-type writerFunc func([]byte) (int, error)
-
-func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
-
-// Stderr returns what the child wrote to its stderr so far.
-func (c *child) Stderr() string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.stderr.String()
-}
-
-// report waits for the child to end and returns the report it printed.
-func (c *child) report(t *testing.T) childReport {
-	t.Helper()
-	var last string
-	timeout := time.After(2 * time.Minute)
-	for done := false; !done; {
-		select {
-		case line, ok := <-c.lines:
-			if !ok {
-				done = true
-			} else if strings.HasPrefix(line, "{") {
-				last = line
-			}
-		case <-timeout:
-			t.Fatalf("the child did not end within 2 minutes; stderr:\n%s", c.Stderr())
-		}
-	}
-	if err := c.cmd.Wait(); err != nil {
-		t.Fatalf("child: %v; stderr:\n%s", err, c.Stderr())
-	}
-	var r childReport
-	if err := json.Unmarshal([]byte(last), &r); err != nil {
-		t.Fatalf("child report %q: %v; stderr:\n%s", last, err, c.Stderr())
-	}
-	return r
+	return storetest.StartChild(t, "TestChild", spec, nil)
 }
 
 // TestChild is not a test: run by the tests above in a child process, it
-// plays the part its childSpec names, and prints a childReport.
+// plays the part its childSpec names, and replies a childReport.
 func TestChild(t *testing.T) {
-	data := os.Getenv(childEnv)
-	if data == "" {
-		t.Skip("runs only as a child process of the multi-process tests")
-	}
 	var spec childSpec
-	if err := json.Unmarshal([]byte(data), &spec); err != nil {
-		t.Fatal(err)
+	if !storetest.ChildSpec(t, &spec) {
+		t.Skip("runs only as a child process of the multi-process tests")
 	}
 	client := newClient(t)
 	var r childReport
@@ -166,8 +77,7 @@ func TestChild(t *testing.T) {
 	default:
 		t.Fatalf("unknown part %q", spec.Part)
 	}
-	out, _ := json.Marshal(r)
-	fmt.Printf("\n%s\n", out)
+	storetest.Reply(t, r)
 }
 
 // childSource returns a Source on key and spec's token server, logging to
@@ -289,12 +199,12 @@ func TestLockExcludesAcrossProcesses(t *testing.T) {
 	const processes, goroutines, rounds = 4, 5, 10
 	client := newClient(t)
 	spec := childSpec{Part: "increment", Key: uniqueKey(t), Goroutines: goroutines, Rounds: rounds}
-	children := make([]*child, processes)
+	children := make([]*storetest.Child, processes)
 	for i := range children {
 		children[i] = startChild(t, spec)
 	}
 	for _, c := range children {
-		c.report(t)
+		c.Report(t, nil)
 	}
 	want := fmt.Sprint(processes * goroutines * rounds)
 	if got := client.Get(context.Background(), spec.Key+":counter").Val(); got != want {
@@ -323,13 +233,14 @@ func TestReplicas(t *testing.T) {
 		Goroutines: 50, Run: run, Pace: 100 * time.Millisecond}
 	mustSave(t, New(newClient(t), spec.Key, nil), srv.Login())
 
-	children := make([]*child, processes)
+	children := make([]*storetest.Child, processes)
 	for i := range children {
 		children[i] = startChild(t, spec)
 	}
 	var ok, failed, refreshes, adopted int64
 	for i, c := range children {
-		r := c.report(t)
+		var r childReport
+		c.Report(t, &r)
 		if r.Failed != 0 {
 			t.Logf("process %d: %+v; stderr:\n%s", i, r, c.Stderr())
 		}
