@@ -173,27 +173,57 @@ func (s *Store) assemble(ctx context.Context, v string) (stored, error) {
 }
 
 // write replaces the record, whose index was old, with data: its chunks
-// first, under a new id, then its index, then it deletes old's chunks.
-// It writes nothing after ctx ended, but deletes what it must.
+// first, under a new id, then its index, then it deletes old's chunks,
+// and the chunks that earlier writes left unnamed (see orphans.go). It
+// writes nothing after ctx ended, but deletes what it must.
 func (s *Store) write(ctx context.Context, data []byte, old index) error {
 	idx, chunks := layout(data, s.chunkSize)
 	if len(chunks) > maxChunks {
 		return fmt.Errorf("the record, %d bytes, needs %d chunks of %d bytes (Options.ChunkSize); at most %d",
 			len(data), len(chunks), s.chunkSize, maxChunks)
 	}
+	orphans := withSet(s.readOrphans(), chunkSet{idx.ID, len(chunks)})
+	if len(chunks) > 0 {
+		// Noted before they exist: a process killed while it writes them
+		// leaves them to the next write. Without the note they would stay
+		// for good, which is no reason to fail the write.
+		s.writeOrphans(orphans)
+	}
+	wrote, err := s.writeRecord(ctx, idx, chunks)
+	switch wrote {
+	case indexWritten:
+		orphans = s.deleteOrphans(withSet(orphans, chunkSet{old.ID, old.Chunks}), idx.ID)
+	case indexNotWritten:
+		orphans = s.deleteOrphans(orphans, old.ID)
+	case indexUnknown:
+		// Either index may be the record's: both sets stay, for the next
+		// write, which will know.
+		orphans = withSet(orphans, chunkSet{old.ID, old.Chunks})
+	}
+	s.writeOrphans(orphans)
+	return err
+}
+
+// Whether a write replaced the index.
+const (
+	indexNotWritten = iota
+	indexWritten
+	indexUnknown // its reply was lost, and so was a read of it
+)
+
+// writeRecord writes chunks under idx.ID, then idx, and says whether it
+// replaced the index.
+func (s *Store) writeRecord(ctx context.Context, idx index, chunks []string) (wrote int, err error) {
 	for n, c := range chunks {
 		if err := ctx.Err(); err != nil {
-			s.remove(idx.ID, n)
-			return err
+			return indexNotWritten, err
 		}
 		if err := s.kr.Set(s.service, chunkUser(s.user, idx.ID, n), c); err != nil {
-			s.remove(idx.ID, n+1) // this one too, which may have been written
-			return fmt.Errorf("writing chunk %d of %d: %w", n+1, len(chunks), err)
+			return indexNotWritten, fmt.Errorf("writing chunk %d of %d: %w", n+1, len(chunks), err)
 		}
 	}
 	if err := ctx.Err(); err != nil {
-		s.remove(idx.ID, len(chunks))
-		return err
+		return indexNotWritten, err
 	}
 	value := idx.encode()
 	if err := s.kr.Set(s.service, s.user, value); err != nil {
@@ -203,28 +233,25 @@ func (s *Store) write(ctx context.Context, data []byte, old index) error {
 		switch {
 		case gerr == nil && got == value:
 		case gerr == nil || errors.Is(gerr, keyring.ErrNotFound):
-			s.remove(idx.ID, len(chunks))
-			return fmt.Errorf("writing the index: %w", err)
-		default: // unknown: the index may name the new chunks
-			return fmt.Errorf("writing the index: %w", err)
+			return indexNotWritten, fmt.Errorf("writing the index: %w", err)
+		default:
+			return indexUnknown, fmt.Errorf("writing the index: %w", err)
 		}
 	}
-	if old.ID != idx.ID {
-		s.remove(old.ID, old.Chunks)
-	}
-	return nil
+	return indexWritten, nil
 }
 
-// remove deletes the first n chunks of id, if any, as far as it can: a
-// chunk left behind takes room and holds an old record, but harms no
-// reader, as no index names it.
-func (s *Store) remove(id string, n int) {
+// remove deletes the first n chunks of id, if any, as far as it can, and
+// reports whether none of them is left.
+func (s *Store) remove(id string, n int) bool {
 	if id == "" {
-		return
+		return true
 	}
+	all := true
 	for i := range n {
-		s.kr.Delete(s.service, chunkUser(s.user, id, i))
+		all = gone(s.kr.Delete(s.service, chunkUser(s.user, id, i))) && all
 	}
+	return all
 }
 
 // drop deletes the damaged index, and the chunks it names, if the keyring
@@ -243,8 +270,8 @@ func (s *Store) drop(ctx context.Context, op, damagedIndex string) error {
 		if err := s.kr.Delete(s.service, s.user); err != nil && !errors.Is(err, keyring.ErrNotFound) {
 			return err
 		}
-		if idx, _, err := parseIndex(v); err == nil {
-			s.remove(idx.ID, idx.Chunks)
+		if idx, _, err := parseIndex(v); err == nil && !s.remove(idx.ID, idx.Chunks) {
+			s.writeOrphans(withSet(s.readOrphans(), chunkSet{idx.ID, idx.Chunks}))
 		}
 		return nil
 	})

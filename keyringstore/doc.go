@@ -52,9 +52,12 @@
 // fails, or a process that dies during one, leaves the previous record
 // as it was, readable: its index and its chunks are untouched until the
 // new index is in place. The chunks of a failed Put are deleted, unless
-// it is unknown whether its index was written; those of a process that
-// died are left, as are old chunks that could not be deleted: no index
-// names them, and they harm no reader, but they hold a token.
+// it is unknown whether its index was written. Chunks that no index
+// names still hold a token, and the keyring cannot list its items: so a
+// Put notes the chunks it is about to write, and those it could not
+// delete, in a file beside its lock (LockPath plus ".put.chunks", which
+// holds ids and counts, nothing of a record), and the next Put deletes
+// them, those of a process that died during a Put included.
 //
 // A read takes the index, then the chunks it names, and checks them
 // against its size and SHA-256. A writer may replace the index between

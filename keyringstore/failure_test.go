@@ -89,7 +89,8 @@ func TestFailedWriteKeepsPrevious(t *testing.T) {
 // Saves, each of some 15 chunks, and loads: the record is whole, the one
 // the process was saving when it was killed or the one before, never a
 // mix, and never missing chunks. The killed process held the put lock:
-// the Save after it takes it.
+// the Save after it takes it, and deletes every chunk the killed one left
+// that no index names.
 func TestKilledWriterLeavesARecord(t *testing.T) {
 	needKeyring(t)
 	const chunkSize = 128
@@ -118,7 +119,56 @@ func TestKilledWriterLeavesARecord(t *testing.T) {
 		default:
 			t.Fatalf("round %d: loaded a token of neither Save %d nor Save %d", round, last-1, last)
 		}
+		// The chunks of the killed Save, which no index may name, are
+		// deleted by the next one.
+		unnamed := s.readOrphans()
 		mustSave(t, s, sampleToken("parent", 1500))
+		for _, c := range unnamed {
+			wantGone(t, s, c.ID, c.Chunks)
+		}
 	}
 	t.Logf("%d of 3 kills came in the middle of a Save", midWrite)
+}
+
+// TestUnnamedChunksAreDeletedByTheNextSave: a Save whose write fails and
+// whose deletes fail too leaves its chunks, which no index names, in
+// the keyring; so does a Save whose old chunks cannot be deleted. The
+// next Save deletes them all, though the keyring cannot list its items.
+func TestUnnamedChunksAreDeletedByTheNextSave(t *testing.T) {
+	const chunkSize = 100
+	s := newStore(t, &Options{ChunkSize: chunkSize})
+	mustSave(t, s, sampleToken("first", 1000))
+	_, first := rawIndex(t, s)
+
+	// The write of the first chunk fails, though it landed, and the
+	// failed Save cannot delete it.
+	f := &faulty{provider: s.kr, failSet: 1, landed: true, noDelete: true}
+	s.kr = f
+	if err := s.Save(testCtx(t), sampleToken("failed", 1000)); !errors.Is(err, errInjected) {
+		t.Fatalf("Save with a failing write: %v", err)
+	}
+	s.kr = f.provider
+	left := f.written[0] // a chunk of the failed Save, still there
+	if _, err := keyring.Get(s.Service(), left); err != nil {
+		t.Fatalf("the failed Save's chunk %s: %v; want it left, as its delete failed", left, err)
+	}
+
+	// A Save that cannot delete the chunks of the record it replaces.
+	f = &faulty{provider: s.kr, noDelete: true}
+	s.kr = f
+	mustSave(t, s, sampleToken("second", 1000))
+	s.kr = f.provider
+	rawChunks(t, s, first) // still there
+
+	mustSave(t, s, sampleToken("third", 1000))
+	_, third := rawIndex(t, s)
+	wantGone(t, s, first.ID, first.Chunks)
+	if _, err := keyring.Get(s.Service(), left); !errors.Is(err, keyring.ErrNotFound) {
+		t.Errorf("the failed Save's chunk %s: %v; want it deleted", left, err)
+	}
+	if sets := s.readOrphans(); len(sets) != 0 {
+		t.Errorf("%d chunk sets still noted, want none", len(sets))
+	}
+	wantToken(t, mustLoad(t, s), sampleToken("third", 1000))
+	rawChunks(t, s, third)
 }

@@ -161,12 +161,20 @@ func wantStoreError(t testing.TB, err error, s *Store) {
 // faulty is a keyring whose calls fail on demand, over the real one.
 type faulty struct {
 	provider
-	mu      sync.Mutex
-	sets    int      // Sets so far
-	failSet int      // the Set that fails, counting from 1; 0: none
-	landed  bool     // the failing Set writes all the same, as when its reply is lost
-	written []string // the users of the Sets, failed or not
-	onGet   func(user string)
+	mu       sync.Mutex
+	sets     int      // Sets so far
+	failSet  int      // the Set that fails, counting from 1; 0: none
+	landed   bool     // the failing Set writes all the same, as when its reply is lost
+	written  []string // the users of the Sets, failed or not
+	onGet    func(user string)
+	noDelete bool // every Delete fails
+}
+
+func (f *faulty) Delete(service, user string) error {
+	if f.noDelete {
+		return fmt.Errorf("delete: %w", errInjected)
+	}
+	return f.provider.Delete(service, user)
 }
 
 var errInjected = errors.New("injected failure")

@@ -14,7 +14,9 @@ import (
 // Options tune a Store. A nil *Options means all defaults.
 type Options struct {
 	// LockPath is the file that Lock locks; Put locks a second one beside
-	// it, LockPath plus ".put". "" means a file in the user's cache
+	// it, LockPath plus ".put", and notes the chunks it may leave in a
+	// third, LockPath plus ".put.chunks" (see the package documentation).
+	// "" means a file in the user's cache
 	// directory (os.UserCacheDir), tokensource/keyring-<hash>.lock, where
 	// the hash is of the service and the user: every process of the user
 	// that keeps the same service and user finds the same file. The
