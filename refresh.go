@@ -450,7 +450,7 @@ func (s *Source) reread(f *flight, rec *Record) *oauth2.Token {
 	return tok
 }
 
-// failed counts and logs (with ctx) a failed refresh from base at now, and
+// failed logs (with f's ctx) a failed refresh of f from base at now, and
 // notes it for the backoff.
 func (s *Source) failed(f *flight, err error, base *oauth2.Token, now time.Time) error {
 	n, retryAt := s.note(f, err, base, now, false)

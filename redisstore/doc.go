@@ -58,7 +58,8 @@
 // Release stops the renewals and deletes the lease, only if it still
 // holds the owner value, so a holder whose lease was lost never releases
 // the next holder's; it returns at once, and deletes in the background,
-// giving up after a few seconds ([Lease.Released] says when it is done).
+// trying again while Redis cannot be reached, and giving up after a few
+// seconds ([Lease.Released] says when it is done).
 // Lock is Lease for the tokensource.Locker interface; its unlock waits for
 // the deletion, so that a process that exits after unlock leaves no lease
 // behind.

@@ -219,8 +219,8 @@ func (l *Lease) Err() error {
 // lease key if it still holds this lease's owner value
 // (compare-and-delete), so that a lease that was lost never releases the
 // next holder's. It returns at once, and deletes in the background,
-// giving up after a few seconds; if Redis cannot be reached, the lease
-// ends with its TTL. Calling it again does nothing. A process about to
+// trying again while Redis cannot be reached, for a few seconds; if it
+// cannot reach Redis by then, the lease ends with its TTL. Calling it again does nothing. A process about to
 // exit waits for Released first.
 func (l *Lease) Release() {
 	l.once.Do(func() {
