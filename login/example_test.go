@@ -19,12 +19,15 @@ func ExampleBrowser() {
 	srv := tokensourcetest.NewServer(nil)
 	defer srv.Close()
 
+	// The login returns once the code is in, which may be before Open
+	// has read the page: the page's status is printed after it.
+	shown := make(chan string, 1)
 	browser := func(authURL string) error {
 		resp, err := http.Get(authURL) // authorize, approve, redirect to 127.0.0.1
 		if err != nil {
 			return err
 		}
-		fmt.Println("the browser shows:", resp.Status)
+		shown <- resp.Status
 		return resp.Body.Close()
 	}
 	signIn := login.Browser(srv.Config(), &login.BrowserOptions{Open: browser})
@@ -35,6 +38,7 @@ func ExampleBrowser() {
 	if err != nil {
 		log.Fatal(err)
 	}
+	fmt.Println("the browser shows:", <-shown)
 	fmt.Println("refresh token:", tok.RefreshToken != "")
 	fmt.Println("codes exchanged with PKCE:", srv.Stats().CodeExchanges)
 	// Output:
